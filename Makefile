@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint translations bench bench-data clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+translations: $(STAMP)
+	$(BIN)/pybabel compile -q -d admin/translations -f 2>/dev/null || true
+
+run: install translations
+	BAOXUE_ENV=development $(BIN)/flask --app wsgi db upgrade
+	BAOXUE_ENV=development $(BIN)/flask --app wsgi demo-data --if-empty
+	BAOXUE_ENV=development $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+
+test: install translations
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) instance/baoxue.db

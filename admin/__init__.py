@@ -1,0 +1,1 @@
+"""The Flask side: app factory, pages, Flask-Admin, the JSON API, CLI."""

@@ -1,0 +1,50 @@
+"""The JSON API blueprint (/api/v1). Thin: parse, load in scope, call workflow, commit once."""
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from workflow.accounts import user_for_token
+from workflow.errors import DomainError
+
+from ..extensions import db
+from .util import error_response
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PUBLIC_ENDPOINTS = {"api.create_token", "api.openapi"}
+
+
+@bp.before_request
+def authenticate_bearer():
+    """Every call but token creation and the OpenAPI document needs a valid bearer token."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return error_response(401, "unauthorized", _("需要登录：请在请求头中提供 Authorization: Bearer <令牌>"))
+    user = user_for_token(db.session, header[len("Bearer "):].strip())
+    if user is None:
+        return error_response(401, "unauthorized", _("令牌无效或已过期"))
+    g.api_user = user
+    return None
+
+
+@bp.errorhandler(DomainError)
+def handle_domain_error(exc: DomainError):
+    db.session.rollback()
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+@bp.errorhandler(HTTPException)
+def handle_http_error(exc: HTTPException):
+    db.session.rollback()
+    codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+             405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+    messages = {404: _("对象不存在"), 405: _("不支持该请求方法"), 413: _("上传文件过大"),
+                400: _("请求格式错误")}
+    return error_response(exc.code or 500, codes.get(exc.code, "error"), messages.get(exc.code, exc.description))
+
+
+from . import attendance, cases, evidence, openapi, org, reports, tokens  # noqa: E402,F401  (routes register on bp)

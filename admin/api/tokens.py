@@ -1,0 +1,25 @@
+"""POST /tokens: password → bearer token."""
+from flask import current_app, jsonify
+
+from workflow import clock
+from workflow.accounts import authenticate, issue_token
+
+from ..extensions import db
+from . import bp
+from .util import Field, json_body, validate
+
+
+@bp.post("/tokens")
+def create_token():
+    """Exchange username and password for a bearer token (stored hashed, expiring)."""
+    body = validate(json_body(), {"username": Field("str"), "password": Field("str")})
+    cfg = current_app.config
+    try:
+        user = authenticate(db.session, body["username"], body["password"],
+                            max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"])
+    except Exception:
+        db.session.commit()  # keep the failure count: throttling must survive the error
+        raise
+    plain, row = issue_token(db.session, user, cfg["TOKEN_TTL_HOURS"])
+    db.session.commit()
+    return jsonify({"token": plain, "expires_at": clock.local_iso(row.expires_at)}), 201

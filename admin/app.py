@@ -1,0 +1,96 @@
+"""The application factory."""
+from __future__ import annotations
+
+import os
+
+from flask import Flask, request, session
+from flask_babel import lazy_gettext as _l
+
+import models
+from config import CONFIGS, INSTANCE_DIR
+
+from .extensions import babel, csrf, db, login_manager, migrate
+
+
+def _load_config(app: Flask, config) -> None:
+    name = os.environ.get("BAOXUE_ENV") or ("development" if os.environ.get("FLASK_DEBUG") == "1" else "production")
+    base = CONFIGS[name]
+    overrides: dict = {}
+    if isinstance(config, str):
+        base = CONFIGS[config]
+    elif isinstance(config, dict):
+        base = CONFIGS[config.get("ENV_NAME", "testing" if config.get("TESTING") else name)]
+        overrides = config
+    elif config is not None:
+        base = config
+    app.config.from_object(base)
+    app.config.update(overrides)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY must be set outside debug (export SECRET_KEY=...)")
+
+
+def select_locale() -> str:
+    """zh_CN unless the user chose English (pages) or asked for it (API Accept-Language)."""
+    chosen = request.args.get("lang") or session.get("lang")
+    if chosen in ("zh_CN", "en"):
+        return chosen
+    if request.path.startswith("/api/"):
+        first = (request.headers.get("Accept-Language") or "").split(",")[0].strip().lower()
+        if first.startswith("en"):
+            return "en"
+    return "zh_CN"
+
+
+def create_app(config=None) -> Flask:
+    """Build the app. `config` is a config name, a config class, or a dict of overrides
+    (a dict with TESTING=True starts from the testing config)."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    _load_config(app, config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
+    models.PASSWORD_METHOD["method"] = app.config["PASSWORD_HASH_METHOD"]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=select_locale,
+        default_translation_directories=os.path.join(os.path.dirname(__file__), "translations"),
+    )
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("请先登录。")
+    login_manager.login_message_category = "warning"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(models.User, int(user_id))
+        return user if user is not None and user.is_active else None
+
+    from .api import bp as api_bp
+    from .views import register_views
+
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+    register_views(app)
+
+    from .adminviews import init_admin
+
+    init_admin(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+
+    @app.context_processor
+    def inject_globals():
+        from flask_babel import get_locale
+
+        from .labels import role_label
+
+        return {"languages": app.config["LANGUAGES"], "current_locale": str(get_locale()),
+                "role_label": role_label}
+
+    return app

@@ -1,0 +1,84 @@
+"""Login, logout and language choice."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired
+
+from workflow.accounts import AuthFailed, Throttled, authenticate
+
+from ..extensions import db
+
+bp = Blueprint("auth", __name__)
+
+# Shown on the login page of a demo install only (config SHOW_DEMO_ACCOUNTS).
+DEMO_ACCOUNTS = [
+    ("admin", "系统管理员"),
+    ("center_head", "中心校长"),
+    ("center_office", "中心校教导主任"),
+    ("principal1", "村小校长"),
+    ("office1", "村小教导处"),
+    ("teacher1", "班主任"),
+    ("subject1", "科任教师"),
+    ("team1", "控辍小组成员"),
+    ("liaison1", "村委联络员"),
+    ("supervisor", "教育局督导"),
+]
+DEMO_PASSWORD = "baoxue123"
+
+
+class LoginForm(FlaskForm):
+    username = StringField(validators=[DataRequired()])
+    password = PasswordField(validators=[DataRequired()])
+
+
+def _safe_next(target: str | None) -> str:
+    if target and not urlsplit(target).netloc and target.startswith("/"):
+        return target
+    return url_for("home.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Chinese login page; throttled after repeated failures; inactive users refused."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        cfg = current_app.config
+        try:
+            user = authenticate(db.session, form.username.data.strip(), form.password.data,
+                                max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"])
+        except Throttled:
+            db.session.commit()
+            flash(_("登录失败次数过多，请 %(n)d 分钟后再试。", n=cfg["LOGIN_LOCK_MINUTES"]), "danger")
+        except AuthFailed as exc:
+            db.session.commit()
+            flash(_("该账号已停用。") if "停用" in exc.message else _("用户名或密码错误。"), "danger")
+        else:
+            db.session.commit()
+            login_user(user)
+            session.permanent = False
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        flash(_("请填写用户名和密码。"), "danger")
+    demo = DEMO_ACCOUNTS if current_app.config.get("SHOW_DEMO_ACCOUNTS") else []
+    return render_template("login.html", form=form, demo_accounts=demo, demo_password=DEMO_PASSWORD)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash(_("您已退出登录。"), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str):
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    return redirect(_safe_next(request.referrer and urlsplit(request.referrer).path))

@@ -1,0 +1,1 @@
+"""The domain: scope, processes, the engine, the sweep and the figures. No Flask here."""

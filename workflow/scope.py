@@ -1,0 +1,328 @@
+"""Who may see what: the only module that knows the organization hierarchy.
+
+Every list, detail, export and API call filters through the functions here; an object out of
+scope is reported as not found (404), never as forbidden, so ids leak nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import false, or_, select, true
+from sqlalchemy.orm import Session
+
+from models import Case, RoleAssignment, School, SchoolClass, Student, User, Village
+
+from .errors import NotFound
+
+CENTER_ROLES = ("center_head", "center_office")
+SCHOOL_ROLES = ("principal", "academic_office", "team_member")
+CLASS_ROLES = ("homeroom_teacher", "subject_teacher")
+# Processes a village liaison follows (SPEC §2).
+LIAISON_PROCESSES = ("absence", "recovery")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one user may see, resolved once per request.
+
+    `school_ids`: schools whose every class, student and case is visible.
+    `class_ids`: classes visible through a teacher role (their students and those students' cases).
+    `village_ids`: villages of a liaison (students with an open absence/recovery case).
+    `center_ids`: center schools whose catchment villages are visible.
+    """
+
+    user_id: int | None
+    is_all: bool = False
+    school_ids: frozenset[int] = field(default_factory=frozenset)
+    class_ids: frozenset[int] = field(default_factory=frozenset)
+    village_ids: frozenset[int] = field(default_factory=frozenset)
+    center_ids: frozenset[int] = field(default_factory=frozenset)
+    # role code -> ids of the schools (or classes, villages) it is bound to
+    roles: dict[str, frozenset[int]] = field(default_factory=dict)
+
+    def has_role(self, *codes: str) -> bool:
+        return any(c in self.roles for c in codes)
+
+
+def scope_for(session: Session, user: User) -> Scope:
+    """Resolve a user's role assignments into the ids they may see.
+
+    Center roles see their center school and its branches; a county supervisor sees every school
+    below the county node; school roles their school; teachers their classes; a village liaison
+    their village. Inactive users see nothing.
+    """
+    if user is None or not user.is_active:
+        return Scope(user_id=None)
+    assignments = list(user.roles)
+    roles: dict[str, set[int]] = {}
+    for a in assignments:
+        roles.setdefault(a.role, set()).update(
+            x for x in (a.school_id, a.class_id, a.village_id) if x is not None
+        )
+    frozen_roles = {k: frozenset(v) for k, v in roles.items()}
+    if "admin" in roles:
+        return Scope(user_id=user.id, is_all=True, roles=frozen_roles)
+
+    school_ids: set[int] = set()
+    county_nodes = roles.get("county_supervisor", set())
+    center_nodes = set().union(*(roles.get(r, set()) for r in CENTER_ROLES))
+    if county_nodes:
+        school_ids |= set(
+            session.scalars(select(School.id).where(School.county_id.in_(county_nodes)))
+        )
+        school_ids |= county_nodes
+    if center_nodes:
+        school_ids |= set(
+            session.scalars(select(School.id).where(School.center_id.in_(center_nodes)))
+        )
+    for r in SCHOOL_ROLES:
+        school_ids |= roles.get(r, set())
+    class_ids = set().union(*(roles.get(r, set()) for r in CLASS_ROLES))
+    village_ids = set(roles.get("village_liaison", set()))
+
+    # Villages belong to a center school's catchment: anyone working for a school sees them.
+    schools_for_villages = set(school_ids)
+    if class_ids:
+        schools_for_villages |= set(
+            session.scalars(select(SchoolClass.school_id).where(SchoolClass.id.in_(class_ids)))
+        )
+    center_ids: set[int] = set()
+    if schools_for_villages:
+        center_ids = {
+            c
+            for c in session.scalars(
+                select(School.center_id).where(School.id.in_(schools_for_villages))
+            )
+            if c is not None
+        }
+    return Scope(
+        user_id=user.id,
+        school_ids=frozenset(school_ids),
+        class_ids=frozenset(class_ids),
+        village_ids=frozenset(village_ids),
+        center_ids=frozenset(center_ids),
+        roles=frozen_roles,
+    )
+
+
+# --- filters: SQL expressions to put in a WHERE ------------------------------------------------
+
+
+def _in(col, ids):
+    return col.in_(sorted(ids)) if ids else false()
+
+
+def school_filter(scope: Scope):
+    """Schools the user may see: their schools, and the schools of the classes they teach."""
+    if scope.is_all:
+        return true()
+    teach = (
+        School.id.in_(select(SchoolClass.school_id).where(SchoolClass.id.in_(sorted(scope.class_ids))))
+        if scope.class_ids
+        else false()
+    )
+    return or_(_in(School.id, scope.school_ids), teach)
+
+
+def class_filter(scope: Scope):
+    if scope.is_all:
+        return true()
+    return or_(_in(SchoolClass.school_id, scope.school_ids), _in(SchoolClass.id, scope.class_ids))
+
+
+def village_filter(scope: Scope):
+    if scope.is_all:
+        return true()
+    return or_(_in(Village.center_school_id, scope.center_ids), _in(Village.id, scope.village_ids))
+
+
+def _open_liaison_case_students():
+    return select(Case.student_id).where(
+        Case.process.in_(LIAISON_PROCESSES), Case.is_open.is_(True)
+    )
+
+
+def student_filter(scope: Scope):
+    """Students of the user's schools and classes; a liaison's village students with open cases;
+    and a student with an open case held by one of the user's schools (an incoming transfer)."""
+    if scope.is_all:
+        return true()
+    parts = [_in(Student.school_id, scope.school_ids), _in(Student.class_id, scope.class_ids)]
+    if scope.school_ids:
+        parts.append(
+            Student.id.in_(
+                select(Case.student_id).where(
+                    Case.school_id.in_(sorted(scope.school_ids)), Case.is_open.is_(True)
+                )
+            )
+        )
+    if scope.village_ids:
+        parts.append(
+            _in(Student.village_id, scope.village_ids)
+            & Student.id.in_(_open_liaison_case_students())
+        )
+    return or_(*parts)
+
+
+def case_filter(scope: Scope):
+    """Cases of the user's schools, of their classes' students, and a liaison's open
+    absence/recovery cases of their village's students."""
+    if scope.is_all:
+        return true()
+    parts = [_in(Case.school_id, scope.school_ids)]
+    if scope.class_ids:
+        parts.append(
+            Case.student_id.in_(
+                select(Student.id).where(Student.class_id.in_(sorted(scope.class_ids)))
+            )
+        )
+    if scope.village_ids:
+        parts.append(
+            Case.process.in_(LIAISON_PROCESSES)
+            & Case.is_open.is_(True)
+            & Case.student_id.in_(
+                select(Student.id).where(Student.village_id.in_(sorted(scope.village_ids)))
+            )
+        )
+    return or_(*parts)
+
+
+def user_filter(scope: Scope):
+    """The viewer, and users holding a role in a school, class or village the viewer can see
+    (a teacher must be able to name the team members who joined a visit)."""
+    if scope.is_all:
+        return true()
+    schools = select(School.id).where(school_filter(scope))
+    visible_roles = select(RoleAssignment.user_id).where(
+        or_(
+            RoleAssignment.school_id.in_(schools),
+            RoleAssignment.class_id.in_(
+                select(SchoolClass.id).where(SchoolClass.school_id.in_(schools))
+            ),
+            RoleAssignment.village_id.in_(select(Village.id).where(village_filter(scope))),
+        )
+    )
+    return or_(User.id == scope.user_id, User.id.in_(visible_roles))
+
+
+FILTERS = {
+    School: school_filter,
+    SchoolClass: class_filter,
+    Village: village_filter,
+    Student: student_filter,
+    Case: case_filter,
+    User: user_filter,
+}
+
+
+def scoped(scope: Scope, model):
+    """A `select(model)` limited to what the scope may see."""
+    return select(model).where(FILTERS[model](scope))
+
+
+def get_in_scope(session: Session, scope: Scope, model, obj_id):
+    """Load one object by id if the scope may see it; raise NotFound otherwise (SPEC §2: 404)."""
+    try:
+        obj_id = int(obj_id)
+    except (TypeError, ValueError):
+        raise NotFound("对象不存在") from None
+    obj = session.scalars(select(model).where(model.id == obj_id, FILTERS[model](scope))).first()
+    if obj is None:
+        raise NotFound("对象不存在或不在您的管辖范围内")
+    return obj
+
+
+def can_see(session: Session, scope: Scope, model, obj_id) -> bool:
+    try:
+        get_in_scope(session, scope, model, obj_id)
+    except NotFound:
+        return False
+    return True
+
+
+# --- who acts for whose student (SPEC §3) ------------------------------------------------------
+
+
+def acting_roles(scope: Scope, case: Case, center_id: int | None, class_id: int | None = None,
+                 village_id: int | None = None) -> set[str]:
+    """The roles the user holds *for this case*: homeroom/subject teacher of the student's class
+    (or of `class_id`, e.g. the chosen class of a transfer-in), principal/academic office/team
+    member of the case's school, center roles of that school's center school, village liaison of
+    the student's village. County supervisors and admins act on no case.
+    """
+    held: set[str] = set()
+    if class_id is None and case.student is not None:
+        class_id = case.student.class_id
+    if village_id is None and case.student is not None:
+        village_id = case.student.village_id
+    for role, ids in scope.roles.items():
+        if role in CLASS_ROLES and class_id is not None and class_id in ids:
+            held.add(role)
+        elif role in SCHOOL_ROLES and case.school_id in ids:
+            held.add(role)
+        elif role in CENTER_ROLES and center_id is not None and center_id in ids:
+            held.add(role)
+        elif role == "village_liaison" and village_id is not None and village_id in ids:
+            held.add(role)
+    return held
+
+
+# --- who may create and grant (API.md "Organization") ------------------------------------------
+
+
+def managed_school_ids(session: Session, scope: Scope) -> set[int] | None:
+    """Schools whose classes, students and staff the user may create (None = every school):
+    center roles their center's schools, principal and academic office their own school."""
+    if scope.is_all:
+        return None
+    ids: set[int] = set()
+    centers = set().union(*(scope.roles.get(r, frozenset()) for r in CENTER_ROLES))
+    if centers:
+        ids |= set(session.scalars(select(School.id).where(School.center_id.in_(centers))))
+    for r in ("principal", "academic_office"):
+        ids |= set(scope.roles.get(r, frozenset()))
+    return ids
+
+
+def managed_center_ids(scope: Scope) -> set[int] | None:
+    """Center schools under which the user may add branch schools and villages."""
+    if scope.is_all:
+        return None
+    return set().union(*(scope.roles.get(r, frozenset()) for r in CENTER_ROLES))
+
+
+def may_grant(session: Session, scope: Scope, role: str, school_id: int | None,
+              class_id: int | None, village_id: int | None) -> bool:
+    """Whether the user may give someone `role` bound there: never wider than their own scope.
+
+    Admin grants anything. Center roles grant school, class and village roles within their
+    center. Principal and academic office grant staff roles of their own school and its classes.
+    """
+    if scope.is_all:
+        return True
+    if role in ("admin", "county_supervisor"):
+        return False
+    centers = managed_center_ids(scope) or set()
+    own_schools = set().union(*(scope.roles.get(r, frozenset()) for r in ("principal", "academic_office")))
+    if role in CENTER_ROLES:
+        return school_id is not None and school_id in centers
+    if role == "village_liaison":
+        if village_id is None or not centers:
+            return False
+        v = session.get(Village, village_id)
+        return v is not None and v.center_school_id in centers
+    if role in SCHOOL_ROLES:
+        target_school = school_id
+    elif role in CLASS_ROLES:
+        if class_id is None:
+            return False
+        k = session.get(SchoolClass, class_id)
+        target_school = k.school_id if k else None
+    else:
+        return False
+    if target_school is None:
+        return False
+    if target_school in own_schools:
+        return True
+    s = session.get(School, target_school)
+    return s is not None and s.center_id in centers

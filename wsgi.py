@@ -1,0 +1,4 @@
+"""Entry point: `flask --app wsgi ...` and `gunicorn 'wsgi:create_app()'`."""
+from admin.app import create_app
+
+__all__ = ["create_app"]
