@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import lazy_gettext as _l
 
 import models
@@ -31,6 +31,8 @@ def _load_config(app: Flask, config) -> None:
 
 def select_locale() -> str:
     """zh_CN unless the user chose English (pages) or asked for it (API Accept-Language)."""
+    if not has_request_context():
+        return "zh_CN"
     chosen = request.args.get("lang") or session.get("lang")
     if chosen in ("zh_CN", "en"):
         return chosen

@@ -1,9 +1,10 @@
 """CLI commands: create-admin, demo-data (db comes from Flask-Migrate)."""
 import click
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
-from models import RoleAssignment, User
+from models import RoleAssignment, School, User
+from workflow.demo import DEFAULT_SEED, DEMO_PASSWORD, build_demo
 
 from .extensions import db
 
@@ -25,3 +26,22 @@ def register_cli(app: Flask) -> None:
             user.roles.append(RoleAssignment(role="admin"))
         db.session.commit()
         click.echo(f"管理员 {username} 已就绪")
+
+    @app.cli.command("demo-data")
+    @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has a school.")
+    @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+                  help="Same seed, same names and numbers.")
+    def demo_data(if_empty: bool, seed: int):
+        """Load the demo township: schools, villages, classes, students, staff, calendar."""
+        if db.session.scalar(select(exists().where(School.id.is_not(None)))):
+            if if_empty:
+                click.echo("数据库中已有学校，跳过演示数据。")
+                return
+            raise click.ClickException("数据库中已有学校：演示数据只能载入空数据库（可加 --if-empty 跳过）。")
+        summary = build_demo(db.session, seed=seed)
+        db.session.commit()
+        click.echo(
+            f"演示数据已载入：{summary['center']} 及 {len(summary['branches'])} 所村小/教学点，"
+            f"{summary['villages']} 个村，{summary['classes']} 个班，{summary['students']} 名学生，"
+            f"{summary['users']} 个账号（密码 {DEMO_PASSWORD}）。"
+        )
