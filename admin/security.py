@@ -20,6 +20,11 @@ def current_actor():
 
 
 def current_scope() -> Scope:
-    if "scope" not in g:
-        g.scope = scope_for(db.session, current_actor())
+    """The acting user's scope, computed once per request (keyed by user, so a login or a
+    token switch within one context never reuses another user's scope)."""
+    actor = current_actor()
+    key = actor.id if actor is not None else None
+    cached = g.get("scope")
+    if cached is None or cached.user_id != key:
+        g.scope = scope_for(db.session, actor)
     return g.scope

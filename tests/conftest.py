@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask.globals import _cv_app
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from admin.app import create_app
@@ -19,6 +21,25 @@ def database_url(tmp_path_factory):
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
+class FreshGlobalsClient(FlaskClient):
+    """A test client whose every request gets a fresh `flask.g`.
+
+    The autouse fixture keeps an app context open for the whole test, and Flask reuses an open
+    context for requests: without this, `g.scope` or Flask-Login's cached user of one request
+    would leak into the next, as it never does in production."""
+
+    def open(self, *args, **kwargs):
+        ctx = _cv_app.get(None)
+        if ctx is None:
+            return super().open(*args, **kwargs)
+        saved = ctx.g
+        ctx.g = ctx.app.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            ctx.g = saved
+
+
 @pytest.fixture(scope="session")
 def app(database_url, tmp_path_factory):
     app = create_app({
@@ -26,6 +47,7 @@ def app(database_url, tmp_path_factory):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
     })
+    app.test_client_class = FreshGlobalsClient
     with app.app_context():
         Base.metadata.drop_all(_db.engine)
         _drop_alembic_version()

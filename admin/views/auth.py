@@ -38,7 +38,10 @@ class LoginForm(FlaskForm):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlsplit(target).netloc and target.startswith("/"):
+    """A local path to go to after login, or home: never another site. Browsers read "//host"
+    and "/\\host" as another host, so both are refused along with any scheme or netloc."""
+    if (target and target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not urlsplit(target).netloc and not urlsplit(target).scheme):
         return target
     return url_for("home.index")
 
