@@ -1,0 +1,521 @@
+"""Evidence hanging off a case: visits, documents, fees, payments, guardian contacts (SPEC §3).
+
+Every service loads nothing by itself that the caller should have scoped: the caller passes a
+case it loaded with `workflow.scope.get_in_scope`; the services check it again (404), then the
+fields (422), then the user's role for the case (403), then that the case is open (409
+`invalid_state`). They flush and never commit.
+
+Uploaded files are written before the transaction ends. So that a rolled-back upload leaves no
+file behind, each stored path is remembered in `session.info["pending_files"]`: a commit forgets
+the list, the end of a transaction that did not commit deletes the files (session events below;
+`discard_pending_files` / `forget_pending_files` do the same by hand).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import tempfile
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import BinaryIO
+
+from sqlalchemy import event, func, or_, select
+from sqlalchemy.orm import Session
+
+from models import (
+    DOCUMENT_KINDS,
+    VISIT_KINDS,
+    AttendanceRecord,
+    Case,
+    Document,
+    Fee,
+    GuardianContact,
+    Payment,
+    RoleAssignment,
+    User,
+    Visit,
+)
+
+from . import clock
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .scope import Scope, acting_roles, can_see, get_in_scope, user_filter
+
+# How far before the case was opened a visit may be dated: the visit that led to the case
+# (e.g. the day-one home visit before a suspension was applied for) belongs to it.
+VISIT_LOOKBACK_DAYS = 30
+CONTACT_CHANNELS = ("phone", "wechat", "sms", "in_person", "other")
+CONTACT_DEADLINE = dt.timedelta(minutes=30)
+# A phone's clock may run a little fast; a contact further in the future is a typo.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+MAX_AMOUNT = Decimal("99999999.99")  # Numeric(10, 2)
+CHUNK = 64 * 1024
+
+# Accepted file types, recognised by their first bytes (never by the name the user gave).
+FILE_TYPES = (
+    (b"%PDF-", "pdf", "application/pdf"),
+    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
+)
+IMAGE_TYPES = ("image/jpeg", "image/png")
+PENDING_KEY = "pending_files"
+
+
+@dataclass
+class Upload:
+    """A file as received: the name the user gave (metadata only) and a binary stream."""
+
+    filename: str | None
+    stream: BinaryIO
+
+
+# --- who may add evidence ---------------------------------------------------------------------
+
+
+def _case_roles(session: Session, scope: Scope, case: Case) -> set[str]:
+    if not can_see(session, scope, Case, case.id):
+        raise NotFound("案件不存在或不在您的管辖范围内")
+    center_id = case.school.center_id if case.school is not None else None
+    return acting_roles(scope, case, center_id=center_id)
+
+
+def _require_open(case: Case) -> None:
+    if not case.is_open:
+        raise Conflict("案件已结束，不能再添加记录", code="invalid_state")
+
+
+def _require_staff(roles: set[str], what: str) -> None:
+    if not roles - {"village_liaison"}:
+        raise Forbidden(f"只有负责该学生的学校工作人员可以登记{what}")
+
+
+def may_add_evidence(session: Session, scope: Scope, case: Case) -> bool:
+    """Whether the user may add staff evidence (documents, fees, payments, contacts) to the case."""
+    try:
+        roles = _case_roles(session, scope, case)
+    except NotFound:
+        return False
+    return bool(case.is_open and roles - {"village_liaison"})
+
+
+# --- visits -----------------------------------------------------------------------------------
+
+
+def add_visit(session: Session, scope: Scope, user: User, case: Case, *, date: dt.date, kind: str,
+              participant_ids: list[int], guardian_present: bool, notes: str | None = None,
+              outcome: str | None = None, other_participants: str | None = None,
+              photo: Upload | None = None, upload_dir: str | None = None,
+              max_bytes: int | None = None) -> Visit:
+    """Log a visit on the case; the recorder is `created_by`, participants are named explicitly.
+
+    `date` may not be in the future nor more than 30 days before the case was opened.
+    Participants must be users the recorder can see, or staff bound to the case's school, its
+    center school, the student's class or village (a liaison names the teachers who came).
+    A village liaison may log `village_joint` visits only. `photo` (JPEG/PNG) is stored as a
+    document of kind `visit_photo`; it needs `upload_dir` and `max_bytes`.
+
+    Raises NotFound, Invalid (kind, date, participant_ids, photo), Forbidden, Conflict
+    `invalid_state` (closed case).
+    """
+    roles = _case_roles(session, scope, case)
+    if kind not in VISIT_KINDS:
+        raise _bad("kind", f"字段 kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
+    if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
+        raise _bad("date", "字段 date 必须是有效日期（YYYY-MM-DD）")
+    if date > clock.today():
+        raise _bad("date", "字段 date 不能晚于今天")
+    earliest = case.opened_on - dt.timedelta(days=VISIT_LOOKBACK_DAYS)
+    if date < earliest:
+        raise _bad("date", f"字段 date 不能早于 {earliest.isoformat()}（立案前 {VISIT_LOOKBACK_DAYS} 天）")
+    if not isinstance(guardian_present, bool):
+        raise _bad("guardian_present", "字段 guardian_present 必须是 true 或 false")
+    ids = _unique_ints(participant_ids, "participant_ids")
+    if not roles - {"village_liaison"}:
+        if "village_liaison" in roles and kind == "village_joint":
+            pass
+        elif "village_liaison" in roles:
+            raise Forbidden("村委联络员只能登记村校联合家访（village_joint）")
+        else:
+            raise Forbidden("只有负责该学生的学校工作人员或村委联络员可以登记家访")
+    _require_open(case)
+    participants = _participants(session, scope, case, ids)
+
+    visit = Visit(case_id=case.id, date=date, kind=kind, guardian_present=guardian_present,
+                  notes=_text(notes, name="notes"), outcome=_text(outcome, name="outcome"),
+                  other_participants=_text(other_participants, 255, "other_participants"),
+                  created_by_id=user.id)
+    visit.participants = participants
+    if photo is not None:
+        if upload_dir is None or max_bytes is None:
+            raise ValueError("add_visit with a photo needs upload_dir and max_bytes")
+        doc = _store_document(session, user, case, kind="visit_photo", upload=photo,
+                              upload_dir=upload_dir, max_bytes=max_bytes, field="photo",
+                              allowed=IMAGE_TYPES)
+        visit.photo_document_id = doc.id
+    session.add(visit)
+    session.flush()
+    return visit
+
+
+def _participants(session: Session, scope: Scope, case: Case, ids: list[int]) -> list[User]:
+    if not ids:
+        return []
+    student = case.student
+    bound = [RoleAssignment.school_id == case.school_id]
+    if case.school is not None and case.school.center_id is not None:
+        bound.append(RoleAssignment.school_id == case.school.center_id)
+    if student is not None and student.class_id is not None:
+        bound.append(RoleAssignment.class_id == student.class_id)
+    if student is not None and student.village_id is not None:
+        bound.append(RoleAssignment.village_id == student.village_id)
+    case_staff = select(RoleAssignment.user_id).where(or_(*bound))
+    found = {
+        u.id: u
+        for u in session.scalars(
+            select(User).where(User.id.in_(ids), or_(user_filter(scope), User.id.in_(case_staff)))
+        )
+    }
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise _bad("participant_ids",
+                   f"字段 participant_ids：用户 {', '.join(map(str, missing))} 不存在或不在您的管辖范围内")
+    return [found[i] for i in ids]
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+def add_document(session: Session, scope: Scope, user: User, case: Case, *, kind: str,
+                 filename: str | None, stream: BinaryIO, upload_dir: str, max_bytes: int) -> Document:
+    """Store an uploaded PDF, JPEG or PNG for the case.
+
+    The type is read from the file's first bytes; the name the user gave is kept (sanitised) as
+    metadata only. Stored as `<upload_dir>/<2 hex>/<32 hex>.<ext>`, written to a temporary file
+    in the same directory and renamed into place, SHA-256 computed while streaming. The path is
+    registered as pending: it is deleted if the transaction does not commit.
+
+    Raises NotFound, Invalid (kind; file empty, larger than `max_bytes`, or not PDF/JPEG/PNG),
+    Forbidden (not school staff for the case), Conflict `invalid_state` (closed case).
+    """
+    roles = _case_roles(session, scope, case)
+    if kind not in DOCUMENT_KINDS:
+        raise _bad("kind", f"字段 kind 必须是以下之一：{', '.join(DOCUMENT_KINDS)}")
+    _require_staff(roles, "材料")
+    _require_open(case)
+    return _store_document(session, user, case, kind=kind, upload=Upload(filename, stream),
+                           upload_dir=upload_dir, max_bytes=max_bytes, field="file")
+
+
+def _store_document(session: Session, user: User, case: Case, *, kind: str, upload: Upload,
+                    upload_dir: str, max_bytes: int, field: str,
+                    allowed: tuple[str, ...] | None = None) -> Document:
+    stored_name, content_type, size, digest = _write_file(
+        session, upload.stream, upload_dir, max_bytes, field, allowed
+    )
+    doc = Document(case_id=case.id, kind=kind, original_name=sanitise_filename(upload.filename, stored_name),
+                   stored_name=stored_name, content_type=content_type, size=size, sha256=digest,
+                   uploaded_by_id=user.id)
+    session.add(doc)
+    session.flush()
+    return doc
+
+
+def _write_file(session: Session, stream: BinaryIO, upload_dir: str, max_bytes: int, field: str,
+                allowed: tuple[str, ...] | None) -> tuple[str, str, int, str]:
+    token = uuid.uuid4().hex
+    subdir = os.path.join(upload_dir, token[:2])
+    os.makedirs(subdir, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=subdir, prefix=".upload-", suffix=".part")
+    hasher = hashlib.sha256()
+    size = 0
+    head = b""
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _bad(field, f"字段 {field}：文件超过 {_human_size(max_bytes)} 的上限")
+                if len(head) < 16:
+                    head += chunk[: 16 - len(head)]
+                hasher.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise _bad(field, f"字段 {field}：文件为空")
+        detected = next(((ext, ctype) for magic, ext, ctype in FILE_TYPES if head.startswith(magic)), None)
+        if detected is None or (allowed is not None and detected[1] not in allowed):
+            names = "JPEG 或 PNG 图片" if allowed == IMAGE_TYPES else "PDF、JPEG 或 PNG 文件"
+            raise _bad(field, f"字段 {field}：只接受 {names}（按文件内容判断，与文件名无关）")
+        ext, content_type = detected
+        stored_name = f"{token[:2]}/{token}.{ext}"
+        final_path = os.path.join(upload_dir, stored_name)
+        os.replace(tmp_path, final_path)
+    except BaseException:
+        _unlink(tmp_path)
+        raise
+    session.info.setdefault(PENDING_KEY, []).append(final_path)
+    return stored_name, content_type, size, hasher.hexdigest()
+
+
+def sanitise_filename(name: str | None, stored_name: str = "") -> str:
+    """The user's file name reduced to a safe display name: last path part, no control or
+    reserved characters, at most 200 characters; a neutral name when nothing is left."""
+    ext = stored_name.rsplit(".", 1)[-1] if "." in stored_name else ""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = unicodedata.normalize("NFC", base)
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*;')
+    base = base.strip(" .")
+    if not base:
+        base = f"文件.{ext}" if ext else "文件"
+    if len(base) > 200:
+        stem, dot, suffix = base.rpartition(".")
+        base = (stem[: 190] + dot + suffix[:9]) if dot and len(suffix) <= 9 else base[:200]
+    return base
+
+
+def document_path(upload_dir: str, doc: Document) -> str:
+    """Absolute path of a stored document; refuses a stored name that would leave upload_dir."""
+    root = os.path.realpath(upload_dir)
+    path = os.path.realpath(os.path.join(root, doc.stored_name))
+    if os.path.commonpath([root, path]) != root:
+        raise NotFound("文件不存在")
+    return path
+
+
+def get_document(session: Session, scope: Scope, doc_id) -> Document:
+    """A document whose case the user can see. Raises NotFound otherwise (404, never 403)."""
+    try:
+        doc_id = int(doc_id)
+    except (TypeError, ValueError):
+        raise NotFound("文件不存在") from None
+    doc = session.get(Document, doc_id)
+    if doc is None:
+        raise NotFound("文件不存在")
+    get_in_scope(session, scope, Case, doc.case_id)
+    return doc
+
+
+def discard_pending_files(session: Session) -> None:
+    """Delete the files stored in the current transaction (call when it fails)."""
+    for path in session.info.pop(PENDING_KEY, []):
+        _unlink(path)
+
+
+def forget_pending_files(session: Session) -> None:
+    """Keep the files stored in the current transaction (call after it committed)."""
+    session.info.pop(PENDING_KEY, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_files_after_commit(session: Session) -> None:
+    forget_pending_files(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_files_of_uncommitted_transaction(session: Session, transaction) -> None:
+    # After a commit the list is already empty; anything left belongs to a rollback or close.
+    if transaction.parent is None and session.info.get(PENDING_KEY):
+        discard_pending_files(session)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _human_size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):g} MB"
+    if n >= 1024:
+        return f"{n / 1024:g} KB"
+    return f"{n} 字节"
+
+
+# --- fees and payments ------------------------------------------------------------------------
+
+
+def add_fee(session: Session, scope: Scope, user: User, case: Case, *, item: str, amount_due) -> Fee:
+    """Add a fee (收费项目) the family owes on this case, in yuan with at most two decimals.
+
+    Raises NotFound, Invalid (item, amount_due), Forbidden, Conflict `invalid_state`.
+    """
+    roles = _case_roles(session, scope, case)
+    item = _required_text(item, "item", 80)
+    amount = _money(amount_due, "amount_due")
+    _require_staff(roles, "收费项目")
+    _require_open(case)
+    fee = Fee(case_id=case.id, item=item, amount_due=amount, created_by_id=user.id)
+    session.add(fee)
+    session.flush()
+    return fee
+
+
+def add_payment(session: Session, scope: Scope, user: User, case: Case, *, fee_id: int, amount,
+                receipt_no: str) -> Payment:
+    """Record a payment against one of the case's fees.
+
+    The payment may not exceed what is still due on that fee; receipt numbers are unique within
+    the case. The fee row is locked (SELECT … FOR UPDATE) so two concurrent payments cannot
+    together overpay it.
+
+    Raises NotFound, Invalid (fee_id not a fee of this case, amount, receipt_no), Forbidden,
+    Conflict `invalid_state` (closed case) or `duplicate` (receipt number already used).
+    """
+    roles = _case_roles(session, scope, case)
+    amount = _money(amount, "amount")
+    receipt_no = _required_text(receipt_no, "receipt_no", 60)
+    if isinstance(fee_id, bool) or not isinstance(fee_id, int):
+        raise _bad("fee_id", "字段 fee_id 必须是整数")
+    _require_staff(roles, "缴费")
+    _require_open(case)
+    fee = session.scalars(
+        select(Fee).where(Fee.id == fee_id, Fee.case_id == case.id).with_for_update()
+    ).first()
+    if fee is None:
+        raise _bad("fee_id", f"字段 fee_id：收费项目 {fee_id} 不属于该案件")
+    outstanding = fee.amount_due - fee_paid(session, fee.id)
+    if amount > outstanding:
+        raise _bad("amount", f"字段 amount：{amount} 元超过该收费项目尚欠的 {outstanding} 元")
+    taken = session.scalar(
+        select(func.count()).select_from(Payment).where(Payment.case_id == case.id,
+                                                        Payment.receipt_no == receipt_no)
+    )
+    if taken:
+        raise Conflict(f"收据号 {receipt_no} 已在该案件中登记过", code="duplicate",
+                       details={"field": "receipt_no"})
+    payment = Payment(case_id=case.id, fee_id=fee.id, amount=amount, receipt_no=receipt_no,
+                      recorded_by_id=user.id)
+    session.add(payment)
+    session.flush()
+    return payment
+
+
+def fee_paid(session: Session, fee_id: int) -> Decimal:
+    """Sum of the payments made against a fee."""
+    total = session.scalar(select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.fee_id == fee_id))
+    return Decimal(total).quantize(Decimal("0.01"))
+
+
+def fee_balances(session: Session, case: Case) -> dict[int, tuple[Decimal, Decimal]]:
+    """fee id -> (paid, outstanding) for every fee of the case, in one query."""
+    paid = dict(session.execute(
+        select(Payment.fee_id, func.sum(Payment.amount)).where(Payment.case_id == case.id)
+        .group_by(Payment.fee_id)
+    ).all())
+    out = {}
+    for fee in session.scalars(select(Fee).where(Fee.case_id == case.id)):
+        p = Decimal(paid.get(fee.id) or 0).quantize(Decimal("0.01"))
+        out[fee.id] = (p, fee.amount_due - p)
+    return out
+
+
+def case_outstanding(session: Session, case: Case) -> Decimal:
+    """What the family still owes on the case (all fees minus all payments)."""
+    return sum((o for _, o in fee_balances(session, case).values()), Decimal("0.00"))
+
+
+def _money(value, name: str) -> Decimal:
+    try:
+        if isinstance(value, bool) or not isinstance(value, (Decimal, str, int)):
+            raise InvalidOperation
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+        if not amount.is_finite() or amount.as_tuple().exponent < -2:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise _bad(name, f"字段 {name} 必须是以元为单位、最多两位小数的金额，如 \"120.50\"") from None
+    if amount <= 0:
+        raise _bad(name, f"字段 {name} 必须大于 0")
+    if amount > MAX_AMOUNT:
+        raise _bad(name, f"字段 {name} 超过上限 {MAX_AMOUNT}")
+    return amount.quantize(Decimal("0.01"))
+
+
+# --- guardian contacts ------------------------------------------------------------------------
+
+
+def add_contact(session: Session, scope: Scope, user: User, case: Case, *, contacted_at: dt.datetime,
+                channel: str, notes: str | None = None) -> GuardianContact:
+    """Log a contact with the guardian on an absence case.
+
+    Late (`is_late`) when more than 30 minutes after the absence was reported: the
+    `reported_at` of the student's unexcused mark on the day the case was opened, else the
+    case's creation time (a case opened by hand).
+
+    Raises NotFound, Invalid (not an absence case; contacted_at, channel), Forbidden,
+    Conflict `invalid_state`.
+    """
+    roles = _case_roles(session, scope, case)
+    if case.process != "absence":
+        raise _bad("case", "只有缺勤（absence）案件可以登记家长联系")
+    if not isinstance(contacted_at, dt.datetime) or contacted_at.tzinfo is None:
+        raise _bad("contacted_at", "字段 contacted_at 必须是带时区的 ISO 8601 时间")
+    if contacted_at > clock.now() + CLOCK_SKEW:
+        raise _bad("contacted_at", "字段 contacted_at 不能晚于当前时间")
+    if channel not in CONTACT_CHANNELS:
+        raise _bad("channel", f"字段 channel 必须是以下之一：{', '.join(CONTACT_CHANNELS)}")
+    _require_staff(roles, "家长联系")
+    _require_open(case)
+    reported_at = absence_reported_at(session, case)
+    contact = GuardianContact(case_id=case.id, contacted_at=contacted_at, channel=channel,
+                              notes=_text(notes, name="notes"), is_late=contacted_at - reported_at > CONTACT_DEADLINE,
+                              recorded_by_id=user.id)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def absence_reported_at(session: Session, case: Case) -> dt.datetime:
+    """When the absence that opened the case was reported (the start of the 30-minute window)."""
+    reported = session.scalar(
+        select(AttendanceRecord.reported_at).where(
+            AttendanceRecord.student_id == case.student_id,
+            AttendanceRecord.date == case.opened_on,
+            AttendanceRecord.status == "unexcused",
+        )
+    )
+    return reported or case.created_at or clock.now()
+
+
+# --- small validators -------------------------------------------------------------------------
+
+
+def _bad(name: str, message: str) -> Invalid:
+    return Invalid(message, details={"field": name})
+
+
+def _text(value, max_len: int | None = None, name: str = "notes") -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _bad(name, f"字段 {name} 必须是字符串")
+    value = value.strip()
+    if max_len and len(value) > max_len:
+        raise _bad(name, f"字段 {name} 超过 {max_len} 个字符")
+    return value or None
+
+
+def _required_text(value, name: str, max_len: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(name, f"字段 {name} 不能为空")
+    value = value.strip()
+    if len(value) > max_len:
+        raise _bad(name, f"字段 {name} 超过 {max_len} 个字符")
+    return value
+
+
+def _unique_ints(values, name: str) -> list[int]:
+    if not isinstance(values, (list, tuple)):
+        raise _bad(name, f"字段 {name} 必须是用户 id 的列表")
+    out: list[int] = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _bad(name, f"字段 {name} 必须是用户 id 的列表")
+        if v not in out:
+            out.append(v)
+    return out
