@@ -19,6 +19,10 @@ PUBLIC_ENDPOINTS = {"api.create_token", "api.openapi"}
 @bp.before_request
 def authenticate_bearer():
     """Every call but token creation and the OpenAPI document needs a valid bearer token."""
+    # A request inside an already pushed app context (tests, CLI) shares its `g`: never reuse
+    # the previous request's user or scope.
+    g.pop("api_user", None)
+    g.pop("scope", None)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     header = request.headers.get("Authorization", "")
@@ -47,4 +51,4 @@ def handle_http_error(exc: HTTPException):
     return error_response(exc.code or 500, codes.get(exc.code, "error"), messages.get(exc.code, exc.description))
 
 
-from . import attendance, cases, evidence, openapi, org, reports, tokens  # noqa: E402,F401  (routes register on bp)
+from . import attendance, cases, evidence, openapi, org, reports, sweep, tokens  # noqa: E402,F401  (routes register on bp)

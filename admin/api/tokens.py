@@ -6,6 +6,7 @@ from workflow.accounts import authenticate, issue_token
 
 from ..extensions import db
 from . import bp
+from .openapi import obj, op, string
 from .util import Field, json_body, validate
 
 
@@ -23,3 +24,15 @@ def create_token():
     plain, row = issue_token(db.session, user, cfg["TOKEN_TTL_HOURS"])
     db.session.commit()
     return jsonify({"token": plain, "expires_at": clock.local_iso(row.expires_at)}), 201
+
+
+OPENAPI_PATHS = {
+    "/api/v1/tokens": {
+        "post": op(
+            "用用户名和密码换取访问令牌", ok=201, public=True, tag="auth", errors=(400, 401, 422, 429),
+            body=obj({"username": string(), "password": string()}, ["username", "password"]),
+            response=obj({"token": string(), "expires_at": string("date-time")}),
+            description="令牌只以哈希形式保存并会过期；用户名或密码错误、账号停用返回 401，连续失败过多返回 429。",
+        ),
+    },
+}

@@ -1,0 +1,267 @@
+"""SPEC §2: what each role of the World sees, resolved in workflow.scope (the one place)."""
+import datetime as dt
+
+import pytest
+
+from models import Case, School, SchoolClass, Student, User, Village
+from workflow.errors import NotFound
+from workflow.scope import (
+    can_see,
+    get_in_scope,
+    managed_center_ids,
+    managed_school_ids,
+    may_grant,
+    scope_for,
+    scoped,
+)
+
+ALL_SCHOOLS = {"county", "center", "branch", "branch2", "other_center", "other_branch"}
+ALL_CLASSES = {"klass", "klass2", "center_class", "other_class"}
+ALL_PUPILS = {"p_klass", "p_klass2", "p_center", "p_other", "p_village2"}
+
+
+@pytest.fixture
+def pupils(world, factory):
+    """One student per class; p_village2 is in klass but lives in village2."""
+    return {
+        "p_klass": factory.student(world.klass, world.village),
+        "p_klass2": factory.student(world.klass2, world.village),
+        "p_center": factory.student(world.center_class, world.village),
+        "p_other": factory.student(world.other_class, world.other_village),
+        "p_village2": factory.student(world.klass, world.village2),
+    }
+
+
+def open_case(session, student, process="absence", is_open=True, state="reported"):
+    case = Case(process=process, state=state, student_id=student.id, school_id=student.school_id,
+                opened_on=dt.date(2026, 9, 7), is_open=is_open)
+    session.add(case)
+    session.flush()
+    return case
+
+
+def visible(session, world, role, model):
+    scope = scope_for(session, world[role])
+    return set(session.scalars(scoped(scope, model)).all())
+
+
+def objs(world, names):
+    return {getattr(world, n) for n in names}
+
+
+@pytest.mark.parametrize("role,schools", [
+    ("admin", ALL_SCHOOLS),
+    ("supervisor", ALL_SCHOOLS),
+    ("center_head", {"center", "branch", "branch2"}),
+    ("center_office", {"center", "branch", "branch2"}),
+    ("other_center_head", {"other_center", "other_branch"}),
+    ("principal", {"branch"}),
+    ("office", {"branch"}),
+    ("team", {"branch"}),
+    ("teacher", {"branch"}),
+    ("subject", {"branch"}),
+    ("other_principal", {"other_branch"}),
+    ("liaison", set()),
+])
+def test_schools_each_role_sees(session, world, role, schools):
+    assert visible(session, world, role, School) == objs(world, schools)
+
+
+@pytest.mark.parametrize("role,classes", [
+    ("admin", ALL_CLASSES),
+    ("supervisor", ALL_CLASSES),
+    ("center_head", {"klass", "klass2", "center_class"}),
+    ("center_office", {"klass", "klass2", "center_class"}),
+    ("other_center_head", {"other_class"}),
+    ("principal", {"klass", "klass2"}),
+    ("office", {"klass", "klass2"}),
+    ("team", {"klass", "klass2"}),
+    ("teacher", {"klass"}),
+    ("subject", {"klass"}),
+    ("other_teacher", {"other_class"}),
+    ("liaison", set()),
+])
+def test_classes_each_role_sees(session, world, role, classes):
+    assert visible(session, world, role, SchoolClass) == objs(world, classes)
+
+
+@pytest.mark.parametrize("role,names", [
+    ("admin", ALL_PUPILS),
+    ("supervisor", ALL_PUPILS),
+    ("center_head", ALL_PUPILS - {"p_other"}),
+    ("center_office", ALL_PUPILS - {"p_other"}),
+    ("other_center_head", {"p_other"}),
+    ("principal", {"p_klass", "p_klass2", "p_village2"}),
+    ("office", {"p_klass", "p_klass2", "p_village2"}),
+    ("team", {"p_klass", "p_klass2", "p_village2"}),
+    ("teacher", {"p_klass", "p_village2"}),
+    ("subject", {"p_klass", "p_village2"}),
+    ("other_teacher", {"p_other"}),
+    ("liaison", set()),
+    ("other_liaison", set()),
+])
+def test_students_each_role_sees(session, world, pupils, role, names):
+    assert visible(session, world, role, Student) == {pupils[n] for n in names}
+
+
+@pytest.mark.parametrize("role,villages", [
+    ("admin", {"village", "village2", "other_village"}),
+    ("supervisor", {"village", "village2", "other_village"}),
+    ("center_office", {"village", "village2"}),
+    ("principal", {"village", "village2"}),
+    ("teacher", {"village", "village2"}),
+    ("other_teacher", {"other_village"}),
+    ("liaison", {"village"}),
+    ("other_liaison", {"other_village"}),
+])
+def test_villages_each_role_sees(session, world, role, villages):
+    assert visible(session, world, role, Village) == objs(world, villages)
+
+
+# --- the village liaison -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("process", ["absence", "recovery"])
+def test_liaison_sees_their_village_students_with_an_open_case(session, world, pupils, process):
+    case = open_case(session, pupils["p_klass"], process)
+    assert visible(session, world, "liaison", Student) == {pupils["p_klass"]}
+    assert visible(session, world, "liaison", Case) == {case}
+    assert visible(session, world, "other_liaison", Student) == set()
+
+
+def test_liaison_sees_students_of_any_school_in_their_village(session, world, pupils):
+    open_case(session, pupils["p_klass"])
+    open_case(session, pupils["p_center"], "recovery")
+    assert visible(session, world, "liaison", Student) == {pupils["p_klass"], pupils["p_center"]}
+
+
+@pytest.mark.parametrize("pupil,process,is_open", [
+    ("p_klass", "absence", False),          # the case is closed
+    ("p_klass", "suspension", True),        # not a process a liaison follows
+    ("p_klass", "transfer_out", True),
+    ("p_village2", "absence", True),        # another village
+    ("p_other", "recovery", True),          # another center's village
+])
+def test_liaison_does_not_see_other_students_or_cases(session, world, pupils, pupil, process, is_open):
+    open_case(session, pupils[pupil], process, is_open=is_open)
+    assert visible(session, world, "liaison", Student) == set()
+    assert visible(session, world, "liaison", Case) == set()
+
+
+def test_liaison_no_longer_sees_the_student_once_the_case_closes(session, world, pupils):
+    case = open_case(session, pupils["p_klass"])
+    assert can_see(session, scope_for(session, world["liaison"]), Student, pupils["p_klass"].id)
+    case.is_open = False
+    session.flush()
+    assert not can_see(session, scope_for(session, world["liaison"]), Student, pupils["p_klass"].id)
+
+
+# --- cases ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role,names", [
+    ("center_head", {"p_klass", "p_center"}),
+    ("supervisor", {"p_klass", "p_center", "p_other"}),
+    ("principal", {"p_klass"}),
+    ("teacher", {"p_klass"}),
+    ("other_teacher", {"p_other"}),
+    ("other_principal", {"p_other"}),
+])
+def test_cases_follow_the_students_scope(session, world, pupils, role, names):
+    cases = {n: open_case(session, pupils[n]) for n in ("p_klass", "p_center", "p_other")}
+    assert visible(session, world, role, Case) == {cases[n] for n in names}
+
+
+def test_incoming_transfer_is_visible_to_the_receiving_school(session, world, pupils):
+    # a student of another center whose open case is held by the branch school
+    case = Case(process="transfer_in", state="draft", student_id=pupils["p_other"].id,
+                school_id=world.branch.id, opened_on=dt.date(2026, 9, 7))
+    session.add(case)
+    session.flush()
+    assert pupils["p_other"] in visible(session, world, "office", Student)
+    assert case in visible(session, world, "office", Case)
+
+
+# --- users, inactive users, get_in_scope ---------------------------------------------------
+
+
+def test_teacher_sees_the_staff_of_their_school_but_not_another(session, world):
+    names = {u.username for u in visible(session, world, "teacher", User)}
+    assert {"teacher", "principal", "office", "team", "subject", "liaison"} <= names
+    assert not {"other_principal", "other_teacher", "center_head", "admin"} & names
+
+
+def test_inactive_user_sees_nothing(session, world, pupils):
+    world["center_head"].is_active = False
+    session.flush()
+    for model in (School, SchoolClass, Student, Village, Case):
+        assert visible(session, world, "center_head", model) == set()
+
+
+def test_get_in_scope_answers_not_found_for_unknown_and_out_of_scope(session, world, pupils):
+    scope = scope_for(session, world["principal"])
+    assert get_in_scope(session, scope, Student, pupils["p_klass"].id) is pupils["p_klass"]
+    for obj_id in (pupils["p_other"].id, 99999, "abc", None):
+        with pytest.raises(NotFound):
+            get_in_scope(session, scope, Student, obj_id)
+
+
+# --- who may create and grant --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role,schools", [
+    ("center_head", {"center", "branch", "branch2"}),
+    ("center_office", {"center", "branch", "branch2"}),
+    ("principal", {"branch"}),
+    ("office", {"branch"}),
+    ("team", set()),
+    ("teacher", set()),
+    ("supervisor", set()),
+    ("liaison", set()),
+])
+def test_managed_schools(session, world, role, schools):
+    scope = scope_for(session, world[role])
+    assert managed_school_ids(session, scope) == {getattr(world, s).id for s in schools}
+
+
+def test_admin_manages_everything(session, world):
+    scope = scope_for(session, world["admin"])
+    assert managed_school_ids(session, scope) is None
+    assert managed_center_ids(scope) is None
+
+
+@pytest.mark.parametrize("role,centers", [
+    ("center_head", {"center"}), ("center_office", {"center"}), ("principal", set()), ("supervisor", set()),
+])
+def test_managed_centers(session, world, role, centers):
+    assert managed_center_ids(scope_for(session, world[role])) == {getattr(world, c).id for c in centers}
+
+
+@pytest.mark.parametrize("granter,role,target,allowed", [
+    ("admin", "admin", None, True),
+    ("admin", "county_supervisor", "county", True),
+    ("center_head", "center_office", "center", True),
+    ("center_head", "center_office", "other_center", False),
+    ("center_head", "principal", "branch", True),
+    ("center_head", "homeroom_teacher", "klass", True),
+    ("center_head", "homeroom_teacher", "other_class", False),
+    ("center_head", "village_liaison", "village", True),
+    ("center_head", "village_liaison", "other_village", False),
+    ("center_head", "county_supervisor", "county", False),
+    ("center_head", "admin", None, False),
+    ("principal", "academic_office", "branch", True),
+    ("principal", "team_member", "branch2", False),
+    ("principal", "subject_teacher", "klass2", True),
+    ("principal", "subject_teacher", "center_class", False),
+    ("principal", "center_office", "center", False),
+    ("principal", "village_liaison", "village", False),
+    ("teacher", "subject_teacher", "klass", False),
+    ("supervisor", "principal", "branch", False),
+])
+def test_may_grant_never_wider_than_own_scope(session, world, granter, role, target, allowed):
+    ids = {"school_id": None, "class_id": None, "village_id": None}
+    if target:
+        obj = getattr(world, target)
+        key = {SchoolClass: "class_id", Village: "village_id"}.get(type(obj), "school_id")
+        ids[key] = obj.id
+    assert may_grant(session, scope_for(session, world[granter]), role, **ids) is allowed
