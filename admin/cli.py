@@ -1,10 +1,11 @@
-"""CLI commands: create-admin, demo-data (db comes from Flask-Migrate)."""
+"""CLI commands: create-admin, demo-data, sweep (db comes from Flask-Migrate)."""
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import exists, select
 
 from models import RoleAssignment, School, User
-from workflow.demo import DEFAULT_SEED, DEMO_PASSWORD, build_demo
+from workflow.demo import DEFAULT_SEED, DEMO_PASSWORD, build_demo_world
+from workflow.demo_cases import build_demo_cases
 
 from .extensions import db
 
@@ -38,10 +39,49 @@ def register_cli(app: Flask) -> None:
                 click.echo("数据库中已有学校，跳过演示数据。")
                 return
             raise click.ClickException("数据库中已有学校：演示数据只能载入空数据库（可加 --if-empty 跳过）。")
-        summary = build_demo(db.session, seed=seed)
+        world = build_demo_world(db.session, seed=seed)
+        cases = build_demo_cases(db.session, world, today=world.today, upload_dir=current_app.config["UPLOAD_DIR"])
+        summary = world.summary()
         db.session.commit()
         click.echo(
             f"演示数据已载入：{summary['center']} 及 {len(summary['branches'])} 所村小/教学点，"
             f"{summary['villages']} 个村，{summary['classes']} 个班，{summary['students']} 名学生，"
-            f"{summary['users']} 个账号（密码 {DEMO_PASSWORD}）。"
+            f"{summary['users']} 个账号（密码 {DEMO_PASSWORD}），"
+            f"{sum(sum(s.values()) for s in cases['cases'].values())} 个案件。"
         )
+        for line in cases["skipped"]:
+            click.echo(f"未能生成演示案件：{line}", err=True)
+
+    @app.cli.command("sweep")
+    @click.option("--date", "day", default=None, help="YYYY-MM-DD; default: today (school time zone).")
+    @click.option("--school-id", type=int, default=None, help="Sweep this school only.")
+    @click.option("--shard", default=None, help="k/N: only schools whose id % N == k (parallel workers).")
+    def sweep(day: str | None, school_id: int | None, shard: str | None):
+        """Daily sweep: absence ladder escalation, returns, overdue flags. Commits per school."""
+        import datetime as dt
+
+        from workflow import clock
+        from workflow.errors import DomainError
+        from workflow.sweep import parse_shard, run_sweep, schools_to_sweep
+
+        try:
+            date = dt.date.fromisoformat(day) if day else clock.today()
+        except ValueError:
+            raise click.BadParameter("须为 YYYY-MM-DD", param_hint="--date") from None
+        try:
+            ids = schools_to_sweep(db.session, school_ids=[school_id] if school_id is not None else None,
+                                   shard=parse_shard(shard))
+            if school_id is not None and not ids:
+                raise click.ClickException(f"学校 {school_id} 不存在（或不在该分片中）")
+            with click.progressbar(length=len(ids), label=f"清扫 {date.isoformat()}") as bar:
+                summary = run_sweep(db.session, date=date, school_ids=ids, commit=db.session.commit,
+                                    progress=lambda _school, _summary: bar.update(1))
+        except DomainError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.message) from None
+        click.echo(
+            f"{date.isoformat()} 清扫完成：{summary.schools} 所学校，新开缺勤案件 {summary.opened} 件，"
+            f"升级 {summary.escalated} 件，返校结案 {summary.closed} 件，新增逾期 {summary.overdue} 件。"
+        )
+        if summary.missing_attendance:
+            click.echo(f"另有 {len(summary.missing_attendance)} 个班级日未登记考勤（计数暂停）。")

@@ -80,8 +80,11 @@ def test_demo_data_builds_a_township_where_every_demo_account_logs_in(app, sessi
     students = session.scalars(select(Student)).all()
     assert 1300 <= len(students) <= 1700
 
-    # Students: valid ID numbers matching birth date and gender, plausible ages, one enrolment each.
-    for st in students[::37]:
+    # Students of the base roll (demo cases add transfer-ins without ID cards, and enrolment
+    # periods for children who left and came back): valid ID numbers matching birth date and
+    # gender, plausible ages, at least one enrolment each.
+    rolled = [s for s in students if s.id_card_no and s.klass is not None]
+    for st in rolled[::37]:
         card = st.id_card_no
         assert len(card) == 18 and card[-1] == id_card_check_digit(card[:17])
         assert card[6:14] == st.birth_date.strftime("%Y%m%d")
@@ -90,7 +93,7 @@ def test_demo_data_builds_a_township_where_every_demo_account_logs_in(app, sessi
         age_at_start = int((dt.date(2026, 9, 1) - st.birth_date).days / 365.25)
         assert st.klass.grade + 5 <= age_at_start <= st.klass.grade + 7
         assert st.village_id is not None and st.guardians and all(g.phone for g in st.guardians)
-    assert _count(session, Enrolment) == len(students)
+    assert _count(session, Enrolment) >= len(rolled)
     assert _count(session, Guardian) >= len(students)
     left_behind = sum(s.left_behind for s in students) / len(students)
     poor = sum(s.poor for s in students) / len(students)

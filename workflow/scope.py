@@ -142,12 +142,27 @@ def _open_liaison_case_students():
     )
 
 
+# Processes where the family chooses a class before the child is in it: that class's homeroom
+# teacher acts for the case (accepts a transfer-in, SPEC §3.5; files a return, §3.4).
+CHOSEN_CLASS_PROCESSES = ("transfer_in", "return")
+
+
+def _chosen_class_transfer_in(class_ids):
+    """Open transfer-in and return cases whose chosen class (data.class_id) is one of
+    `class_ids`."""
+    return Case.process.in_(CHOSEN_CLASS_PROCESSES) & Case.is_open.is_(True) & (
+        Case.data["class_id"].as_integer().in_(sorted(class_ids)))
+
+
 def student_filter(scope: Scope):
     """Students of the user's schools and classes; a liaison's village students with open cases;
     and a student with an open case held by one of the user's schools (an incoming transfer)."""
     if scope.is_all:
         return true()
     parts = [_in(Student.school_id, scope.school_ids), _in(Student.class_id, scope.class_ids)]
+    if scope.class_ids:
+        parts.append(Student.id.in_(
+            select(Case.student_id).where(_chosen_class_transfer_in(scope.class_ids))))
     if scope.school_ids:
         parts.append(
             Student.id.in_(
@@ -176,6 +191,7 @@ def case_filter(scope: Scope):
                 select(Student.id).where(Student.class_id.in_(sorted(scope.class_ids)))
             )
         )
+        parts.append(_chosen_class_transfer_in(scope.class_ids))
     if scope.village_ids:
         parts.append(
             Case.process.in_(LIAISON_PROCESSES)

@@ -1,0 +1,199 @@
+"""Work queues (SPEC §3): the open cases a user can act on now, most urgent first, and the due
+dates that decide what is urgent.
+
+Due dates (`deadlines`):
+- a date the daily sweep set on the case (`due_on`, `is_overdue`: the absence ladder's rungs);
+- a suspension that is `suspended`: its end date; past it the academic office must `resume`
+  or `extend` (SPEC §3.2);
+- a transfer out that is `transferred`: 30 days after the filing, for the proof of arrival
+  (SPEC §3.3, 假转学真辍学);
+- a transfer in that is `submitted`: the school day after it was opened (SPEC §3.5).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from models import Case, CaseHistory, Student, User
+
+from . import engine, serialize
+from .calendar import CalendarBook
+from .processes import REGISTRY, Process
+from .scope import Scope, case_filter
+
+ARRIVAL_DAYS = 30
+# Transitions that are not the work a case waits for. They are listed among a queued case's
+# actions, but a case whose only available actions are these is not in the queue: otherwise
+# every submitted case would sit in its submitter's queue (withdraw), every excluded student in
+# the principal's (revoke), every transfer-in in the academic office's (change_class).
+SECONDARY = ("withdraw", "send_back", "change_class", "waive_fees", "revoke")
+
+
+# --- due dates ---------------------------------------------------------------------------------
+
+
+def _filed_on(session: Session, case_ids: list[int]) -> dict[int, dt.date]:
+    if not case_ids:
+        return {}
+    rows = session.execute(
+        select(CaseHistory.case_id, func.max(CaseHistory.effective_date))
+        .where(CaseHistory.case_id.in_(case_ids), CaseHistory.transition == "center_file")
+        .group_by(CaseHistory.case_id))
+    return dict(rows.all())
+
+
+def _end_date(case: Case) -> dt.date | None:
+    value = (case.data or {}).get("end")
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def deadlines(session: Session, cases: list[Case], *, today: dt.date,
+              calendars: CalendarBook | None = None) -> dict[int, tuple[dt.date | None, bool]]:
+    """case id -> (due date or None, overdue) for each case, with at most one query for filing
+    dates and one calendar load per school. Closed cases have no due date."""
+    calendars = calendars or CalendarBook(session)
+    transferred = [c.id for c in cases if c.is_open and c.process == "transfer_out" and c.state == "transferred"]
+    filed = _filed_on(session, transferred)
+    out: dict[int, tuple[dt.date | None, bool]] = {}
+    for case in cases:
+        due: dt.date | None = None
+        overdue = False
+        if not case.is_open:
+            pass
+        elif case.due_on is not None:
+            due, overdue = case.due_on, bool(case.is_overdue)
+        elif case.process == "suspension" and case.state == "suspended":
+            due = _end_date(case)
+            overdue = due is not None and today > due
+        elif case.process == "transfer_out" and case.state == "transferred" and case.id in filed:
+            due = filed[case.id] + dt.timedelta(days=ARRIVAL_DAYS)
+            overdue = today > due
+        elif case.process == "transfer_in" and case.state == "submitted":
+            due = (calendars.for_school(case.school_id).next_school_day(case.opened_on)
+                   or case.opened_on + dt.timedelta(days=1))
+            overdue = today > due
+        out[case.id] = (due, overdue)
+    return out
+
+
+def urgency_key(item: dict):
+    """Overdue first, then the earliest due date (none last), then the oldest case."""
+    due = item.get("due")
+    return (not item.get("overdue"), due is None, due or "", item.get("opened_on") or "", item["id"])
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """Per process: the states in which a role the user holds may fire something."""
+
+    states: dict[str, set[str]]
+    duty_processes: set[str]
+
+
+def _candidates(scope: Scope) -> _Candidates:
+    held = set(scope.roles)
+    states: dict[str, set[str]] = {}
+    duty: set[str] = set()
+    for name, proc in REGISTRY.items():
+        for t in proc.transitions:
+            if held & set(t.roles):
+                states.setdefault(name, set()).update(t.sources)
+        if callable(getattr(proc, "duties", None)):
+            duty.add(name)
+    return _Candidates(states, duty)
+
+
+def _duties(proc: Process, case: Case) -> set[str]:
+    duties = getattr(proc, "duties", None)
+    if not callable(duties):
+        return set()
+    return set(duties(case) or ())
+
+
+def _actions(session: Session, scope: Scope, user: User, case: Case, proc: Process,
+             held: set[str]) -> list[str]:
+    """The names `engine.available_transitions` would return, without evaluating guards (the
+    queue says there is work; the case page says what is still missing)."""
+    names = []
+    for name in proc.transition_names:
+        t = proc.applicable(name, case)
+        if t is None or not held & set(t.roles):
+            continue
+        # Only approval steps query history here (one query per such case; the engine has no
+        # hook to pass history rows in).
+        if engine.separation_blocks(session, case, t, user.id):
+            continue
+        names.append(name)
+    return names
+
+
+def _reason(proc: Process, case: Case, actions: list[str], duty: bool, overdue: bool,
+            due: dt.date | None) -> str:
+    primary = [a for a in actions if a not in SECONDARY] or actions
+    labels = [serialize.transition_label(proc.name, a) for a in primary]
+    if labels:
+        text = "待" + "或".join(labels)
+    else:
+        text = ""
+    if duty:
+        visit = f"待家访（{proc.state_labels.get(case.state, case.state)}）"
+        text = f"{visit}；{text}" if text else visit
+    if overdue and due is not None:
+        text = f"已逾期（应于 {due.isoformat()} 前办理）：{text}"
+    return text
+
+
+def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -> list[dict]:
+    """The open cases in `scope` on which `user` can act now, most urgent first.
+
+    A case is in the queue when a transition other than the SECONDARY ones is available to the
+    user by role, scope, separation of duties and state (whether or not its guards are met
+    yet), or when the process
+    declares a duty (`Process.duties(case)` -> role codes, e.g. who must visit on this rung of
+    the absence ladder) that the user holds for the case. Each item is the case summary plus
+    `due`, `overdue`, `actions` (transition names) and `reason` (a Chinese line).
+
+    One query loads the candidates (open cases in scope, in a state where one of the user's
+    roles may act), with student, class and school.
+    """
+    if user is None or not scope.roles:
+        return []
+    cand = _candidates(scope)
+    clauses = [and_(Case.process == p, Case.state.in_(sorted(s))) for p, s in sorted(cand.states.items())]
+    clauses += [Case.process == p for p in sorted(cand.duty_processes)]
+    if not clauses:
+        return []
+    cases = list(session.scalars(
+        select(Case)
+        .where(case_filter(scope), Case.is_open.is_(True), or_(*clauses))
+        .options(joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass))
+        .order_by(Case.id)).unique())
+    due_by_case = deadlines(session, cases, today=today)
+    items = []
+    for case in cases:
+        proc = REGISTRY.get(case.process)
+        if proc is None:
+            continue
+        held = engine.case_roles(scope, case, proc)
+        if not held:
+            continue
+        actions = _actions(session, scope, user, case, proc, held) if case.process in cand.states else []
+        duty = bool(_duties(proc, case) & held)
+        if not duty and all(a in SECONDARY for a in actions):
+            continue
+        due, overdue = due_by_case[case.id]
+        item = serialize.case_summary(case, due=due, overdue=overdue)
+        item["actions"] = actions
+        item["reason"] = _reason(proc, case, actions, duty, overdue, due)
+        items.append(item)
+    items.sort(key=urgency_key)
+    return items
