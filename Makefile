@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint translations clean
+.PHONY: install run test lint translations translations-update clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,6 +16,12 @@ install: $(STAMP)
 
 translations: $(STAMP)
 	$(BIN)/pybabel compile -q -d admin/translations -f 2>/dev/null || true
+
+# Re-extract the Chinese msgids and merge them into the English catalogue (then translate the
+# new entries in admin/translations/en/LC_MESSAGES/messages.po).
+translations-update: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o admin/translations/messages.pot .
+	$(BIN)/pybabel update -i admin/translations/messages.pot -d admin/translations -l en --no-fuzzy-matching
 
 run: install translations
 	BAOXUE_ENV=development $(BIN)/flask --app wsgi db upgrade
