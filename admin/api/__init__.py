@@ -51,4 +51,4 @@ def handle_http_error(exc: HTTPException):
     return error_response(exc.code or 500, codes.get(exc.code, "error"), messages.get(exc.code, exc.description))
 
 
-from . import attendance, cases, evidence, openapi, org, reports, sweep, tokens  # noqa: E402,F401  (routes register on bp)
+from . import attendance, cases, evidence, figures, openapi, org, registers, reports, sweep, tokens  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,175 @@
+"""考核数据 (/figures): per class baseline, losses, loss rate, coefficient and recovered children
+of a school's term, the students behind each number, the freeze button, and the reward/penalty
+ledger (/figures/ledger). Figures come from workflow.figures; thresholds and amounts from the
+app config `FIGURES` (admin.api.figures.settings)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+from sqlalchemy import select
+
+from models import Baseline, School, SchoolClass, Student, User
+from workflow import clock
+from workflow import figures as services
+from workflow.errors import DomainError, Forbidden, NotFound
+from workflow.scope import get_in_scope, scoped
+
+from ..api.figures import settings
+from ..extensions import db
+from ..security import current_actor, current_scope
+from .cases import flash_error
+
+bp = Blueprint("figures", __name__)
+
+
+def default_school_year(today: dt.date) -> str:
+    first = today.year if today.month >= 8 else today.year - 1
+    return f"{first}-{first + 1}"
+
+
+def _term_for(school_id: int | None, school_year: str, today: dt.date) -> int:
+    if school_id is not None:
+        for term in (1, 2):
+            dates = services.term_dates(db.session, [school_id], school_year, term).get(school_id)
+            if dates and dates[0] <= today <= dates[1]:
+                return term
+    return 2 if 2 <= today.month <= 7 else 1
+
+
+def _choices():
+    """School, school year and term from the query string, with sensible defaults; 404 for a
+    school out of scope, 400 for a malformed year or term."""
+    scope = current_scope()
+    schools = db.session.scalars(scoped(scope, School).where(School.kind != "county").order_by(School.name)).all()
+    raw = request.args.get("school_id")
+    school = None
+    if raw:
+        try:
+            school = get_in_scope(db.session, scope, School, raw)
+        except NotFound:
+            abort(404)
+    elif schools:
+        school = schools[0]
+    today = clock.today()
+    school_year = request.args.get("school_year") or default_school_year(today)
+    try:
+        term = int(request.args.get("term") or _term_for(school.id if school else None, school_year, today))
+    except ValueError:
+        abort(400)
+    if term not in (1, 2) or len(school_year) != 9:
+        abort(400)
+    return schools, school, school_year, term
+
+
+def _names(model, ids) -> dict[int, str]:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
+
+
+def _school_level(school: School) -> bool:
+    scope = current_scope()
+    return scope.is_all or school.id in scope.school_ids
+
+
+@bp.route("/figures")
+@login_required
+def index():
+    """The class table of one school's term, the school's annual figures, the freeze button."""
+    schools, school, school_year, term = _choices()
+    items, summary, error = [], None, None
+    if school is not None:
+        try:
+            items = services.class_figures(db.session, current_scope(), school_id=school.id,
+                                           school_year=school_year, term=term, settings=settings())
+            if _school_level(school):
+                summary = services.school_figures(db.session, current_scope(), school_id=school.id,
+                                                  school_year=school_year, settings=settings())
+        except DomainError as exc:
+            error = exc.message
+    has_term = school is not None and bool(services.term_dates(db.session, [school.id], school_year, term))
+    return render_template("figures/index.html", schools=schools, school=school, school_year=school_year,
+                           term=term, items=items, summary=summary, error=error, has_term=has_term,
+                           cfg=settings(), may_freeze=school is not None and services.may_freeze(current_scope(), school),
+                           frozen_any=any(i["baseline"] is not None for i in items))
+
+
+@bp.post("/figures/freeze")
+@login_required
+def freeze():
+    """Freeze (or, with refreeze, freeze again) the baselines of the school's classes."""
+    form = request.form
+    try:
+        school_id, term = int(form.get("school_id", "")), int(form.get("term", ""))
+    except ValueError:
+        abort(400)
+    school_year = form.get("school_year", "")
+    back = url_for("figures.index", school_id=school_id, school_year=school_year, term=term)
+    try:
+        rows = services.freeze_baselines(db.session, current_scope(), current_actor(), school_id=school_id,
+                                         school_year=school_year, term=term, refreeze=form.get("refreeze") == "1",
+                                         reason=form.get("reason") or None)
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except DomainError as exc:
+        flash_error(exc)
+        return redirect(back)
+    db.session.commit()
+    flash(_("已冻结 %(n)d 个班级的基数", n=len(rows)), "success")
+    return redirect(back)
+
+
+@bp.route("/figures/classes/<int:class_id>")
+@login_required
+def klass(class_id: int):
+    """The students counted in one class's figures: baseline, losses, recovered children."""
+    try:
+        klass = get_in_scope(db.session, current_scope(), SchoolClass, class_id)
+    except NotFound:
+        abort(404)
+    school_year = klass.school_year
+    try:
+        term = int(request.args.get("term") or _term_for(klass.school_id, school_year, clock.today()))
+    except ValueError:
+        abort(400)
+    if term not in (1, 2):
+        abort(400)
+    items = services.class_figures(db.session, current_scope(), school_id=klass.school_id,
+                                   school_year=school_year, term=term, settings=settings())
+    item = next((i for i in items if i["class_id"] == klass.id), None)
+    if item is None:
+        abort(404)
+    history = list(db.session.scalars(select(Baseline).where(
+        Baseline.class_id == klass.id, Baseline.school_year == school_year, Baseline.term == term)
+        .order_by(Baseline.id.desc())))
+    current = next((b for b in history if b.is_current), None)
+    student_ids = set(item["loss_student_ids"]) | set(item["recovered_student_ids"])
+    student_ids |= set(current.student_ids or []) if current else set()
+    return render_template("figures/class.html", klass=klass, item=item, term=term, school_year=school_year,
+                           history=history, current=current, students=_names(Student, student_ids), tz=clock.SCHOOL_TZ,
+                           users=_names(User, [b.frozen_by_id for b in history if b.frozen_by_id]))
+
+
+@bp.route("/figures/ledger")
+@login_required
+def ledger():
+    """奖惩台账: each line with the person, the amount, the student and the case behind it."""
+    schools, school, school_year, term = _choices()
+    lines, error = [], None
+    if school is not None:
+        try:
+            lines = services.ledger(db.session, current_scope(), school_id=school.id, school_year=school_year,
+                                    term=term, settings=settings())
+        except DomainError as exc:
+            error = exc.message
+    return render_template("figures/ledger.html", schools=schools, school=school, school_year=school_year,
+                           term=term, lines=lines, totals=services.ledger_totals(lines), error=error,
+                           cfg=settings())
