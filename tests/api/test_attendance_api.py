@@ -41,8 +41,10 @@ def test_teacher_records_a_day_and_reads_it_back(api, world, pupils):
                                             "reported_at": "2026-10-13T08:05:00+08:00",
                                             "records": [{"student_id": a.id, "status": "unexcused"}]})
     assert resp.status_code == 200, resp.json
-    assert resp.json["opened_case_ids"] == []
+    assert len(resp.json["opened_case_ids"]) == 1
     assert resp.json["unexcused_student_ids"] == [a.id]
+    case = client.get(f"/cases/{resp.json['opened_case_ids'][0]}").json
+    assert (case["process"], case["student_id"], case["state"]) == ("absence", a.id, "reported")
     got = client.get(f"/attendance?class_id={world.klass.id}&date={DAY}")
     assert got.status_code == 200
     assert got.json["taken"] is True and got.json["total"] == 3

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from models import AttendanceDay, AttendanceRecord, CalendarDay
+from models import AttendanceDay, AttendanceRecord, CalendarDay, Case
 from workflow import attendance, clock
 from workflow.errors import Forbidden, Invalid, NotFound
 from workflow.scope import scope_for
@@ -57,7 +57,9 @@ def test_students_not_listed_are_recorded_present(session, world, pupils):
     result = record(session, world["teacher"], world.klass, records=[{"student_id": a.id, "status": "unexcused"}])
     assert marks(session) == {a.id: "unexcused", b.id: "present", c.id: "present"}
     assert result.unexcused_student_ids == [a.id]
-    assert result.opened_case_ids == []
+    # the absence ladder's hook opens one case for the unexcused student
+    opened = [session.get(Case, i) for i in result.opened_case_ids]
+    assert [(c.process, c.student_id) for c in opened] == [("absence", a.id)]
 
 
 def test_suspended_student_of_the_class_gets_no_mark(session, world, pupils, factory):

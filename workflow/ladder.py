@@ -1,0 +1,468 @@
+"""The home-visit ladder of an absence case (家访阶梯, SPEC §3.1): policy, counting, duties.
+
+Policy. A center school's ladder is a list of four rungs, always the states `visit_1`,
+`visit_2`, `visit_3`, `village_joint` in this order, each with the consecutive-absence `day` on
+which a case reaches it, the `visit_kind` the rung's visit must be and the `roles` its
+participants must hold (optionally `report_to`: roles the escalation is reported to, 备案). Saved
+policies are `LadderPolicy` rows; an edit is a new row with the next version, never an update. A
+center school that never saved one follows `DEFAULT_RUNGS` (the SPEC table), which is not stored:
+such cases carry `ladder_policy_id = None`. A case keeps the policy it was opened under.
+
+Counting (`walk`). From the day the case was opened to the sweep's date, over the school's school
+days only: an `unexcused` mark adds a day; a `present` mark ends the run (the child returned); a
+`sick_leave`/`personal_leave` mark, or a day without a mark (the class's attendance not taken, or
+the child not on the roll that day), pauses it. A case opened by hand counts its opening day as
+unexcused whatever the mark (the child was at roll call and then left).
+
+Duties. A rung's visit is logged when a visit of the rung's kind, dated on or after the day the
+rung was reached, has among its participants and its recorder people holding every required role
+for the case. It is due the next school day after the rung was reached; a case is overdue when its
+current rung's visit is not logged and that rung's due day, or the due day of an earlier rung
+whose visit was never logged, has passed (the sweep for date D counts as the end of day D).
+
+No Flask here; nothing commits.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, object_session
+
+from models import (
+    AttendanceDay,
+    AttendanceRecord,
+    Case,
+    CaseHistory,
+    GuardianContact,
+    LadderPolicy,
+    School,
+    User,
+    Visit,
+)
+
+from .calendar import SchoolCalendar
+from .errors import Conflict, Forbidden, Invalid, NotFound
+from .scope import CENTER_ROLES, Scope, acting_roles, can_see
+
+RUNG_STATES = ("visit_1", "visit_2", "visit_3", "village_joint")
+# Roles that can act for a student's case (SPEC §3 "who acts for whose student").
+RUNG_ROLES = ("homeroom_teacher", "subject_teacher", "team_member", "principal", "academic_office",
+              "village_liaison", "center_office", "center_head")
+VISIT_KINDS = ("home_visit", "in_person_at_school", "phone", "village_joint")
+LEAVE_STATUSES = ("sick_leave", "personal_leave")
+MAX_DAY = 60
+
+DEFAULT_RUNGS: list[dict] = [
+    {"state": "visit_1", "day": 1, "visit_kind": "home_visit", "roles": ["homeroom_teacher", "team_member"]},
+    {"state": "visit_2", "day": 2, "visit_kind": "home_visit", "roles": ["homeroom_teacher", "team_member"]},
+    {"state": "visit_3", "day": 3, "visit_kind": "home_visit", "roles": ["principal", "homeroom_teacher"],
+     "report_to": ["academic_office"]},
+    {"state": "village_joint", "day": 4, "visit_kind": "village_joint", "roles": ["village_liaison"]},
+]
+
+ROLE_NAMES = {"homeroom_teacher": "班主任", "subject_teacher": "科任教师", "team_member": "控辍小组成员",
+              "principal": "校长", "academic_office": "教导处", "village_liaison": "村委联络员",
+              "center_office": "中心校教导主任", "center_head": "中心校长"}
+RUNG_NAMES = {"visit_1": "第一次家访", "visit_2": "第二次家访", "visit_3": "第三次家访（上报备案）",
+              "village_joint": "村校联合家访"}
+KIND_NAMES = {"home_visit": "家访", "in_person_at_school": "到校面谈", "phone": "电话",
+              "village_joint": "村校联合家访"}
+
+
+# --- policy ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rung:
+    state: str
+    day: int
+    visit_kind: str
+    roles: tuple[str, ...]
+    report_to: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        out = {"state": self.state, "day": self.day, "visit_kind": self.visit_kind, "roles": list(self.roles)}
+        if self.report_to:
+            out["report_to"] = list(self.report_to)
+        return out
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One version of a ladder. `id` None = the built-in default (SPEC table)."""
+
+    id: int | None
+    center_school_id: int | None
+    version: int
+    rungs: tuple[Rung, ...]
+
+    @property
+    def is_default(self) -> bool:
+        return self.id is None
+
+    def rung(self, state: str) -> Rung | None:
+        return next((r for r in self.rungs if r.state == state), None)
+
+    def target(self, count: int) -> Rung | None:
+        """The highest rung whose day the count of absent days has reached."""
+        reached = [r for r in self.rungs if r.day <= count]
+        return reached[-1] if reached else None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "center_school_id": self.center_school_id, "version": self.version,
+                "is_default": self.is_default, "rungs": [r.as_dict() for r in self.rungs]}
+
+
+def _rungs(raw: list[dict]) -> tuple[Rung, ...]:
+    return tuple(Rung(state=r["state"], day=int(r["day"]), visit_kind=r["visit_kind"],
+                      roles=tuple(r["roles"]), report_to=tuple(r.get("report_to") or ()))
+                 for r in raw)
+
+
+def default_policy(center_school_id: int | None = None) -> Policy:
+    return Policy(id=None, center_school_id=center_school_id, version=0, rungs=_rungs(DEFAULT_RUNGS))
+
+
+def _from_row(row: LadderPolicy) -> Policy:
+    return Policy(id=row.id, center_school_id=row.center_school_id, version=row.version, rungs=_rungs(row.rungs))
+
+
+def current_policy(session: Session, center_school_id: int | None) -> Policy:
+    """The ladder new cases of the center school's schools open under: its latest saved version,
+    else the built-in default (version 0, id None)."""
+    if center_school_id is None:
+        return default_policy()
+    row = session.scalars(select(LadderPolicy).where(LadderPolicy.center_school_id == center_school_id)
+                          .order_by(LadderPolicy.version.desc(), LadderPolicy.id.desc())).first()
+    return _from_row(row) if row is not None else default_policy(center_school_id)
+
+
+def policy_for_case(session: Session, case: Case) -> Policy:
+    """The ladder the case was opened under (the default when it carries none)."""
+    if case.ladder_policy_id is None:
+        return default_policy()
+    row = session.get(LadderPolicy, case.ladder_policy_id)
+    return _from_row(row) if row is not None else default_policy()
+
+
+def _bad(field_name: str, message: str) -> Invalid:
+    return Invalid(message, details={"field": field_name})
+
+
+def validate_rungs(raw) -> list[dict]:
+    """Check a posted ladder: exactly the four rung states in order, days whole numbers 1–60 and
+    strictly increasing, a known visit kind, one or more valid role codes. Raises Invalid naming
+    the field (e.g. `rungs[2].day`). Returns the normalised list to store."""
+    if not isinstance(raw, list):
+        raise _bad("rungs", "字段 rungs 必须是列表")
+    if len(raw) != len(RUNG_STATES):
+        raise _bad("rungs", f"字段 rungs 必须依次包含 {len(RUNG_STATES)} 级：{', '.join(RUNG_STATES)}")
+    out: list[dict] = []
+    allowed = {"state", "day", "visit_kind", "roles", "report_to"}
+    for i, (rung, state) in enumerate(zip(raw, RUNG_STATES, strict=True)):
+        name = f"rungs[{i}]"
+        if not isinstance(rung, dict):
+            raise _bad(name, f"字段 {name} 必须是对象")
+        unknown = sorted(set(rung) - allowed)
+        if unknown:
+            raise Invalid(f"未知字段：{name}.{unknown[0]}", code="unknown_field",
+                          details={"field": f"{name}.{unknown[0]}"})
+        if rung.get("state") != state:
+            raise _bad(f"{name}.state", f"字段 {name}.state 必须是 {state}（各级顺序固定）")
+        day = rung.get("day")
+        if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= MAX_DAY:
+            raise _bad(f"{name}.day", f"字段 {name}.day 必须是 1–{MAX_DAY} 的整数")
+        if out and day <= out[-1]["day"]:
+            raise _bad(f"{name}.day", f"字段 {name}.day 必须大于上一级的天数 {out[-1]['day']}")
+        kind = rung.get("visit_kind")
+        if kind not in VISIT_KINDS:
+            raise _bad(f"{name}.visit_kind", f"字段 {name}.visit_kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
+        item = {"state": state, "day": day, "visit_kind": kind,
+                "roles": _role_list(rung.get("roles"), f"{name}.roles", required=True)}
+        if rung.get("report_to") is not None:
+            report_to = _role_list(rung.get("report_to"), f"{name}.report_to", required=False)
+            if report_to:
+                item["report_to"] = report_to
+        out.append(item)
+    return out
+
+
+def _role_list(value, field_name: str, *, required: bool) -> list[str]:
+    if not isinstance(value, list) or (required and not value):
+        raise _bad(field_name, f"字段 {field_name} 必须是非空的角色代码列表")
+    out: list[str] = []
+    for code in value:
+        if code not in RUNG_ROLES:
+            raise _bad(field_name, f"字段 {field_name} 中的角色 {code!r} 无效，须为：{', '.join(RUNG_ROLES)}")
+        if code not in out:
+            out.append(code)
+    return out
+
+
+def _center(session: Session, scope: Scope, center_school_id) -> School:
+    try:
+        center_school_id = int(center_school_id)
+    except (TypeError, ValueError):
+        raise NotFound("学校不存在") from None
+    school = session.get(School, center_school_id)
+    visible = school is not None and (scope.is_all or school.id in scope.center_ids
+                                      or can_see(session, scope, School, school.id))
+    if not visible or school.kind != "center":
+        raise NotFound("中心校不存在或不在您的管辖范围内")
+    return school
+
+
+def may_edit_policy(scope: Scope, center_school_id: int) -> bool:
+    """Admin, and the center head / center office of that center school."""
+    return scope.is_all or any(center_school_id in scope.roles.get(r, frozenset()) for r in CENTER_ROLES)
+
+
+def get_policy(session: Session, scope: Scope, center_school_id) -> Policy:
+    """The center school's current ladder for anyone working under it. Raises NotFound."""
+    school = _center(session, scope, center_school_id)
+    return current_policy(session, school.id)
+
+
+def save_policy(session: Session, scope: Scope, user: User, center_school_id, rungs,
+                version: int | None = None) -> Policy:
+    """Save a new version of the center school's ladder (cases already open keep theirs).
+
+    `version`, when given, is the version the editor started from: another edit in between is
+    Conflict `stale_version`. Edits of one center are serialised by locking its school row.
+    Raises NotFound (center not visible), Forbidden (not admin nor a center role of that
+    center), Invalid (rungs), Conflict `stale_version`.
+    """
+    school = _center(session, scope, center_school_id)
+    if not may_edit_policy(scope, school.id):
+        raise Forbidden("只有该中心校的中心校长、中心校教导主任或系统管理员可以修改家访阶梯")
+    clean = validate_rungs(rungs)
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+        raise _bad("version", "字段 version 必须是整数")
+    # Two editors saving at once must not both write version n+1.
+    session.scalars(select(School.id).where(School.id == school.id).with_for_update()).first()
+    latest = session.scalar(select(func.max(LadderPolicy.version))
+                            .where(LadderPolicy.center_school_id == school.id)) or 0
+    if version is not None and version != latest:
+        raise Conflict("家访阶梯已被他人修改，请刷新后重试", code="stale_version", details={"version": latest})
+    row = LadderPolicy(center_school_id=school.id, version=latest + 1, rungs=clean,
+                       created_by_id=user.id if user is not None else None)
+    session.add(row)
+    session.flush()
+    return _from_row(row)
+
+
+# --- counting ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """The outcome of counting one case's absence up to a date."""
+
+    count: int = 0
+    reached_on: dict[int, dt.date] = field(default_factory=dict)  # count n -> school day it was reached
+    returned_on: dt.date | None = None
+    last_absence: dt.date | None = None
+    missing_days: list[dt.date] = field(default_factory=list)
+
+
+def walk(school_days: Iterable[dt.date], mark: Callable[[dt.date], str | None],
+         taken: Callable[[dt.date], bool], *, opened_on: dt.date, opened_by_hand: bool) -> Run:
+    """Count consecutive unexcused school days from `opened_on` (see the module docstring).
+
+    `school_days`: the school days from the opening day to the sweep's date, in order; `mark(d)`:
+    the child's status that day or None; `taken(d)`: whether the class's attendance was taken.
+    """
+    run = Run()
+    for d in school_days:
+        status = mark(d)
+        if opened_by_hand and d == opened_on:
+            status = "unexcused"
+        if status == "unexcused":
+            run.count += 1
+            run.reached_on[run.count] = d
+            run.last_absence = d
+        elif status == "present":
+            run.returned_on = d
+            return run
+        elif status in LEAVE_STATUSES:
+            continue
+        elif not taken(d):
+            run.missing_days.append(d)
+    return run
+
+
+def opened_by_hand(case: Case) -> bool:
+    return case.created_by_id is not None
+
+
+def case_run(session: Session, case: Case, upto: dt.date, calendar: SchoolCalendar | None = None) -> Run:
+    """Count one case's absence up to `upto` (a few queries; the sweep loads in bulk instead)."""
+    calendar = calendar or SchoolCalendar.load(session, case.school_id)
+    days = calendar.school_days_between(case.opened_on, upto)
+    marks = {d: s for d, s in session.execute(select(AttendanceRecord.date, AttendanceRecord.status).where(
+        AttendanceRecord.student_id == case.student_id, AttendanceRecord.date >= case.opened_on,
+        AttendanceRecord.date <= upto))}
+    class_id = case.student.class_id if case.student is not None else None
+    taken = set(session.scalars(select(AttendanceDay.date).where(
+        AttendanceDay.class_id == class_id, AttendanceDay.date >= case.opened_on,
+        AttendanceDay.date <= upto))) if class_id else set()
+    return walk(days, marks.get, taken.__contains__, opened_on=case.opened_on,
+                opened_by_hand=opened_by_hand(case))
+
+
+def present_after(session: Session, case: Case, upto: dt.date) -> dt.date | None:
+    """The first `present` mark after the case's last absence day and no later than `upto`."""
+    last = session.scalar(select(func.max(AttendanceRecord.date)).where(
+        AttendanceRecord.student_id == case.student_id, AttendanceRecord.status == "unexcused",
+        AttendanceRecord.date >= case.opened_on, AttendanceRecord.date <= upto))
+    q = select(func.min(AttendanceRecord.date)).where(
+        AttendanceRecord.student_id == case.student_id, AttendanceRecord.status == "present",
+        AttendanceRecord.date <= upto)
+    if last is not None:
+        q = q.where(AttendanceRecord.date > last)
+    elif opened_by_hand(case):
+        q = q.where(AttendanceRecord.date > case.opened_on)
+    else:
+        q = q.where(AttendanceRecord.date >= case.opened_on)
+    return session.scalar(q)
+
+
+# --- visits and duties -------------------------------------------------------------------------
+
+
+def roles_for_case(user: User, case: Case) -> set[str]:
+    """The roles `user` holds for the case's student (as `workflow.scope.acting_roles`)."""
+    roles: dict[str, set[int]] = {}
+    for a in user.roles:
+        roles.setdefault(a.role, set()).update(x for x in (a.school_id, a.class_id, a.village_id) if x is not None)
+    scope = Scope(user_id=user.id, roles={k: frozenset(v) for k, v in roles.items()})
+    center_id = case.school.center_id if case.school is not None else None
+    return acting_roles(scope, case, center_id=center_id)
+
+
+def visit_people(session: Session, visit: Visit) -> list[User]:
+    """The participants and the recorder (who logged it was there)."""
+    people = list(visit.participants)
+    if visit.created_by_id is not None and all(u.id != visit.created_by_id for u in people):
+        creator = session.get(User, visit.created_by_id)
+        if creator is not None:
+            people.append(creator)
+    return people
+
+
+def visit_satisfies(session: Session, case: Case, visit: Visit, rung: Rung, since: dt.date) -> bool:
+    """Whether `visit` is the rung's visit: its kind, on or after `since`, every required role held
+    by a participant or the recorder."""
+    if visit.kind != rung.visit_kind or visit.date < since:
+        return False
+    held: set[str] = set()
+    for person in visit_people(session, visit):
+        held |= roles_for_case(person, case)
+    return set(rung.roles) <= held
+
+
+def rung_dates(session: Session, case: Case) -> dict[str, dt.date]:
+    """State -> effective date the case escalated into it (from the history)."""
+    rows = session.execute(select(CaseHistory.to_state, CaseHistory.effective_date).where(
+        CaseHistory.case_id == case.id, CaseHistory.transition == "escalate").order_by(CaseHistory.id))
+    return {state: day for state, day in rows}
+
+
+@dataclass
+class Assessment:
+    """Where a case stands on its ladder on a date."""
+
+    due_on: dt.date | None
+    is_overdue: bool
+    visit_missing: bool
+    missed: list[str]  # rung states whose visit was due and never logged
+
+
+def assess(session: Session, case: Case, policy: Policy, on: dt.date, reached: dict[str, dt.date],
+           visits: list[Visit], next_school_day: Callable[[dt.date], dt.date | None]) -> Assessment:
+    """Due date and overdue flag of an open absence case on `on` (module docstring, "Duties")."""
+    if case.state == "reported" or policy.rung(case.state) is None:
+        return Assessment(due_on=case.opened_on, is_overdue=False, visit_missing=False, missed=[])
+
+    def due(day: dt.date) -> dt.date:
+        return next_school_day(day) or day + dt.timedelta(days=1)
+
+    def logged(rung: Rung, since: dt.date) -> bool:
+        return any(visit_satisfies(session, case, v, rung, since) for v in visits)
+
+    current = policy.rung(case.state)
+    since = reached.get(current.state, case.opened_on)
+    if logged(current, since):
+        return Assessment(due_on=None, is_overdue=False, visit_missing=False, missed=[])
+    missed = []
+    for rung in policy.rungs:
+        if rung.state == current.state:
+            break
+        if rung.state in reached and on >= due(reached[rung.state]) and not logged(rung, reached[rung.state]):
+            missed.append(rung.state)
+    due_on = due(since)
+    return Assessment(due_on=due_on, is_overdue=on >= due_on or bool(missed), visit_missing=True,
+                      missed=missed)
+
+
+def _missing_attendance_open(session: Session, case: Case) -> list[str]:
+    days = [d for d in (case.data or {}).get("missing_attendance_days") or []]
+    if not days or case.student is None or case.student.class_id is None:
+        return []
+    taken = {d.isoformat() for d in session.scalars(select(AttendanceDay.date).where(
+        AttendanceDay.class_id == case.student.class_id,
+        AttendanceDay.date.in_([dt.date.fromisoformat(d) for d in days])))}
+    return [d for d in days if d not in taken]
+
+
+def duties(case: Case) -> set[str]:
+    """The roles that must act on an open absence case now (for the queues): the homeroom teacher
+    until a guardian contact is logged and while a school day of the run lacks attendance; the
+    current rung's roles until its visit is logged."""
+    if not case.is_open:
+        return set()
+    session = object_session(case)
+    out: set[str] = set()
+    if session is None:
+        return out
+    if not session.scalar(select(func.count(GuardianContact.id)).where(GuardianContact.case_id == case.id)):
+        out.add("homeroom_teacher")
+    if _missing_attendance_open(session, case):
+        out.add("homeroom_teacher")
+    policy = policy_for_case(session, case)
+    rung = policy.rung(case.state)
+    if rung is not None:
+        since = rung_dates(session, case).get(rung.state, case.opened_on)
+        visits = list(session.scalars(select(Visit).where(Visit.case_id == case.id)))
+        if not any(visit_satisfies(session, case, v, rung, since) for v in visits):
+            out |= set(rung.roles)
+    return out
+
+
+def duty_notes(session: Session, case: Case) -> list[str]:
+    """What is due on an absence case, in Chinese, for pages and the case detail."""
+    if case.process != "absence" or not case.is_open:
+        return []
+    notes: list[str] = []
+    contacts = list(session.scalars(select(GuardianContact).where(GuardianContact.case_id == case.id)))
+    if not contacts:
+        notes.append("尚未联系家长（班主任应在报告后30分钟内联系）")
+    elif all(c.is_late for c in contacts):
+        notes.append("家长联系晚于30分钟（已标记超时）")
+    missing = _missing_attendance_open(session, case)
+    if missing:
+        notes.append(f"以下上课日未登记考勤，请班主任补登：{'、'.join(missing)}")
+    policy = policy_for_case(session, case)
+    rung = policy.rung(case.state)
+    if rung is not None:
+        since = rung_dates(session, case).get(rung.state, case.opened_on)
+        visits = list(session.scalars(select(Visit).where(Visit.case_id == case.id)))
+        if not any(visit_satisfies(session, case, v, rung, since) for v in visits):
+            who = "、".join(ROLE_NAMES.get(r, r) for r in rung.roles)
+            when = f"，截止 {case.due_on.isoformat()}" if case.due_on else ""
+            notes.append(f"待完成{RUNG_NAMES.get(rung.state, rung.state)}"
+                         f"（{KIND_NAMES.get(rung.visit_kind, rung.visit_kind)}，须有{who}参加{when}）")
+    return notes
