@@ -706,6 +706,12 @@ def _guardians_fmt(view, context, model, name):
     return Markup("<br>").join(escape(f"{g.name}（{g.relation}）{g.phone}") for g in model.guardians)
 
 
+def _student_page_fmt(view, context, model, name):
+    # the student's page (cases, new-case forms) is where status changes start
+    return Markup('<a href="{}" data-student-page="{}">{}</a>').format(
+        url_for("cases.student", student_id=model.id), model.id, model.name)
+
+
 class StudentView(ScopedModelView):
     """学生: the rolls. Created through workflow.org.create_student (which writes the first
     学籍记录); never deleted here — status changes go through the workflow processes."""
@@ -733,7 +739,10 @@ class StudentView(ScopedModelView):
     column_sortable_list = ("name", "birth_date", "student_no", "status")
     column_default_sort = ("name", False)
     column_formatters = {"id_card_no": _id_card_fmt, "flags": _flags_fmt, "guardians": _guardians_fmt,
-                         "gender": _fmt_label(GENDER_LABELS), "status": _fmt_label(STUDENT_STATUS_LABELS)}
+                         "gender": _fmt_label(GENDER_LABELS), "status": _fmt_label(STUDENT_STATUS_LABELS),
+                         "name": _student_page_fmt}
+    column_formatters_export = {"id_card_no": _id_card_fmt, "flags": _flags_fmt,
+                                "gender": _fmt_label(GENDER_LABELS), "status": _fmt_label(STUDENT_STATUS_LABELS)}
     form_columns = ("name", "gender", "birth_date", "student_no", "id_card_no", "klass", "village",
                     "left_behind", "poor", "disability", "learning_difficulty", "guardians")
     form_choices = {"gender": _choices(GENDER_LABELS)}
@@ -913,6 +922,67 @@ class EnrolmentView(ScopedModelView):
         return Enrolment.student_id.in_(select(Student.id).where(sc.student_filter(_scope())))
 
 
+# --- 案件 -----------------------------------------------------------------------------------------
+
+
+def _case_process_fmt(view, context, model, name):
+    from workflow.serialize import process_label
+
+    return process_label(model.process)
+
+
+def _case_state_fmt(view, context, model, name):
+    from workflow.serialize import state_label
+
+    return state_label(model)
+
+
+def _case_link_fmt(view, context, model, name):
+    return Markup('<a href="{}">#{}</a>').format(url_for("cases.detail", case_id=model.id), model.id)
+
+
+def _process_options():
+    from workflow.processes import REGISTRY
+
+    return [(name, proc.label) for name, proc in REGISTRY.items()]
+
+
+class CaseView(ScopedModelView):
+    """案件: every case in scope, read-only (states change only through the workflow engine on
+    the case page); searchable, filterable and exported to Excel."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = False
+    can_export = True
+    export_types = ["xlsx", "csv"]
+    column_list = ("id", "process", "state", "student", "school", "opened_on", "due_on", "is_overdue",
+                   "is_open")
+    column_export_list = ("id", "process", "state", "student", "school", "opened_on", "due_on",
+                          "is_overdue", "is_open")
+    column_labels = {"id": _l("编号"), "process": _l("事项"), "state": _l("状态"), "student": _l("学生"),
+                     "school": _l("学校"), "opened_on": _l("立案日期"), "due_on": _l("应办日期"),
+                     "is_overdue": _l("逾期"), "is_open": _l("进行中")}
+    column_formatters = {"id": _case_link_fmt, "process": _case_process_fmt, "state": _case_state_fmt}
+    column_formatters_export = {"process": _case_process_fmt, "state": _case_state_fmt}
+    column_searchable_list = ("student.name",)
+    column_sortable_list = ("id", "process", "state", "opened_on", "due_on")
+    column_default_sort = ("opened_on", True)
+    column_filters = [
+        FilterEqual(Case.process, _l("事项"), options=_process_options),
+        FilterEqual(Case.state, _l("状态")),
+        IntEqualFilter(Case.school_id, _l("学校"), options=_school_options),
+        BooleanEqualFilter(Case.is_open, _l("进行中")),
+        BooleanEqualFilter(Case.is_overdue, _l("逾期")),
+    ]
+
+    def get_export_name(self, export_type: str = "csv") -> str:
+        from workflow import clock
+
+        return f"cases-{clock.today().isoformat()}.{export_type}"
+
+
 # --- wiring -------------------------------------------------------------------------------------
 
 
@@ -930,4 +1000,5 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(StudentView(Student, db, name=_l("学生")))
     admin.add_view(TermView(Term, db, name=_l("校历")))
     admin.add_view(EnrolmentView(Enrolment, db, name=_l("学籍记录")))
+    admin.add_view(CaseView(Case, db, name=_l("案件")))
     return admin

@@ -1,5 +1,5 @@
 """The landing page after login."""
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import login_required
 from sqlalchemy import func, select
 
@@ -12,9 +12,35 @@ from ..security import current_actor, current_scope
 bp = Blueprint("home", __name__)
 
 
+# Where each role lands after login (the first role of the user found in this order wins).
+LANDING = (
+    ("admin", "admin.index"),
+    ("county_supervisor", "oversight.index"),
+    ("center_head", "oversight.index"),
+    ("center_office", "oversight.index"),
+    ("principal", "queue.index"),
+    ("academic_office", "queue.index"),
+    ("homeroom_teacher", "queue.index"),
+    ("subject_teacher", "queue.index"),
+    ("team_member", "queue.index"),
+    ("village_liaison", "liaison.index"),
+)
+
+
 @bp.route("/")
 @login_required
 def index():
+    """The page worth seeing first for the user's role; the counts page for anyone else."""
+    scope = current_scope()
+    for role, endpoint in LANDING:
+        if (role == "admin" and scope.is_all or scope.has_role(role)) and endpoint in current_app.view_functions:
+            return redirect(url_for(endpoint))
+    return summary()
+
+
+@bp.route("/home/summary")
+@login_required
+def summary():
     """What the user is responsible for: their roles and the size of their scope."""
     scope = current_scope()
     counts = {

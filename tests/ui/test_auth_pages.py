@@ -17,7 +17,7 @@ def _post_login(client, username, password, url="/login"):
 
 
 def _logged_in(client) -> bool:
-    resp = client.get("/")
+    resp = client.get("/home/summary")
     return resp.status_code == 200
 
 
@@ -34,8 +34,8 @@ def test_login_page_is_chinese_and_lists_demo_accounts_only_when_configured(show
 def test_login_with_the_right_password_opens_the_home_page(world, client):
     resp = _post_login(client, "teacher", PASSWORD)
     assert resp.status_code == 302 and resp.headers["Location"] == "/"
-    html = client.get("/").get_data(as_text=True)
-    assert "您好" in html and world["teacher"].name in html
+    html = client.get("/", follow_redirects=True).get_data(as_text=True)
+    assert "我的待办" in html and world["teacher"].name in html
 
 
 def test_wrong_password_flashes_a_chinese_error(world, client):
@@ -100,7 +100,7 @@ def test_logout_needs_a_post_with_csrf_token(world, login):
     assert _logged_in(client)
     assert client.post("/logout").status_code == 400
     assert _logged_in(client)
-    resp = client.post("/logout", data={"csrf_token": _token(client, "/")})
+    resp = client.post("/logout", data={"csrf_token": _token(client, "/home/summary")})
     assert resp.status_code == 302 and "/login" in resp.headers["Location"]
     assert not _logged_in(client)
 

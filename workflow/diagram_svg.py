@@ -1,0 +1,143 @@
+"""A process's state diagram as inline SVG, drawn on the server (no JavaScript, no network).
+
+The case page shows it with the case's current state highlighted. Layout: states in rows by
+their longest distance from the initial state along forward edges, boxes centred in each row; a
+forward edge to the next row is a straight arrow, a longer one a curve on the right, an edge
+back up (退回) a curved dashed arrow on the left, a self-loop (e.g. 减免费用) a small loop on the box's right. Each arrow carries its
+transition labels as a <title> (tooltip) and as a small text near its middle.
+
+Reads `workflow.processes.REGISTRY`; pure function of the definition, no database.
+"""
+from __future__ import annotations
+
+from html import escape
+
+from .processes import Process, get_process
+
+BOX_W = 104
+BOX_H = 34
+GAP_X = 24
+GAP_Y = 58
+MARGIN = 16
+SIDE = 36  # room beside the boxes for loops and curved edges
+
+
+def _layers(proc: Process) -> list[list[str]]:
+    """States in rows by their longest distance from the initial state along forward edges.
+
+    An edge is forward when its target comes later in the process's `states` (which list the
+    normal flow first); the others (退回, 申请延长, …) are drawn as back edges. Longest-path
+    rows keep a linear flow in a column: draft → submitted → … → filed.
+    """
+    order = {s: i for i, s in enumerate(proc.states)}
+    depth = {s: 0 for s in proc.states}
+    for state in proc.states:  # in definition order, so every forward source is settled first
+        for t in proc.transitions:
+            if state in t.sources and order[t.dest] > order[state]:
+                depth[t.dest] = max(depth[t.dest], depth[state] + 1)
+    rows: dict[int, list[str]] = {}
+    for state in proc.states:  # keep the definition's order within a row
+        rows.setdefault(depth[state], []).append(state)
+    return [rows[k] for k in sorted(rows)]
+
+
+def _edges(proc: Process) -> dict[tuple[str, str], list[str]]:
+    edges: dict[tuple[str, str], list[str]] = {}
+    for t in proc.transitions:
+        for source in t.sources:
+            labels = edges.setdefault((source, t.dest), [])
+            label = t.label or t.name
+            if label not in labels:
+                labels.append(label)
+    return edges
+
+
+def render_svg(process: str | Process, current: str | None = None) -> str:
+    """The diagram of `process` (a name or a Process) as an <svg> element; `current` is drawn
+    highlighted and marked with aria-current. Returns "" for an unknown process."""
+    proc = get_process(process) if isinstance(process, str) else process
+    if proc is None:
+        return ""
+    rows = _layers(proc)
+    longest = max(len(proc.state_labels.get(st) or st) for st in proc.states)
+    box_w = max(BOX_W, 13 * longest + 16)  # 13 px per CJK character at font-size 13
+    widest = max(len(r) for r in rows)
+    width = MARGIN * 2 + widest * box_w + (widest - 1) * GAP_X + 2 * SIDE
+    height = MARGIN * 2 + len(rows) * BOX_H + (len(rows) - 1) * GAP_Y
+    pos: dict[str, tuple[float, float]] = {}
+    for r, row in enumerate(rows):
+        row_w = len(row) * box_w + (len(row) - 1) * GAP_X
+        x0 = SIDE + (width - 2 * SIDE - row_w) / 2
+        y = MARGIN + r * (BOX_H + GAP_Y)
+        for i, state in enumerate(row):
+            pos[state] = (x0 + i * (box_w + GAP_X), y)
+    row_of = {s: r for r, row in enumerate(rows) for s in row}
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="state-diagram" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'role="img" aria-label="{escape(proc.label)}流程图" style="max-width:{width:.0f}px">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6c757d"/></marker></defs>',
+    ]
+    labels_svg = []
+    for (src, dst), names in _edges(proc).items():
+        title = escape("、".join(names))
+        sx, sy = pos[src]
+        dx, dy = pos[dst]
+        if src == dst:
+            row = rows[row_of[src]]
+            left = len(row) > 1 and row[-1] != src  # a box with a right-hand neighbour loops on its left
+            x, y = (sx, sy + BOX_H / 2) if left else (sx + box_w, sy + BOX_H / 2)
+            out = -30 if left else 30
+            path = f"M{x:.0f},{y - 8:.0f} C{x + out:.0f},{y - 22:.0f} {x + out:.0f},{y + 22:.0f} {x:.0f},{y + 8:.0f}"
+            parts.append(f'<path class="edge loop" d="{path}" fill="none" stroke="#6c757d" '
+                         f'marker-end="url(#arrow)"><title>{title}</title></path>')
+            labels_svg.append(_label(x - 2, sy - 4, title, anchor="end") if left
+                              else _label(x + 4, sy - 4, title, anchor="start"))
+            continue
+        if row_of[dst] > row_of[src] + 1:
+            # skips rows: curve round the boxes in between on the right
+            x1, y1 = sx + box_w, sy + BOX_H / 2
+            x2, y2 = dx + box_w, dy + BOX_H / 2
+            bend = max(x1, x2) + 18 + 4 * (row_of[dst] - row_of[src])
+            path = f"M{x1:.0f},{y1:.0f} C{bend:.0f},{y1:.0f} {bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
+            parts.append(f'<path class="edge" d="{path}" fill="none" stroke="#6c757d" '
+                         f'marker-end="url(#arrow)"><title>{title}</title></path>')
+        elif row_of[dst] > row_of[src]:
+            x1, y1 = sx + box_w / 2, sy + BOX_H
+            x2, y2 = dx + box_w / 2, dy
+            parts.append(f'<line class="edge" x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" '
+                         f'stroke="#6c757d" marker-end="url(#arrow)"><title>{title}</title></line>')
+            labels_svg.append(_label((x1 + x2) / 2, (y1 + y2) / 2 + 4, title))
+        else:
+            # back (or sideways) edge: a dashed curve bulging to the left of the boxes
+            x1, y1 = sx, sy + BOX_H / 2
+            x2, y2 = dx, dy + BOX_H / 2
+            bend = max(4, min(x1, x2) - 28 - 6 * abs(row_of[src] - row_of[dst]))
+            path = f"M{x1:.0f},{y1:.0f} C{bend:.0f},{y1:.0f} {bend:.0f},{y2:.0f} {x2:.0f},{y2:.0f}"
+            parts.append(f'<path class="edge back" d="{path}" fill="none" stroke="#adb5bd" '
+                         f'stroke-dasharray="4 3" marker-end="url(#arrow)"><title>{title}</title></path>')
+    for state in proc.states:
+        x, y = pos[state]
+        is_current = state == current
+        is_final = proc.is_final(state)
+        fill = "#fde68a" if is_current else ("#e9ecef" if is_final else "#ffffff")
+        stroke = "#b45309" if is_current else "#495057"
+        width_attr = "3" if is_current else "1.2"
+        label = escape(proc.state_labels.get(state) or state)
+        attrs = ' aria-current="step"' if is_current else ""
+        weight = ' font-weight="bold"' if is_current else ""
+        parts.append(
+            f'<g class="state{" current" if is_current else ""}" data-state="{escape(state)}"{attrs}>'
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{BOX_H}" rx="8" fill="{fill}" '
+            f'stroke="{stroke}" stroke-width="{width_attr}"/>'
+            f'<text x="{x + box_w / 2:.0f}" y="{y + BOX_H / 2 + 5:.0f}" text-anchor="middle" '
+            f'font-size="13"{weight}>{label}</text></g>')
+    parts.extend(labels_svg)
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _label(x: float, y: float, text: str, anchor: str = "middle") -> str:
+    return (f'<text class="edge-label" x="{x:.0f}" y="{y:.0f}" text-anchor="{anchor}" font-size="10" '
+            f'fill="#495057" stroke="#fff" stroke-width="3" paint-order="stroke">{text}</text>')
