@@ -1,0 +1,43 @@
+"""`recovery` — 劝返, one case per child (一人一案, SPEC §3.6).
+
+Opened by hand (academic office, principal, center roles) or by a confirmed dropout; a
+`return` case's `re_enroll` closes it as `returned` by itself.
+"""
+from models import RECOVERY_REASONS
+
+from .. import effects as e
+from .. import guards as g
+from . import CENTER_ROLES, OneOf, Process, Req, T
+
+ACTORS = ("academic_office", "principal", *CENTER_ROLES)
+NOT_ENROLLED = ("dropped_out", "transferred_out", "incoming")
+
+PROCESS = Process(
+    name="recovery",
+    label="劝返",
+    states=("open", "returned", "enrolled_elsewhere", "exempt"),
+    initial="open",
+    final_states=("returned", "enrolled_elsewhere", "exempt"),
+    state_labels={"open": "劝返中", "returned": "已返校", "enrolled_elsewhere": "已在外校就读",
+                  "exempt": "缓学/免学"},
+    create_roles=ACTORS,
+    create_data_spec={"reason_category": Req(OneOf(RECOVERY_REASONS)), "notes": str,
+                      "responsible_user_ids": list[int], "village_persons": list[str],
+                      "measures": list[str]},
+    create_checks=(g.check_user_ids("responsible_user_ids"),),
+    create_check=lambda ctx: g.student_status(*NOT_ENROLLED)(ctx),
+    transitions=[
+        T("mark_returned", "open", "returned", roles=ACTORS,
+          data_spec={"class_id": Req(int), "credited_user_ids": Req(list[int])},
+          checks=(g.check_class_in_case_center, g.check_user_ids("credited_user_ids")),
+          merge_keys=("class_id", "credited_user_ids"), label="已返校",
+          guards=(g.student_status(*NOT_ENROLLED, "active"), g.no_open_return),
+          effects=(e.return_to_class,)),
+        T("confirm_elsewhere", "open", "enrolled_elsewhere", roles=ACTORS,
+          data_spec={"destination_school": str}, merge_keys=("destination_school",),
+          guards=(g.student_status(*NOT_ENROLLED), g.no_open_return, g.has_document("enrollment_proof")),
+          effects=(e.enrolled_elsewhere,), label="确认在外校就读"),
+        T("exempt", "open", "exempt", roles=("principal",), guards=(g.has_document("medical_deferral"),),
+          label="缓学/免学"),
+    ],
+)

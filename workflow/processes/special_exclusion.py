@@ -1,0 +1,30 @@
+"""`special_exclusion` — students excluded from head-count assessment (SPEC §3.7).
+
+An excluded student counts in neither baseline nor losses while the case is `excluded` (the
+case stays open so that it can be revoked).
+"""
+from .. import guards as g
+from . import Process, T
+
+PROCESS = Process(
+    name="special_exclusion",
+    label="特殊学生不计入考核",
+    states=("draft", "submitted", "excluded", "revoked", "withdrawn"),
+    initial="draft",
+    final_states=("revoked", "withdrawn"),
+    state_labels={"draft": "草稿", "submitted": "已提交", "excluded": "已不计入考核", "revoked": "已撤销",
+                  "withdrawn": "已撤回"},
+    create_roles=("homeroom_teacher",),
+    create_data_spec={"reason": str},
+    create_check=lambda ctx: g.student_status("active")(ctx),
+    transitions=[
+        T("submit", "draft", "submitted", roles=("homeroom_teacher",), data_spec={"reason": str},
+          merge_keys=("reason",), guards=(g.student_flagged, g.has_document("guardian_agreement")),
+          label="提交"),
+        T("principal_approve", "submitted", "excluded", roles=("principal",), approval=True,
+          label="校长批准"),
+        T("revoke", "excluded", "revoked", roles=("principal", "academic_office"), needs_comment=True,
+          label="撤销"),
+        T("withdraw", ("draft", "submitted"), "withdrawn", roles=("homeroom_teacher",), label="撤回"),
+    ],
+)

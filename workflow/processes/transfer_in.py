@@ -1,0 +1,104 @@
+"""`transfer_in` — 转入 (SPEC §3.5). No one may refuse: there is no reject transition.
+
+Opened by the academic office of the receiving school with the origin school and the class the
+family chose. `student_id` names a student of this deployment (e.g. one a sister school has
+transferred out: such a student is found even outside the creator's scope); without it,
+`data.student` creates the new student as `incoming`.
+"""
+import datetime as dt
+
+from sqlalchemy import select
+
+from models import Case, Guardian, SchoolClass, Student, Village
+
+from .. import effects as e
+from .. import guards as g
+from ..errors import Invalid, NotFound
+from ..scope import can_see, class_filter
+from . import OneOf, Process, Req, T, check_data
+
+RECEIVABLE = ("incoming", "transferred_out", "dropped_out")
+NEW_STUDENT = {"name": Req(str), "gender": Req(OneOf(("M", "F"))), "birth_date": Req(dt.date),
+               "village_id": int, "student_no": str, "guardians": list[dict]}
+GUARDIAN = {"name": Req(str), "relation": Req(str), "phone": Req(str)}
+
+
+def _sent_here(session, student: Student, school_id: int) -> bool:
+    for case in session.scalars(select(Case).where(
+            Case.student_id == student.id, Case.process == "transfer_out", Case.state == "transferred")):
+        if (case.data or {}).get("destination_school_id") == school_id:
+            return True
+    return False
+
+
+def locate(session, scope, user, student_id, data):
+    klass = session.scalars(select(SchoolClass).where(
+        SchoolClass.id == data["class_id"], class_filter(scope))).first()
+    if klass is None:
+        raise Invalid("字段 data.class_id 必须是您学校的班级", details={"field": "data.class_id"})
+    if student_id is None:
+        if "student" not in data:
+            raise Invalid("缺少 student_id 或 data.student（新学生信息）", details={"field": "data.student"})
+        return None, klass.school_id, klass.id
+    if "student" in data:
+        raise Invalid("student_id 与 data.student 只能给出一个", details={"field": "data.student"})
+    student = session.get(Student, student_id)
+    if student is None or not (can_see(session, scope, Student, student_id)
+                               or student.status == "transferred_out"
+                               or _sent_here(session, student, klass.school_id)):
+        raise NotFound("学生不存在或不在您的管辖范围内")
+    return student, klass.school_id, klass.id
+
+
+def check_new_student(ctx) -> None:
+    info = ctx.data.get("student")
+    if not info:
+        return
+    for i, guardian in enumerate(info.get("guardians", [])):
+        check_data(guardian, GUARDIAN, prefix=f"data.student.guardians[{i}].")
+    if info.get("village_id") is not None and ctx.session.get(Village, info["village_id"]) is None:
+        raise Invalid("字段 data.student.village_id 不存在", details={"field": "data.student.village_id"})
+
+
+def create_incoming_student(ctx) -> None:
+    """新学生以「待入学」（incoming）建档，属于接收学校"""
+    info = ctx.data.get("student")
+    if not info:
+        return
+    student = Student(name=info["name"], gender=info["gender"], birth_date=info["birth_date"],
+                      village_id=info.get("village_id"), student_no=info.get("student_no"),
+                      school_id=ctx.case.school.id, class_id=None, status="incoming")
+    for guardian in info.get("guardians", []):
+        student.guardians.append(Guardian(name=guardian["name"].strip(), relation=guardian["relation"].strip(),
+                                          phone=guardian["phone"].strip()))
+    ctx.session.add(student)
+    ctx.session.flush()
+    ctx.case.student = student
+
+
+PROCESS = Process(
+    name="transfer_in",
+    label="转入",
+    states=("submitted", "enrolled", "withdrawn"),
+    initial="submitted",
+    final_states=("enrolled", "withdrawn"),
+    state_labels={"submitted": "待接收", "enrolled": "已入班", "withdrawn": "已撤回"},
+    create_roles=("academic_office",),
+    create_data_spec={"origin_school": Req(str), "class_id": Req(int), "student": NEW_STUDENT,
+                      "reason": str},
+    locate=locate,
+    create_checks=(check_new_student,),
+    create_check=lambda ctx: g.student_status(*RECEIVABLE)(ctx),
+    create_effects=(create_incoming_student,),
+    class_for_roles=lambda case: (case.data or {}).get("class_id"),
+    transitions=[
+        T("accept", "submitted", "enrolled", roles=("homeroom_teacher", "principal"),
+          guards=(g.student_status(*RECEIVABLE),),
+          effects=(e.enrol_transfer_in, e.confirm_sister_transfer_out), label="接收入班"),
+        T("change_class", "submitted", "submitted", roles=("academic_office",),
+          data_spec={"class_id": Req(int)}, checks=(g.check_class_in_case_school,),
+          merge_keys=("class_id",), label="更换班级"),
+        T("withdraw", "submitted", "withdrawn", roles=("academic_office",), needs_comment=True,
+          label="撤回（家长放弃）"),
+    ],
+)
