@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -50,7 +50,8 @@ class Baseline(Base):
 
 
 Index("uq_baselines_current", Baseline.class_id, Baseline.school_year, Baseline.term, unique=True,
-      sqlite_where=Baseline.is_current.is_(True), postgresql_where=Baseline.is_current.is_(True))
+      # literal predicates: autogenerate renders an expression in one dialect for both databases
+      sqlite_where=text("is_current = 1"), postgresql_where=text("is_current"))
 
 
 class ExamScore(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 02:09:51.032841
+Create Date: 2026-11-26 02:41:07.514740
 
 """
 from alembic import op
@@ -130,6 +130,32 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_attendance_days_class_id'), ['class_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attendance_days_date'), ['date'], unique=False)
 
+    op.create_table('baselines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('class_id', sa.Integer(), nullable=False),
+    sa.Column('school_id', sa.Integer(), nullable=False),
+    sa.Column('school_year', sa.String(length=9), nullable=False),
+    sa.Column('term', sa.Integer(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('rule', sa.String(length=20), nullable=False),
+    sa.Column('counted_on', sa.Date(), nullable=False),
+    sa.Column('student_ids', sa.JSON(), nullable=False),
+    sa.Column('is_current', sa.Boolean(), nullable=False),
+    sa.Column('frozen_at', sa.DateTime(), nullable=False),
+    sa.Column('frozen_by_id', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('replaces_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['class_id'], ['classes.id'], name=op.f('fk_baselines_class_id_classes')),
+    sa.ForeignKeyConstraint(['frozen_by_id'], ['users.id'], name=op.f('fk_baselines_frozen_by_id_users')),
+    sa.ForeignKeyConstraint(['replaces_id'], ['baselines.id'], name=op.f('fk_baselines_replaces_id_baselines')),
+    sa.ForeignKeyConstraint(['school_id'], ['schools.id'], name=op.f('fk_baselines_school_id_schools')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_baselines'))
+    )
+    with op.batch_alter_table('baselines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_baselines_class_id'), ['class_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_baselines_school_id'), ['school_id'], unique=False)
+        batch_op.create_index('uq_baselines_current', ['class_id', 'school_year', 'term'], unique=True, sqlite_where=sa.text('is_current = 1'), postgresql_where=sa.text('is_current'))
+
     op.create_table('calendar_days',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('term_id', sa.Integer(), nullable=False),
@@ -242,6 +268,33 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_cases_state'), ['state'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_student_id'), ['student_id'], unique=False)
 
+    op.create_table('catchment_children',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('village_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('gender', sa.String(length=1), nullable=False),
+    sa.Column('birth_date', sa.Date(), nullable=False),
+    sa.Column('id_card_no', sa.String(length=18), nullable=True),
+    sa.Column('household_status', sa.String(length=10), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('destination', sa.String(length=120), nullable=True),
+    sa.Column('student_id', sa.Integer(), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_catchment_children_student_id_students')),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['users.id'], name=op.f('fk_catchment_children_updated_by_id_users')),
+    sa.ForeignKeyConstraint(['village_id'], ['villages.id'], name=op.f('fk_catchment_children_village_id_villages')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_catchment_children')),
+    sa.UniqueConstraint('id_card_no', name=op.f('uq_catchment_children_id_card_no'))
+    )
+    with op.batch_alter_table('catchment_children', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_catchment_children_name'), ['name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_catchment_children_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_catchment_children_student_id'), ['student_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_catchment_children_village_id'), ['village_id'], unique=False)
+
     op.create_table('enrolments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('student_id', sa.Integer(), nullable=False),
@@ -261,6 +314,27 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_enrolments_class_id'), ['class_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_enrolments_school_id'), ['school_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_enrolments_student_id'), ['student_id'], unique=False)
+
+    op.create_table('exam_scores',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('student_id', sa.Integer(), nullable=False),
+    sa.Column('class_id', sa.Integer(), nullable=False),
+    sa.Column('school_year', sa.String(length=9), nullable=False),
+    sa.Column('term', sa.Integer(), nullable=False),
+    sa.Column('exam', sa.String(length=10), nullable=False),
+    sa.Column('subject', sa.String(length=20), nullable=False),
+    sa.Column('score', sa.Numeric(precision=5, scale=2), nullable=False),
+    sa.Column('imported_by_id', sa.Integer(), nullable=True),
+    sa.Column('imported_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['class_id'], ['classes.id'], name=op.f('fk_exam_scores_class_id_classes')),
+    sa.ForeignKeyConstraint(['imported_by_id'], ['users.id'], name=op.f('fk_exam_scores_imported_by_id_users')),
+    sa.ForeignKeyConstraint(['student_id'], ['students.id'], name=op.f('fk_exam_scores_student_id_students')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exam_scores')),
+    sa.UniqueConstraint('student_id', 'school_year', 'term', 'exam', 'subject', name=op.f('uq_exam_scores_student_id'))
+    )
+    with op.batch_alter_table('exam_scores', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_exam_scores_class_id'), ['class_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_exam_scores_student_id'), ['student_id'], unique=False)
 
     op.create_table('guardians',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -422,12 +496,24 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_guardians_student_id'))
 
     op.drop_table('guardians')
+    with op.batch_alter_table('exam_scores', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_exam_scores_student_id'))
+        batch_op.drop_index(batch_op.f('ix_exam_scores_class_id'))
+
+    op.drop_table('exam_scores')
     with op.batch_alter_table('enrolments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_enrolments_student_id'))
         batch_op.drop_index(batch_op.f('ix_enrolments_school_id'))
         batch_op.drop_index(batch_op.f('ix_enrolments_class_id'))
 
     op.drop_table('enrolments')
+    with op.batch_alter_table('catchment_children', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_catchment_children_village_id'))
+        batch_op.drop_index(batch_op.f('ix_catchment_children_student_id'))
+        batch_op.drop_index(batch_op.f('ix_catchment_children_status'))
+        batch_op.drop_index(batch_op.f('ix_catchment_children_name'))
+
+    op.drop_table('catchment_children')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cases_student_id'))
         batch_op.drop_index(batch_op.f('ix_cases_state'))
@@ -461,6 +547,12 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_calendar_days_term_id'))
 
     op.drop_table('calendar_days')
+    with op.batch_alter_table('baselines', schema=None) as batch_op:
+        batch_op.drop_index('uq_baselines_current', sqlite_where=sa.text('is_current = 1'), postgresql_where=sa.text('is_current'))
+        batch_op.drop_index(batch_op.f('ix_baselines_school_id'))
+        batch_op.drop_index(batch_op.f('ix_baselines_class_id'))
+
+    op.drop_table('baselines')
     with op.batch_alter_table('attendance_days', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_attendance_days_date'))
         batch_op.drop_index(batch_op.f('ix_attendance_days_class_id'))

@@ -114,7 +114,7 @@ def test_suspension_goes_through_four_people_and_suspends_the_student(api, world
     r = fire(api, office, case["id"], "office_approve", version=r.json["version"])
     assert (r.status_code, r.json["state"]) == (200, "office_approved")
     assert detail(api, office, case["id"])["available_transitions"] == []
-    assert detail(api, principal, case["id"])["available_transitions"] == ["principal_approve", "send_back"]
+    assert sorted(detail(api, principal, case["id"])["available_transitions"]) == sorted(["principal_approve", "send_back"])
 
     r = fire(api, principal, case["id"], "principal_approve", version=r.json["version"])
     assert (r.status_code, r.json["state"]) == (200, "approved")

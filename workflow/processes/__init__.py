@@ -25,6 +25,7 @@ from ..errors import Invalid
 
 APPROVAL_STEPS = ("office_approve", "principal_approve", "center_file")
 SUBMIT_STEPS = ("submit", "extend")
+UNDO_STEPS = ("send_back", "withdraw")
 
 ROLE_NAMES = {
     "center_head": "中心校长",
@@ -256,10 +257,12 @@ class Process:
 
     @property
     def transition_names(self) -> list[str]:
+        """Names in definition order, with the steps that undo (send back, withdraw) last: pages
+        and the API list the forward step first whatever order the definitions are written in."""
         seen: dict[str, None] = {}
         for t in self.transitions:
             seen.setdefault(t.name)
-        return list(seen)
+        return sorted(seen, key=lambda name: name in UNDO_STEPS)
 
     def named(self, name: str) -> list[T]:
         return [t for t in self.transitions if t.name == name]
