@@ -27,7 +27,7 @@ from ..security import current_actor, current_scope
 from . import bp
 from .evidence import contact_json, document_json, fee_json, payment_json, visit_json
 from .openapi import PAGINATION, array, integer, listing, obj, op, path_param, query, string
-from .util import Field, json_body, paginate_args, validate
+from .util import Field, int_arg, json_body, paginate_args, validate
 
 CREATE_FIELDS = {
     "process": Field("str"),
@@ -44,16 +44,6 @@ TRUE_FALSE = {"true": True, "1": True, "false": False, "0": False}
 
 def _list_options():
     return (joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass))
-
-
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(_("参数 %(name)s 必须是整数", name=name), details={"field": name}) from None
 
 
 def _rollback_and_discard_files() -> None:
@@ -94,7 +84,7 @@ def list_cases():
     if state is not None:
         stmt = stmt.where(Case.state == state)
     for name, column in (("student_id", Case.student_id), ("school_id", Case.school_id)):
-        value = _int_arg(name)
+        value = int_arg(name)
         if value is not None:
             stmt = stmt.where(column == value)
     raw_open = request.args.get("is_open")

@@ -32,7 +32,7 @@ from ..extensions import db
 from ..security import current_scope
 from . import bp
 from .openapi import PAGINATION, array, integer, listing, obj, op, path_param, query, string
-from .util import Field, json_body, paginate_args, validate
+from .util import Field, int_arg, json_body, paginate_args, validate
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -44,16 +44,6 @@ def _page(stmt, serialize):
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = db.session.scalars(stmt.order_by(entity.id).limit(limit).offset(offset)).all()
     return jsonify({"items": [serialize(r) for r in rows], "total": total})
-
-
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(_("参数 %(name)s 必须是整数", name=name), details={"field": name}) from None
 
 
 def _choice_arg(name: str, choices) -> str | None:
@@ -138,7 +128,7 @@ def list_schools():
     """Schools in scope; ?kind=&parent_id= narrow the list."""
     stmt = scoped(current_scope(), School)
     kind = _choice_arg("kind", SCHOOL_KINDS)
-    parent_id = _int_arg("parent_id")
+    parent_id = int_arg("parent_id")
     if kind:
         stmt = stmt.where(School.kind == kind)
     if parent_id is not None:
@@ -170,7 +160,7 @@ def create_village():
 def list_villages():
     """Villages in scope; ?center_school_id= narrows the list."""
     stmt = scoped(current_scope(), Village)
-    center_id = _int_arg("center_school_id")
+    center_id = int_arg("center_school_id")
     if center_id is not None:
         stmt = stmt.where(Village.center_school_id == center_id)
     return _page(stmt, village_json)
@@ -199,7 +189,7 @@ def create_class():
 def list_classes():
     """Classes in scope; ?school_id=&school_year=&grade= narrow the list."""
     stmt = scoped(current_scope(), SchoolClass)
-    school_id, grade = _int_arg("school_id"), _int_arg("grade")
+    school_id, grade = int_arg("school_id"), int_arg("grade")
     school_year = request.args.get("school_year") or None
     if school_id is not None:
         stmt = stmt.where(SchoolClass.school_id == school_id)
@@ -286,7 +276,7 @@ def list_students():
     """Students in scope; ?class_id=&school_id=&status= narrow the list."""
     scope = current_scope()
     stmt = scoped(scope, Student)
-    class_id, school_id = _int_arg("class_id"), _int_arg("school_id")
+    class_id, school_id = int_arg("class_id"), int_arg("school_id")
     status = _choice_arg("status", STUDENT_STATUSES)
     if class_id is not None:
         stmt = stmt.where(Student.class_id == class_id)
@@ -334,7 +324,7 @@ def get_calendar(school_id: int):
     Without ?school_year=&term= the term containing today is answered."""
     school = get_in_scope(db.session, current_scope(), School, school_id)
     school_year = request.args.get("school_year") or None
-    term_no = _int_arg("term")
+    term_no = int_arg("term")
     if (school_year is None) != (term_no is None):
         missing = "term" if term_no is None else "school_year"
         raise Invalid(_("参数 school_year 和 term 须同时给出（缺少 %(name)s）", name=missing),

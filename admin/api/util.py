@@ -26,6 +26,17 @@ def json_body() -> dict:
     return data
 
 
+def int_arg(name: str) -> int | None:
+    """An optional whole-number query parameter; 422 naming it when it is not a number."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise Invalid(_("参数 %(name)s 必须是整数", name=name), details={"field": name}) from None
+
+
 def paginate_args() -> tuple[int, int]:
     try:
         limit = int(request.args.get("limit", 50))
