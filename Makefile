@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint translations translations-update clean
+.PHONY: install run test lint translations translations-update clean bench-data bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,19 @@ run: install translations
 
 test: install translations
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks (docs/performance.md). SCALE=township|county; both databases (SQLite file under
+# bench/data/, PostgreSQL database bench / bench_small at $(BENCH_PG_URL), created if missing).
+# bench-data generates only what is missing or out of date (FORCE=1 regenerates).
+SCALE ?= county
+BENCH_PG_URL ?= postgresql+psycopg://root@127.0.0.1:5432
+export BENCH_PG_URL
+
+bench-data: install
+	$(BIN)/python -m bench.generate --scale $(SCALE) $(if $(FORCE),,--if-missing)
+
+bench: bench-data
+	$(BIN)/python -m bench.run --scale $(SCALE)
 
 lint: install
 	$(BIN)/ruff check .

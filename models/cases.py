@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -106,6 +106,13 @@ class CaseHistory(Base):
 
     case: Mapped[Case] = relationship(back_populates="history")
     user = relationship("User")
+
+    __table_args__ = (
+        # Figures and oversight look for one kind of row in a date range (the dropouts, returns and
+        # recoveries of a term): this reaches those few rows without walking every row of the
+        # term (docs/performance.md).
+        Index("ix_case_history_transition_date", "transition", "effective_date"),
+    )
 
 
 class Visit(Base):

@@ -30,7 +30,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from models import (
     Baseline,
@@ -346,13 +346,17 @@ def movements(session: Session, classes: list[ClassRow], school_year: str, term:
 
 
 def _current_baselines(session: Session, class_ids: Iterable[int], school_year: str,
-                       term: int) -> dict[int, Baseline]:
+                       term: int, *, with_students: bool = True) -> dict[int, Baseline]:
+    """Current baseline per class. Without `with_students` the counted ids (a JSON list per class,
+    the bulk of a county's rows) are left unloaded until something reads them."""
     ids = sorted(set(class_ids))
     if not ids:
         return {}
-    return {b.class_id: b for b in session.scalars(select(Baseline).where(
-        Baseline.class_id.in_(ids), Baseline.school_year == school_year, Baseline.term == term,
-        Baseline.is_current.is_(True)))}
+    stmt = select(Baseline).where(Baseline.class_id.in_(ids), Baseline.school_year == school_year,
+                                  Baseline.term == term, Baseline.is_current.is_(True))
+    if not with_students:
+        stmt = stmt.options(defer(Baseline.student_ids))
+    return {b.class_id: b for b in session.scalars(stmt)}
 
 
 # --- baselines ---------------------------------------------------------------------------------
@@ -530,7 +534,7 @@ def class_figures(session: Session, scope: Scope, *, school_id: int | None = Non
     classes = _classes(session, scope, school_year, school_id=school_id)
     terms = term_dates(session, {c.school_id for c in classes}, school_year, term)
     losses, recoveries = movements(session, classes, school_year, term, terms)
-    baselines = _current_baselines(session, [c.id for c in classes], school_year, term)
+    baselines = _current_baselines(session, [c.id for c in classes], school_year, term, with_students=False)
     return _class_items(classes, baselines, losses, recoveries, terms, cfg)
 
 
@@ -549,7 +553,7 @@ def school_loss_rates(session: Session, school_ids: Iterable[int], school_year: 
         return out
     classes = _classes(session, None, school_year, school_ids=ids)
     losses, _ = movements(session, classes, school_year, term)
-    baselines = _current_baselines(session, [c.id for c in classes], school_year, term)
+    baselines = _current_baselines(session, [c.id for c in classes], school_year, term, with_students=False)
     total: dict[int, int] = defaultdict(int)
     frozen_losses: dict[int, int] = defaultdict(int)
     frozen_base: dict[int, int] = {}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 02:41:07.514740
+Create Date: 2026-11-26 02:58:09.927288
 
 """
 from alembic import op
@@ -235,6 +235,7 @@ def upgrade():
     with op.batch_alter_table('attendance_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attendance_records_class_id'), ['class_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attendance_records_date'), ['date'], unique=False)
+        batch_op.create_index('ix_attendance_records_status_date', ['status', 'date', 'class_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attendance_records_student_id'), ['student_id'], unique=False)
 
     op.create_table('cases',
@@ -367,6 +368,7 @@ def upgrade():
     with op.batch_alter_table('case_history', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_history_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_case_history_effective_date'), ['effective_date'], unique=False)
+        batch_op.create_index('ix_case_history_transition_date', ['transition', 'effective_date'], unique=False)
 
     op.create_table('documents',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -488,6 +490,7 @@ def downgrade():
 
     op.drop_table('documents')
     with op.batch_alter_table('case_history', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_history_transition_date')
         batch_op.drop_index(batch_op.f('ix_case_history_effective_date'))
         batch_op.drop_index(batch_op.f('ix_case_history_case_id'))
 
@@ -524,6 +527,7 @@ def downgrade():
     op.drop_table('cases')
     with op.batch_alter_table('attendance_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_attendance_records_student_id'))
+        batch_op.drop_index('ix_attendance_records_status_date')
         batch_op.drop_index(batch_op.f('ix_attendance_records_date'))
         batch_op.drop_index(batch_op.f('ix_attendance_records_class_id'))
 
