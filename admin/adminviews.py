@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import Flask, Response, abort, flash, has_request_context, redirect, request, url_for
+from flask import Flask, Response, abort, flash, g, has_request_context, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.actions import action
 from flask_admin.babel import gettext as admin_gettext
@@ -25,20 +25,31 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, true
 from werkzeug.utils import secure_filename
-from wtforms import PasswordField
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+)
 from wtforms.validators import DataRequired, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from models import (
     ROLE_SCOPE,
     STUDENT_FLAGS,
     AttendanceDay,
     AttendanceRecord,
+    Baseline,
     CalendarDay,
     Case,
+    CatchmentChild,
     Enrolment,
+    ExamScore,
     Guardian,
+    LadderPolicy,
     RoleAssignment,
     School,
     SchoolClass,
@@ -48,7 +59,7 @@ from models import (
     Village,
     mask_id_card,
 )
-from workflow import org
+from workflow import catchment, ladder, org
 from workflow import scope as sc
 from workflow.errors import DomainError, Forbidden, Invalid
 
@@ -983,6 +994,392 @@ class CaseView(ScopedModelView):
         return f"cases-{clock.today().isoformat()}.{export_type}"
 
 
+# --- 防辍阶梯 -------------------------------------------------------------------------------------
+
+LADDER_WRITERS = ("admin", "center_head", "center_office")
+RUNG_LABELS = {"visit_1": _l("第一次家访"), "visit_2": _l("第二次家访"), "visit_3": _l("第三次家访（上报备案）"),
+               "village_joint": _l("村校联合家访")}
+VISIT_KIND_LABELS = {"home_visit": _l("家访"), "in_person_at_school": _l("到校面谈"), "phone": _l("电话"),
+                     "village_joint": _l("村校联合家访")}
+
+
+def _roles_text(codes) -> str:
+    return "、".join(role_label(c) for c in codes or ())
+
+
+def rungs_text(rungs) -> list[str]:
+    """One readable line per rung: 第 N 天 · rung · visit kind · who (备案: whom)."""
+    lines = []
+    for r in rungs or ():
+        line = _("第 %(day)d 天 · %(rung)s · %(kind)s · %(roles)s", day=int(r["day"]),
+                 rung=str(RUNG_LABELS.get(r["state"], r["state"])),
+                 kind=str(VISIT_KIND_LABELS.get(r["visit_kind"], r["visit_kind"])), roles=_roles_text(r["roles"]))
+        if r.get("report_to"):
+            line += _("（上报备案：%(roles)s）", roles=_roles_text(r["report_to"]))
+        lines.append(line)
+    return lines
+
+
+def _rungs_fmt(view, context, model, name):
+    return Markup("<br>").join(escape(line) for line in rungs_text(model.rungs))
+
+
+def _rungs_export_fmt(view, context, model, name):
+    return "；".join(rungs_text(model.rungs))
+
+
+def _school_name(school_id) -> str:
+    school = db.session.get(School, school_id) if school_id is not None else None
+    return school.name if school is not None else ""
+
+
+def _center_fmt(view, context, model, name):
+    return _school_name(model.center_school_id)
+
+
+def _creator_fmt(view, context, model, name):
+    user = db.session.get(User, model.created_by_id) if model.created_by_id else None
+    return user.name if user is not None else ""
+
+
+def _latest_versions():
+    """Per center school the highest saved version (the policy new cases open under)."""
+    return select(LadderPolicy.center_school_id, func.max(LadderPolicy.version).label("v")).group_by(
+        LadderPolicy.center_school_id).subquery()
+
+
+def _is_latest(policy: LadderPolicy) -> bool:
+    latest = db.session.scalar(select(func.max(LadderPolicy.version)).where(
+        LadderPolicy.center_school_id == policy.center_school_id))
+    return policy.version == latest
+
+
+def _local_time_fmt(view, context, model, name):
+    from workflow import clock
+
+    value = getattr(model, name)
+    return value.astimezone(clock.SCHOOL_TZ).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def _is_current_fmt(view, context, model, name):
+    return _("是") if _is_latest(model) else _("否")
+
+
+def _ladder_form_class():
+    """The edit form of a ladder: the four rungs in their fixed order, each with its day, visit
+    kind, the roles who must take part and (optionally) the roles it is reported to."""
+    role_choices = [(c, role_label(c)) for c in ladder.RUNG_ROLES]
+    kind_choices = [(k, VISIT_KIND_LABELS[k]) for k in ladder.VISIT_KINDS]
+    attrs = {"center": SelectField(_l("中心校"), coerce=str, validators=[Optional()]),
+             "base_version": HiddenField()}
+    for i, state in enumerate(ladder.RUNG_STATES):
+        title = RUNG_LABELS[state]
+        attrs[f"day_{i}"] = IntegerField(_l("%(rung)s：连续缺勤第几天", rung=title), validators=[DataRequired()])
+        attrs[f"kind_{i}"] = SelectField(_l("%(rung)s：家访方式", rung=title), choices=kind_choices)
+        attrs[f"roles_{i}"] = SelectMultipleField(_l("%(rung)s：须参加的角色", rung=title), choices=role_choices,
+                                                  widget=ListWidget(prefix_label=False),
+                                                  option_widget=CheckboxInput())
+        attrs[f"report_{i}"] = SelectMultipleField(_l("%(rung)s：上报备案（可不选）", rung=title),
+                                                   choices=role_choices, widget=ListWidget(prefix_label=False),
+                                                   option_widget=CheckboxInput())
+    return type("LadderForm", (FlaskForm,), attrs)
+
+
+class LadderPolicyView(ScopedModelView):
+    """防辍阶梯: the versions of a center school's home-visit ladder. Saving never changes a row:
+    it writes a new version through workflow.ladder.save_policy (the rules of PUT
+    /api/v1/ladder/{center_school_id}); open cases keep the version they began under. Center head,
+    center office (their center) and admin see every version and save new ones; school staff see
+    their center's current version, read-only."""
+
+    create_roles = LADDER_WRITERS
+    edit_roles = LADDER_WRITERS
+    delete_roles = ()
+    create_through_service = True
+    column_list = ("center_school_id", "version", "is_current", "rungs", "created_by_id", "created_at")
+    column_details_list = column_list
+    column_labels = {"center_school_id": _l("中心校"), "version": _l("版本"), "is_current": _l("现行版本"),
+                     "rungs": _l("阶梯"), "created_by_id": _l("保存人"), "created_at": _l("保存时间")}
+    column_formatters = {"center_school_id": _center_fmt, "rungs": _rungs_fmt, "created_by_id": _creator_fmt,
+                         "is_current": _is_current_fmt, "created_at": _local_time_fmt}
+    column_sortable_list = ("version", "created_at")
+    column_default_sort = [("center_school_id", False), ("version", True)]
+    column_filters = [IntEqualFilter(LadderPolicy.center_school_id, _l("中心校"), options=_center_options)]
+    can_export = True
+    export_types = ["xlsx"]
+    column_export_list = ("center_school_id", "version", "rungs", "created_by_id", "created_at")
+    column_formatters_export = {"center_school_id": _center_fmt, "rungs": _rungs_export_fmt,
+                                "created_by_id": _creator_fmt, "created_at": _local_time_fmt}
+
+    # the role lists are checkbox lists, not single inputs: no form-control box around them
+    form_widget_args = {f"{kind}_{i}": {"class": "list-unstyled d-flex flex-wrap mb-0",
+                                        "style": "column-gap: 1.25rem"}
+                        for kind in ("roles", "report") for i in range(len(ladder.RUNG_STATES))}
+
+    def __init__(self, *args, **kwargs):
+        self.form = _ladder_form_class()
+        super().__init__(*args, **kwargs)
+
+    def scope_clause(self):
+        scope = _scope()
+        if scope.is_all:
+            return true()
+        editable = set().union(*(scope.roles.get(r, frozenset()) for r in sc.CENTER_ROLES))
+        latest = _latest_versions()
+        current_of_mine = LadderPolicy.id.in_(
+            select(LadderPolicy.id).join(latest, (latest.c.center_school_id == LadderPolicy.center_school_id)
+                                         & (latest.c.v == LadderPolicy.version))
+            .where(LadderPolicy.center_school_id.in_(sorted(scope.center_ids) or [-1])))
+        return or_(LadderPolicy.center_school_id.in_(sorted(editable) or [-1]), current_of_mine)
+
+    def may_write(self, obj) -> bool:
+        return ladder.may_edit_policy(_scope(), obj.center_school_id)
+
+    def _editable_centers(self) -> list[School]:
+        return [c for c in managed_centers_query() if ladder.may_edit_policy(_scope(), c.id)]
+
+    def _fill(self, form, center_id: int | None) -> None:
+        policy = ladder.current_policy(db.session, center_id)
+        form.base_version.data = str(policy.version)
+        for i, rung in enumerate(policy.rungs):
+            form[f"day_{i}"].data = rung.day
+            form[f"kind_{i}"].data = rung.visit_kind
+            form[f"roles_{i}"].data = list(rung.roles)
+            form[f"report_{i}"].data = list(rung.report_to)
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        centers = self._editable_centers()
+        form.center.choices = [(str(c.id), c.name) for c in centers]
+        if request.method == "GET":
+            wanted = request.args.get("center_id")
+            center = next((c for c in centers if str(c.id) == wanted), centers[0] if centers else None)
+            if center is not None:
+                form.center.data = str(center.id)
+                self._fill(form, center.id)
+        return form
+
+    def edit_form(self, obj=None):
+        form = super().edit_form(obj)
+        del form["center"]
+        if request.method == "GET" and obj is not None:
+            self._fill(form, obj.center_school_id)
+        return form
+
+    @staticmethod
+    def _rungs(form) -> list[dict]:
+        out = []
+        for i, state in enumerate(ladder.RUNG_STATES):
+            rung = {"state": state, "day": form[f"day_{i}"].data, "visit_kind": form[f"kind_{i}"].data,
+                    "roles": list(form[f"roles_{i}"].data or [])}
+            if form[f"report_{i}"].data:
+                rung["report_to"] = list(form[f"report_{i}"].data)
+            out.append(rung)
+        return out
+
+    @staticmethod
+    def _version(form) -> int | None:
+        try:
+            return int(form.base_version.data)
+        except (TypeError, ValueError):
+            return None
+
+    def _save(self, form, center_id) -> bool:
+        try:
+            policy = ladder.save_policy(db.session, _scope(), current_user, center_id, self._rungs(form),
+                                        version=self._version(form))
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            if not self.handle_view_exception(exc):
+                raise
+            return False
+        flash(_("已保存为第 %(v)d 版；进行中的案件仍按原版本执行。", v=policy.version), "success")
+        return True
+
+    def create_model(self, form):
+        if not form.center.data:
+            flash(_("请选择中心校"), "error")
+            return False
+        if not self._save(form, form.center.data):
+            return False
+        return db.session.scalars(select(LadderPolicy).where(
+            LadderPolicy.center_school_id == int(form.center.data)).order_by(LadderPolicy.version.desc())).first()
+
+    def update_model(self, form, model):
+        # Never a change to `model`: a new version row, from the rungs shown in the form.
+        if not self.may_write(model):
+            flash(_("您无权修改该记录"), "error")
+            return False
+        return self._save(form, model.center_school_id)
+
+    def get_export_name(self, export_type: str = "xlsx") -> str:
+        return f"ladder.{export_type}"
+
+
+# --- 基数 -----------------------------------------------------------------------------------------
+
+BASELINE_RULE_LABELS = {"term_start": _l("学期初在籍"), "takeover": _l("上学期末人数（中途接班）"),
+                        "grade1_enrolment": _l("一年级招生人数")}
+TERM_OPTIONS = [("1", _l("第一学期")), ("2", _l("第二学期"))]
+
+
+def _class_school_fmt(view, context, model, name):
+    klass = db.session.get(SchoolClass, model.class_id)
+    return klass.school.name if klass is not None and klass.school is not None else ""
+
+
+def _class_fmt(view, context, model, name):
+    klass = db.session.get(SchoolClass, model.class_id)
+    return klass.name if klass is not None else ""
+
+
+def _term_fmt(view, context, model, name):
+    return _("第%(n)d学期", n=model.term)
+
+
+def _in_visible_classes(column):
+    return column.in_(select(SchoolClass.id).where(sc.class_filter(_scope())))
+
+
+class BaselineView(ScopedModelView):
+    """基数: the frozen head counts of the classes in scope, every freeze kept (read-only; freezing
+    is on /figures)."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    export_types = ["xlsx", "csv"]
+    column_list = ("school_id", "klass", "school_year", "term", "count", "rule", "counted_on", "is_current",
+                   "frozen_by", "frozen_at", "reason")
+    column_details_list = ("id", *column_list, "student_ids")
+    column_export_list = column_list
+    column_labels = {"id": _l("编号"), "school_id": _l("学校"), "klass": _l("班级"), "school_year": _l("学年"),
+                     "term": _l("学期"), "count": _l("基数"), "rule": _l("口径"), "counted_on": _l("计数日期"),
+                     "is_current": _l("现行"), "frozen_by": _l("冻结人"), "frozen_at": _l("冻结时间"),
+                     "reason": _l("理由"), "student_ids": _l("计入的学生编号")}
+    column_formatters = {"school_id": lambda v, c, m, n: _school_name(m.school_id), "term": _term_fmt,
+                         "rule": _fmt_label(BASELINE_RULE_LABELS), "frozen_at": _local_time_fmt}
+    column_formatters_export = column_formatters
+    column_sortable_list = ("school_year", "term", "count", "counted_on", "frozen_at")
+    column_default_sort = [("school_year", True), ("term", True)]
+    column_filters = [
+        IntEqualFilter(Baseline.school_id, _l("学校"), options=_school_options),
+        IntEqualFilter(Baseline.class_id, _l("班级"), options=_class_options),
+        FilterEqual(Baseline.school_year, _l("学年")),
+        IntEqualFilter(Baseline.term, _l("学期"), options=TERM_OPTIONS),
+        BooleanEqualFilter(Baseline.is_current, _l("现行")),
+    ]
+
+    def scope_clause(self):
+        return _in_visible_classes(Baseline.class_id)
+
+    def get_export_name(self, export_type: str = "csv") -> str:
+        return f"baselines.{export_type}"
+
+
+# --- 考试成绩 -------------------------------------------------------------------------------------
+
+EXAM_LABELS = {"final": _l("期末考试"), "midterm": _l("期中考试")}
+
+
+class ExamScoreView(ScopedModelView):
+    """考试成绩: imported exam scores of the classes in scope (read-only: scores come from the
+    Excel import on /figures/exams/import); exported to Excel."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = False
+    can_export = True
+    export_types = ["xlsx", "csv"]
+    column_list = ("student", "school", "class_id", "school_year", "term", "exam", "subject", "score")
+    column_export_list = column_list
+    column_labels = {"student": _l("学生"), "school": _l("学校"), "class_id": _l("班级"), "school_year": _l("学年"),
+                     "term": _l("学期"), "exam": _l("考试"), "subject": _l("科目"), "score": _l("分数")}
+    column_formatters = {"school": _class_school_fmt, "class_id": _class_fmt, "term": _term_fmt,
+                         "exam": _fmt_label(EXAM_LABELS)}
+    column_formatters_export = column_formatters
+    column_searchable_list = ("student.name", "subject")
+    column_sortable_list = ("school_year", "term", "subject", "score")
+    column_default_sort = [("school_year", True), ("term", True), ("subject", False)]
+    column_filters = [
+        IntEqualFilter(ExamScore.class_id, _l("班级"), options=_class_options),
+        FilterEqual(ExamScore.school_year, _l("学年")),
+        IntEqualFilter(ExamScore.term, _l("学期"), options=TERM_OPTIONS),
+        FilterEqual(ExamScore.exam, _l("考试"), options=_label_options(EXAM_LABELS)),
+        FilterEqual(ExamScore.subject, _l("科目")),
+    ]
+
+    def scope_clause(self):
+        return _in_visible_classes(ExamScore.class_id)
+
+    def get_export_name(self, export_type: str = "csv") -> str:
+        return f"exam-scores.{export_type}"
+
+
+# --- 适龄儿童登记 ---------------------------------------------------------------------------------
+
+HOUSEHOLD_LABELS = {"local": _l("本地户籍"), "migrant": _l("外地户籍")}
+CATCHMENT_STATUS_LABELS = {"enrolled_here": _l("本学区就读"), "enrolled_elsewhere": _l("外地就读"),
+                           "deferred": _l("缓学"), "not_enrolled": _l("未入学")}
+
+
+def _sees_full_catchment_ids(child: CatchmentChild) -> bool:
+    """workflow.catchment's rule (the register's editors see ID numbers in full), per center
+    school, computed once per request."""
+    cache = g.setdefault("catchment_full_ids", {})
+    village = db.session.get(Village, child.village_id)
+    center_id = village.center_school_id if village is not None else None
+    if center_id not in cache:
+        cache[center_id] = center_id is not None and catchment.sees_full_ids(db.session, _scope(), center_id)
+    return cache[center_id]
+
+
+def _catchment_id_fmt(view, context, model, name):
+    return catchment.id_as_seen(model, _sees_full_catchment_ids(model))
+
+
+class CatchmentChildView(ScopedModelView):
+    """适龄儿童登记: the catchment registers of the villages in scope, read-only (they are imported
+    and cross-checked on /registers/catchment). ID numbers in full only for the register's editors
+    (workflow.catchment.sees_full_ids), masked elsewhere — in the list, the details and the export."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = True
+    export_types = ["xlsx", "csv"]
+    column_list = ("village", "name", "gender", "birth_date", "id_card_no", "household_status", "status",
+                   "destination", "student", "notes")
+    column_details_list = ("id", *column_list, "updated_at")
+    column_export_list = column_list
+    column_labels = {"id": _l("编号"), "village": _l("村"), "name": _l("姓名"), "gender": _l("性别"),
+                     "birth_date": _l("出生日期"), "id_card_no": _l("身份证号"), "household_status": _l("户籍"),
+                     "status": _l("就读状态"), "destination": _l("就读学校/去向"), "student": _l("在籍学生"),
+                     "notes": _l("备注"), "updated_at": _l("更新时间")}
+    column_formatters = {"id_card_no": _catchment_id_fmt, "gender": _fmt_label(GENDER_LABELS),
+                         "household_status": _fmt_label(HOUSEHOLD_LABELS),
+                         "status": _fmt_label(CATCHMENT_STATUS_LABELS)}
+    column_formatters_export = column_formatters
+    column_searchable_list = ("name",)
+    column_sortable_list = ("name", "birth_date", "status")
+    column_default_sort = ("birth_date", False)
+    column_filters = [
+        IntEqualFilter(CatchmentChild.village_id, _l("村"), options=_village_options),
+        FilterEqual(CatchmentChild.status, _l("就读状态"), options=_label_options(CATCHMENT_STATUS_LABELS)),
+        FilterEqual(CatchmentChild.household_status, _l("户籍"), options=_label_options(HOUSEHOLD_LABELS)),
+        FilterEqual(CatchmentChild.gender, _l("性别"), options=_label_options(GENDER_LABELS)),
+    ]
+
+    def scope_clause(self):
+        return CatchmentChild.village_id.in_(select(Village.id).where(sc.village_filter(_scope())))
+
+    def get_export_name(self, export_type: str = "csv") -> str:
+        return f"catchment.{export_type}"
+
+
 # --- wiring -------------------------------------------------------------------------------------
 
 
@@ -1001,4 +1398,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(TermView(Term, db, name=_l("校历")))
     admin.add_view(EnrolmentView(Enrolment, db, name=_l("学籍记录")))
     admin.add_view(CaseView(Case, db, name=_l("案件")))
+    admin.add_view(LadderPolicyView(LadderPolicy, db, name=_l("防辍阶梯")))
+    admin.add_view(BaselineView(Baseline, db, name=_l("基数")))
+    admin.add_view(ExamScoreView(ExamScore, db, name=_l("考试成绩")))
+    admin.add_view(CatchmentChildView(CatchmentChild, db, name=_l("适龄儿童登记")))
     return admin

@@ -6,6 +6,7 @@ from sqlalchemy import exists, select
 from models import RoleAssignment, School, User
 from workflow.demo import DEFAULT_SEED, DEMO_PASSWORD, build_demo_world
 from workflow.demo_cases import build_demo_cases
+from workflow.demo_history import PAST_YEARS, build_demo_history, finish_demo_history
 
 from .extensions import db
 
@@ -33,21 +34,29 @@ def register_cli(app: Flask) -> None:
     @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
                   help="Same seed, same names and numbers.")
     def demo_data(if_empty: bool, seed: int):
-        """Load the demo township: schools, villages, classes, students, staff, calendar."""
+        """Load the demo township: schools, villages, classes, students, staff, calendar, three past
+        school years (classes, enrolment history, graduates, dropouts and returns, exam scores,
+        baselines), demo cases in every state and the catchment registers."""
         if db.session.scalar(select(exists().where(School.id.is_not(None)))):
             if if_empty:
                 click.echo("数据库中已有学校，跳过演示数据。")
                 return
             raise click.ClickException("数据库中已有学校：演示数据只能载入空数据库（可加 --if-empty 跳过）。")
+        upload_dir = current_app.config["UPLOAD_DIR"]
         world = build_demo_world(db.session, seed=seed)
-        cases = build_demo_cases(db.session, world, today=world.today, upload_dir=current_app.config["UPLOAD_DIR"])
+        # past school years first: the demo cases then pick among the children still at school
+        history = build_demo_history(db.session, world, upload_dir=upload_dir)
+        cases = build_demo_cases(db.session, world, today=world.today, upload_dir=upload_dir)
+        history.update(finish_demo_history(db.session, world))
         summary = world.summary()
         db.session.commit()
         click.echo(
             f"演示数据已载入：{summary['center']} 及 {len(summary['branches'])} 所村小/教学点，"
             f"{summary['villages']} 个村，{summary['classes']} 个班，{summary['students']} 名学生，"
             f"{summary['users']} 个账号（密码 {DEMO_PASSWORD}），"
-            f"{sum(sum(s.values()) for s in cases['cases'].values())} 个案件。"
+            f"{sum(sum(s.values()) for s in cases['cases'].values())} 个案件；"
+            f"往年（{'、'.join(PAST_YEARS)}）{history['graduates']} 名毕业生、{history['stories']} 名往年辍学学生，"
+            f"{history['exam_scores'] + history['midterm_scores']} 条考试成绩，{history['catchment']} 条适龄儿童登记。"
         )
         for line in cases["skipped"]:
             click.echo(f"未能生成演示案件：{line}", err=True)

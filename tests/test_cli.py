@@ -77,13 +77,17 @@ def test_demo_data_builds_a_township_where_every_demo_account_logs_in(app, sessi
     assert all(max(k.grade for k in s.classes) <= 6 for s in schools if s.kind == "branch")
     assert 6 <= _count(session, Village) <= 8
     assert _count(session, SchoolClass) >= 35
-    students = session.scalars(select(Student)).all()
+    # The demo history adds three graduated junior-high cohorts of past years: the township's
+    # children at school today are the others.
+    everyone = session.scalars(select(Student)).all()
+    students = [s for s in everyone if s.status != "graduated"]
     assert 1300 <= len(students) <= 1700
+    assert 300 <= len(everyone) - len(students) <= 500
 
     # Students of the base roll (demo cases add transfer-ins without ID cards, and enrolment
     # periods for children who left and came back): valid ID numbers matching birth date and
     # gender, plausible ages, at least one enrolment each.
-    rolled = [s for s in students if s.id_card_no and s.klass is not None]
+    rolled = [s for s in students if s.id_card_no and s.klass is not None and s.klass.school_year == "2026-2027"]
     for st in rolled[::37]:
         card = st.id_card_no
         assert len(card) == 18 and card[-1] == id_card_check_digit(card[:17])
@@ -100,9 +104,11 @@ def test_demo_data_builds_a_township_where_every_demo_account_logs_in(app, sessi
     assert 0.2 < left_behind < 0.4 and 0.05 < poor < 0.15
     assert any(s.disability for s in students) and any(s.learning_difficulty for s in students)
 
-    # Calendar on the center school only, with holidays and weekend make-up days.
+    # Calendar on the center school only (the current year and three past years), with holidays
+    # and weekend make-up days.
     terms = session.scalars(select(Term)).all()
-    assert sorted((t.school_id, t.term) for t in terms) == [(center.id, 1), (center.id, 2)]
+    assert sorted((t.school_year, t.school_id, t.term) for t in terms) == [
+        (f"{y}-{y + 1}", center.id, n) for y in range(2023, 2027) for n in (1, 2)]
     days = session.scalars(select(CalendarDay)).all()
     assert dt.date(2026, 10, 1) in {d.date for d in days if d.kind == "holiday"}
     assert all(d.date.weekday() >= 5 for d in days if d.kind == "workday")
@@ -131,7 +137,7 @@ def test_demo_data_builds_a_township_where_every_demo_account_logs_in(app, sessi
     refused = runner.invoke(args=["demo-data"])
     assert refused.exit_code != 0
     session.expire_all()
-    assert _count(session, Student) == len(students)
+    assert _count(session, Student) == len(everyone)
     assert _count(session, School) == 6
 
 

@@ -66,8 +66,9 @@ BRANCH_PLANS = (
     SchoolPlan("南山村小学", "YX-SQ03", {g: 1 for g in range(1, 5)}, (18, 26), {"南山村": 1}),
     SchoolPlan("北坡教学点", "YX-SQ04", {g: 1 for g in range(1, 4)}, (9, 15), {"北坡村": 3, "南山村": 1}),
 )
+# 南山 and 北坡 children move to the center school once their village school's grades end.
 CENTER_PRIMARY = SchoolPlan(CENTER[0], CENTER[1], {g: 2 for g in range(1, 7)}, (40, 48),
-                            {"石桥村": 5, "杨柳村": 3, "龙潭村": 2})
+                            {"石桥村": 10, "杨柳村": 6, "龙潭村": 4, "南山村": 1, "北坡村": 1})
 # Junior high (grades 7-9) draws on the whole catchment.
 CENTER_JUNIOR = SchoolPlan(CENTER[0], CENTER[1], {g: 3 for g in range(7, 10)}, (44, 52),
                            {"石桥村": 4, "东岭村": 2, "西溪村": 2, "南山村": 2, "北坡村": 1, "龙潭村": 2,

@@ -1,6 +1,7 @@
 """考核数据 (/figures): per class baseline, losses, loss rate, coefficient and recovered children
 of a school's term, the students behind each number, the freeze button, and the reward/penalty
-ledger (/figures/ledger). Figures come from workflow.figures; thresholds and amounts from the
+ledger (/figures/ledger), the exam import (/figures/exams/import) and a class's exam statistics
+(/figures/exams/classes/<id>). Figures come from workflow.figures; thresholds and amounts from the
 app config `FIGURES` (admin.api.figures.settings)."""
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select
 
-from models import Baseline, School, SchoolClass, Student, User
-from workflow import clock
+from models import Baseline, ExamScore, School, SchoolClass, Student, User
+from workflow import clock, exams
 from workflow import figures as services
-from workflow.errors import DomainError, Forbidden, NotFound
+from workflow.errors import DomainError, Forbidden, Invalid, NotFound
 from workflow.scope import get_in_scope, scoped
 
 from ..api.figures import settings
@@ -95,7 +97,9 @@ def index():
     return render_template("figures/index.html", schools=schools, school=school, school_year=school_year,
                            term=term, items=items, summary=summary, error=error, has_term=has_term,
                            cfg=settings(), may_freeze=school is not None and services.may_freeze(current_scope(), school),
-                           frozen_any=any(i["baseline"] is not None for i in items))
+                           frozen_any=any(i["baseline"] is not None for i in items),
+                           may_import=current_scope().is_all or current_scope().has_role(
+                               *exams.IMPORT_SCHOOL_ROLES, *exams.IMPORT_CLASS_ROLES))
 
 
 @bp.post("/figures/freeze")
@@ -173,3 +177,94 @@ def ledger():
     return render_template("figures/ledger.html", schools=schools, school=school, school_year=school_year,
                            term=term, lines=lines, totals=services.ledger_totals(lines), error=error,
                            cfg=settings())
+
+
+# --- exams --------------------------------------------------------------------------------------
+
+EXAM_NAMES = {"final": _l("期末考试"), "midterm": _l("期中考试")}
+
+
+def _importable_classes() -> list[SchoolClass]:
+    """Classes whose scores the user may import (workflow.exams.may_import), newest year first."""
+    scope = current_scope()
+    rows = db.session.scalars(scoped(scope, SchoolClass).order_by(
+        SchoolClass.school_year.desc(), SchoolClass.school_id, SchoolClass.grade, SchoolClass.name))
+    return [k for k in rows if exams.may_import(scope, k)]
+
+
+def _import_page(status: int = 200, **extra):
+    classes = _importable_classes()
+    if not classes:
+        abort(403)
+    form = request.form
+    chosen = form.get("class_id") or request.args.get("class_id")
+    klass = next((k for k in classes if str(k.id) == chosen), classes[0])
+    term = form.get("term") or request.args.get("term") or str(_term_for(klass.school_id, klass.school_year,
+                                                                         clock.today()))
+    return render_template("figures/exam_import.html", classes=classes, klass=klass, term=term,
+                           subject=form.get("subject", ""), exam=form.get("exam", "final"),
+                           only_valid=form.get("only_valid") in ("1", "on"), exam_names=EXAM_NAMES,
+                           **extra), status
+
+
+@bp.route("/figures/exams/import")
+@login_required
+def exam_import_form():
+    """Upload one class's scores (.xlsx): class, term, subject, exam."""
+    return _import_page()
+
+
+@bp.post("/figures/exams/import")
+@login_required
+def exam_import():
+    """Check the whole file; list every bad row by its Excel row number and reason. Nothing is
+    written unless the file is clean or 「只导入正确的行」 is ticked."""
+    form = request.form
+    try:
+        class_id, term = int(form.get("class_id", "")), int(form.get("term", ""))
+    except ValueError:
+        abort(400)
+    klass = next((k for k in _importable_classes() if k.id == class_id), None)
+    if klass is None:
+        abort(404)
+    upload = request.files.get("file")
+    data = upload.read() if upload is not None else b""
+    try:
+        result = exams.import_scores(db.session, current_scope(), current_actor(), class_id=klass.id,
+                                     school_year=klass.school_year, term=term, data=data,
+                                     subject=form.get("subject") or None, exam=form.get("exam") or "final",
+                                     only_valid=form.get("only_valid") in ("1", "on"))
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except Invalid as exc:
+        db.session.rollback()
+        return _import_page(422, error=exc.message, errors=(exc.details or {}).get("errors", []))
+    db.session.commit()
+    return _import_page(result=result, errors=[e.as_dict() for e in result.errors])
+
+
+@bp.route("/figures/exams/classes/<int:class_id>")
+@login_required
+def exam_stats(class_id: int):
+    """One class's exam: raw and accounted average, pass and excellence rates per subject; the
+    students lost from the second week of term count as zero in the accounted figures."""
+    try:
+        klass = get_in_scope(db.session, current_scope(), SchoolClass, class_id)
+    except NotFound:
+        abort(404)
+    try:
+        term = int(request.args.get("term") or _term_for(klass.school_id, klass.school_year, clock.today()))
+    except ValueError:
+        abort(400)
+    held = set(db.session.scalars(select(ExamScore.exam).where(
+        ExamScore.class_id == klass.id, ExamScore.school_year == klass.school_year, ExamScore.term == term)
+        .distinct()))
+    exam = request.args.get("exam") or ("final" if "final" in held or not held else sorted(held)[0])
+    if term not in (1, 2) or exam not in EXAM_NAMES:
+        abort(400)
+    stats = exams.class_exam_stats(db.session, current_scope(), class_id=klass.id, school_year=klass.school_year,
+                                   term=term, exam=exam, settings=settings())
+    return render_template("figures/exam_stats.html", klass=klass, term=term, exam=exam, stats=stats,
+                           held=held, exam_names=EXAM_NAMES,
+                           may_import=exams.may_import(current_scope(), klass))

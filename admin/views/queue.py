@@ -27,6 +27,14 @@ ATTENDANCE_ROLES = ("homeroom_teacher", "subject_teacher", "principal", "academi
 OVERSIGHT_ROLES = ("center_head", "center_office", "county_supervisor")
 ARCHIVE_ROLES = ("admin", "county_supervisor", "center_head", "center_office", "principal",
                  "academic_office", "homeroom_teacher", "subject_teacher", "team_member")
+# 指标 (figures, ledger) and 周报/异动公示: every staff role (each sees the schools of its scope).
+FIGURES_ROLES = ARCHIVE_ROLES
+REPORT_ROLES = ARCHIVE_ROLES
+# 三本台账 cover whole schools: school-level roles and above.
+LEDGER_ROLES = ("admin", "county_supervisor", "center_head", "center_office", "principal", "academic_office",
+                "team_member")
+# 适龄儿童登记: whoever sees a village (village liaisons read their own village's register).
+CATCHMENT_ROLES = (*ARCHIVE_ROLES, "village_liaison")
 
 
 def queue_items() -> list[dict]:
@@ -63,6 +71,25 @@ class Nav:
     @property
     def archive(self) -> bool:
         return self.scope.is_all or self.scope.has_role(*ARCHIVE_ROLES)
+
+    def _may(self, roles, endpoint: str) -> bool:
+        return (self.scope.is_all or self.scope.has_role(*roles)) and endpoint in self.endpoints
+
+    @property
+    def figures(self) -> bool:
+        return self._may(FIGURES_ROLES, "figures.index")
+
+    @property
+    def catchment(self) -> bool:
+        return self._may(CATCHMENT_ROLES, "registers.catchment_page")
+
+    @property
+    def ledgers(self) -> bool:
+        return self._may(LEDGER_ROLES, "registers.ledgers")
+
+    @property
+    def reports(self) -> bool:
+        return self._may(REPORT_ROLES, "registers.weekly")
 
     @cached_property
     def counts(self) -> tuple[int, int]:
