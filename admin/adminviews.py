@@ -82,8 +82,6 @@ SCHOOL_WRITERS = ("admin", "center_head", "center_office", "principal", "academi
 USER_READERS = ("admin", "county_supervisor", "center_head", "center_office", "principal",
                 "academic_office")
 # SPEC §1: the ID-card number in full only for these roles (of the student's school/center).
-FULL_ID_SCHOOL_ROLES = ("principal", "academic_office")
-FULL_ID_CENTER_ROLES = ("center_office",)
 CALENDAR_DAY_LABELS = {"holiday": _l("节假日（不上课）"), "workday": _l("调休上课日")}
 
 
@@ -694,15 +692,8 @@ class UserView(ScopedModelView):
 
 
 def may_see_full_id(student: Student) -> bool:
-    """SPEC §1: the full ID-card number for admin, and for the principal and academic office of
-    the student's school and the center office of its center school."""
-    scope = _scope()
-    if scope.is_all:
-        return True
-    if any(student.school_id in scope.roles.get(r, ()) for r in FULL_ID_SCHOOL_ROLES):
-        return True
-    center_id = student.school.center_id if student.school else None
-    return any(center_id in scope.roles.get(r, ()) for r in FULL_ID_CENTER_ROLES)
+    """SPEC §1, as the API applies it (workflow.org.sees_full_id_card)."""
+    return org.sees_full_id_card(_scope(), student)
 
 
 def _id_card_fmt(view, context, model, name):
