@@ -15,13 +15,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 translations: $(STAMP)
-	$(BIN)/pybabel compile -q -d admin/translations -f 2>/dev/null || true
+	$(BIN)/pybabel -q compile -d admin/translations -f
 
 # Re-extract the Chinese msgids and merge them into the English catalogue (then translate the
 # new entries in admin/translations/en/LC_MESSAGES/messages.po).
 translations-update: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o admin/translations/messages.pot .
-	$(BIN)/pybabel update -i admin/translations/messages.pot -d admin/translations -l en --no-fuzzy-matching
+	$(BIN)/pybabel update -i admin/translations/messages.pot -d admin/translations -l en --no-fuzzy-matching --ignore-obsolete
 
 run: install translations
 	BAOXUE_ENV=development $(BIN)/flask --app wsgi db upgrade

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -18,16 +19,16 @@ bp = Blueprint("auth", __name__)
 
 # Shown on the login page of a demo install only (config SHOW_DEMO_ACCOUNTS).
 DEMO_ACCOUNTS = [
-    ("admin", "系统管理员"),
-    ("center_head", "中心校长"),
-    ("center_office", "中心校教导主任"),
-    ("principal1", "村小校长"),
-    ("office1", "村小教导处"),
-    ("teacher1", "班主任"),
-    ("subject1", "科任教师"),
-    ("team1", "控辍小组成员"),
-    ("liaison1", "村委联络员"),
-    ("supervisor", "教育局督导"),
+    ("admin", _l("系统管理员")),
+    ("center_head", _l("中心校长")),
+    ("center_office", _l("中心校教导主任")),
+    ("principal1", _l("村小校长")),
+    ("office1", _l("村小教导处")),
+    ("teacher1", _l("班主任")),
+    ("subject1", _l("科任教师")),
+    ("team1", _l("控辍小组成员")),
+    ("liaison1", _l("村委联络员")),
+    ("supervisor", _l("教育局督导")),
 ]
 DEMO_PASSWORD = "baoxue123"
 

@@ -134,7 +134,7 @@ def local_dt(value) -> str:
 
 @bp.app_template_filter("yuan")
 def yuan(value) -> str:
-    return "" if value is None else f"{value:.2f} 元"
+    return "" if value is None else _("%(amount)s 元", amount=f"{value:.2f}")
 
 
 # --- inputs derived from data specs ---------------------------------------------------------------

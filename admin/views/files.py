@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, abort, current_app, send_file
+from flask_babel import gettext as _
 from flask_login import login_required
 
 from workflow.errors import NotFound
@@ -25,7 +26,7 @@ def send_document(doc_id):
     path = document_path(current_app.config["UPLOAD_DIR"], doc)
     if not os.path.isfile(path):
         current_app.logger.error("document %s: stored file %s is missing", doc.id, doc.stored_name)
-        raise NotFound("文件不存在")
+        raise NotFound(_("文件不存在"))
     resp = send_file(path, mimetype=doc.content_type, as_attachment=True,
                      download_name=doc.original_name, max_age=0, etag=doc.sha256)
     resp.headers["X-Content-Type-Options"] = "nosniff"

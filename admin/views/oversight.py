@@ -50,8 +50,11 @@ def chart_svg(weeks: list[ov.Week]) -> str:
     def y(v: float) -> float:
         return top + plot_h - plot_h * v / peak
 
+    # gettext outside the f-strings: pybabel does not extract calls inside them on Python 3.11
+    aria_label = _("近八周进行中案件与旷课人次")
+    legend_open, legend_absent = _("周末进行中的案件"), _("本周旷课人次")
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="trend-chart" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-label="{_("近八周进行中案件与旷课人次")}">']
+             f'aria-label="{aria_label}">']
     for frac in (0, 0.5, 1):
         v = round(peak * frac)
         parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#dee2e6"/>'
@@ -59,10 +62,12 @@ def chart_svg(weeks: list[ov.Week]) -> str:
     points = []
     for i, w in enumerate(weeks):
         cx = left + step * i + step / 2
+        title = _("%(a)s–%(b)s：进行中 %(n)d 件，旷课 %(u)d 人次", a=w.start.strftime("%m-%d"),
+                  b=w.end.strftime("%m-%d"), n=w.open_cases, u=w.unexcused)
         parts.append(f'<rect class="bar" x="{cx - bar_w / 2:.1f}" y="{y(w.open_cases):.1f}" width="{bar_w:.1f}" '
                      f'height="{top + plot_h - y(w.open_cases):.1f}" fill="#5bc0de" data-week="{w.start.isoformat()}" '
                      f'data-open="{w.open_cases}" data-unexcused="{w.unexcused}"><title>'
-                     f'{_("%(a)s–%(b)s：进行中 %(n)d 件，旷课 %(u)d 人次", a=w.start.strftime("%m-%d"), b=w.end.strftime("%m-%d"), n=w.open_cases, u=w.unexcused)}'
+                     f'{title}'
                      f'</title></rect>'
                      f'<text x="{cx:.1f}" y="{height - bottom + 14}" font-size="10" text-anchor="middle" fill="#495057">'
                      f'{w.start.strftime("%m-%d")}</text>')
@@ -73,9 +78,9 @@ def chart_svg(weeks: list[ov.Week]) -> str:
         parts.append(f'<circle cx="{x}" cy="{yy}" r="3" fill="#d9534f"/>')
     legend_y = height - 8
     parts.append(f'<rect x="{left}" y="{legend_y - 9}" width="12" height="10" fill="#5bc0de"/>'
-                 f'<text x="{left + 16}" y="{legend_y}" font-size="11">{_("周末进行中的案件")}</text>'
+                 f'<text x="{left + 16}" y="{legend_y}" font-size="11">{legend_open}</text>'
                  f'<line x1="{left + 150}" x2="{left + 170}" y1="{legend_y - 4}" y2="{legend_y - 4}" stroke="#d9534f" stroke-width="2"/>'
-                 f'<text x="{left + 174}" y="{legend_y}" font-size="11">{_("本周旷课人次")}</text>')
+                 f'<text x="{left + 174}" y="{legend_y}" font-size="11">{legend_absent}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
