@@ -34,8 +34,7 @@ def transition_label(process: str, name: str) -> str:
     if name == "create":
         return "立案"
     proc = get_process(process)
-    named = proc.named(name) if proc else []
-    return (named[0].label if named and named[0].label else name)
+    return proc.label_of(name) if proc else name
 
 
 def student_summary(student: Student | None) -> dict | None:

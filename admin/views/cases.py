@@ -333,7 +333,7 @@ def fire(case_id: int, name: str):
     named = proc.named(name)
     if not named:
         abort(404)
-    label = named[0].label or name
+    label = proc.label_of(name)
     try:
         version = request.form.get("version", "")
         if not version.isdigit():

@@ -45,7 +45,7 @@ def test_queue_lists_the_work_most_urgent_first_with_overdue_in_red(world, stude
     assert "overdue-item" in item[:200]
     text = text_of(html)
     assert "我的待办" in text and "共 2 件" in text and "逾期 1 件" in text and "待教导处审核" in text
-    assert "已逾期，应于 2026-10-13 前办理" in text
+    assert "已逾期（应于 2026-10-13 前办理）：待教导处审核" in text and text.count("2026-10-13") == 1
 
 
 def test_queue_of_a_user_with_nothing_to_do_says_so(world, session, login):

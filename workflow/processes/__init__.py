@@ -264,6 +264,13 @@ class Process:
             seen.setdefault(t.name)
         return sorted(seen, key=lambda name: name in UNDO_STEPS)
 
+    def label_of(self, name: str) -> str:
+        """The transition's label, from its ordinary definition (not a conditional variant such as
+        suspension's extension round), so history and buttons read the same for every case."""
+        named = self.named(name)
+        plain = [t for t in named if t.when is None] or named
+        return (plain[0].label if plain and plain[0].label else name)
+
     def named(self, name: str) -> list[T]:
         return [t for t in self.transitions if t.name == name]
 
