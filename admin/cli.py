@@ -66,7 +66,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--school-id", type=int, default=None, help="Sweep this school only.")
     @click.option("--shard", default=None, help="k/N: only schools whose id % N == k (parallel workers).")
     def sweep(day: str | None, school_id: int | None, shard: str | None):
-        """Daily sweep: absence ladder escalation, returns, overdue flags. Commits per school."""
+        """Daily sweep: absence ladder escalation, returns, overdue flags. Commits per batch of schools (up to 200); a re-run after a crash reaches the same end state."""
         import datetime as dt
 
         from workflow import clock
