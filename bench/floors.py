@@ -242,3 +242,17 @@ def transition(raw: Raw, case_id: int, user_id: int, class_id: int, now: dt.date
     cur.close()
     raw.commit()
     return True
+
+
+def transition_authorized(raw: Raw, case_id: int, user_id: int, class_id: int, now: dt.datetime,
+                          day: dt.date) -> bool:
+    """`transition` plus what any implementation must read to authorise it as a user (a proposed
+    fairer floor, measured for information; see docs/performance.md): the user's roles, the case
+    with its school's center and its student's class, and the chosen class's school."""
+    raw.all("SELECT u.id, u.is_active, r.role, r.school_id, r.class_id, r.village_id FROM users u "
+            "JOIN role_assignments r ON r.user_id = u.id WHERE u.id = %s", (user_id,))
+    raw.all("SELECT c.version, c.data, c.state, c.school_id, s.center_id, st.class_id, st.village_id "
+            "FROM cases c JOIN schools s ON s.id = c.school_id LEFT JOIN students st ON st.id = c.student_id "
+            "WHERE c.id = %s", (case_id,))
+    raw.all("SELECT school_id FROM classes WHERE id = %s", (class_id,))
+    return transition(raw, case_id, user_id, class_id, now, day)

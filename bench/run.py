@@ -422,6 +422,23 @@ class Bench:
             raw.close()
             out.append((done, conflicts))
 
+        def authz_floor_client(k: int, n: int, out: list) -> None:
+            import random
+
+            rng = random.Random(k)
+            raw = self.raw()
+            done = conflicts = 0
+            while done < n:
+                cid = rng.choice(cases)
+                now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                if floors.transition_authorized(raw, cid, users[k % len(users)], classes[(done + k) % len(classes)],
+                                                now, SWEEP_DAY):
+                    done += 1
+                else:
+                    conflicts += 1
+            raw.close()
+            out.append((done, conflicts))
+
         def run(fn, n_clients: int) -> tuple[float, int, int]:
             out: list = []
             threads = [threading.Thread(target=fn, args=(k, per_client, out)) for k in range(n_clients)]
@@ -454,12 +471,16 @@ class Bench:
                 f_elapsed, f_done, f_conflicts = run(floor_client, n_clients)
                 f_lost = lost_updates(before)
                 self.restore(marks)
+                # information only (not the target): the floor plus the authorisation reads
+                a_elapsed, a_done, _ = run(authz_floor_client, n_clients)
+                self.restore(marks)
                 ours_rate, floor_rate = done / elapsed, f_done / f_elapsed
                 self.record(f"transition_{n_clients}_client{'s' if n_clients > 1 else ''}",
                             ours=1 / ours_rate, floor=1 / floor_rate,
                             target="rate ≥ 50% of floor's, no lost update",
                             holds=ours_rate >= 0.5 * floor_rate and lost == 0,
                             ours_per_s=round(ours_rate, 1), floor_per_s=round(floor_rate, 1), transitions=done,
+                            authz_floor_per_s=round(a_done / a_elapsed, 1),
                             conflicts_retried=conflicts, floor_conflicts=f_conflicts, lost_updates=lost,
                             floor_lost_updates=f_lost)
         finally:

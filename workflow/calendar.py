@@ -48,13 +48,43 @@ class SchoolCalendar:
             .outerjoin(CalendarDay, CalendarDay.term_id == Term.id)
             .where(Term.school_id.in_(owners))
         ).all()
+        return cls._build(school_id, rows)
+
+    @classmethod
+    def load_many(cls, session: Session, school_ids) -> dict[int, SchoolCalendar]:
+        """`load` for many schools in two queries (the daily sweep's batches): {school id: calendar};
+        a school id that does not exist gets an empty calendar, as with `load`."""
+        ids = sorted(set(school_ids))
+        centers = dict(session.execute(select(School.id, School.center_id).where(School.id.in_(ids))).all()) if ids else {}
+        owners = sorted(set(centers) | {c for c in centers.values() if c is not None})
+        by_owner: dict[int, list] = {}
+        if owners:
+            for term, day in session.execute(
+                    select(Term, CalendarDay).outerjoin(CalendarDay, CalendarDay.term_id == Term.id)
+                    .where(Term.school_id.in_(owners))).all():
+                by_owner.setdefault(term.school_id, []).append((term, day))
+        out = {}
+        for sid in ids:
+            if sid not in centers:
+                out[sid] = cls(school_id=sid)
+                continue
+            rows = list(by_owner.get(sid, ()))
+            center = centers[sid]
+            if center is not None and center != sid:
+                rows += by_owner.get(center, ())
+            out[sid] = cls._build(sid, rows)
+        return out
+
+    @classmethod
+    def _build(cls, school_id: int, rows) -> SchoolCalendar:
+        """From (term, calendar day or None) rows of the school and its center school."""
         by_key: dict[tuple[str, int], Term] = {}
         days: dict[int, list[CalendarDay]] = {}
         for term, day in rows:
             key = (term.school_year, term.term)
             current = by_key.get(key)
             # The school's own definition of a term wins over the center school's.
-            if current is None or (term.school_id == school.id and current.school_id != school.id):
+            if current is None or (term.school_id == school_id and current.school_id != school_id):
                 by_key[key] = term
             if day is not None:
                 days.setdefault(term.id, []).append(day)
@@ -124,6 +154,12 @@ class CalendarBook:
     def __init__(self, session: Session):
         self.session = session
         self._calendars: dict[int, SchoolCalendar] = {}
+
+    def preload(self, school_ids) -> None:
+        """Load the calendars of many schools at once (a few queries instead of two per school)."""
+        missing = [i for i in school_ids if i not in self._calendars]
+        if missing:
+            self._calendars.update(SchoolCalendar.load_many(self.session, missing))
 
     def for_school(self, school_id: int) -> SchoolCalendar:
         cal = self._calendars.get(school_id)

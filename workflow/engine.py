@@ -20,10 +20,11 @@ undoes the state, the effects and the history together.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Case, CaseHistory, School, Student, User
@@ -89,12 +90,33 @@ def _history(session: Session, case: Case) -> list:
         .order_by(CaseHistory.id)))
 
 
-def separation_blocks(session: Session, case: Case, t: T, user_id: int | None) -> bool:
+def separation_history(session: Session, case_ids) -> dict[int, list]:
+    """case id -> its submit/extend and approval history rows (transition, user_id), in order:
+    what `separation_blocks` needs, for many cases in one query (the queue). Cases without such
+    rows are absent from the mapping (pass `.get(id, [])`)."""
+    ids = sorted({i for i in case_ids if i is not None})
+    out: dict[int, list] = {}
+    if not ids:
+        return out
+    for row in session.execute(
+            select(CaseHistory.case_id, CaseHistory.transition, CaseHistory.user_id)
+            .where(CaseHistory.case_id.in_(ids), CaseHistory.transition.in_(SUBMIT_STEPS + APPROVAL_STEPS))
+            .order_by(CaseHistory.id)):
+        out.setdefault(row.case_id, []).append(row)
+    return out
+
+
+def separation_blocks(session: Session, case: Case, t: T, user_id: int | None,
+                      history: list | None = None) -> bool:
     """True when `user_id` fired the latest `submit`/`extend` and `t` is the first approval step
-    after it (SPEC §2, §3: the submitter may not approve at the next step)."""
+    after it (SPEC §2, §3: the submitter may not approve at the next step).
+
+    `history`: the case's rows from `separation_history` (or all its rows), when the caller has
+    read them already; only submit/extend and approval rows matter, so either gives the same
+    answer. None = read them here."""
     if not t.approval or user_id is None:
         return False
-    rows = _history(session, case)
+    rows = _history(session, case) if history is None else history
     last = None
     for i, row in enumerate(rows):
         if row.transition in SUBMIT_STEPS:
@@ -146,16 +168,26 @@ def _apply(session: Session, proc: Process, case: Case, t: T, ctx: Ctx) -> Case:
     case.is_open = not proc.is_final(case.state)
     # Self-loops change no column by themselves; touching updated_at still bumps the version.
     case.updated_at = clock.now()
+
+    def history() -> CaseHistory:
+        return CaseHistory(
+            case_id=case.id, transition=t.name, from_state=from_state, to_state=case.state,
+            user_id=ctx.user.id if ctx.user is not None else None, role=ctx.role, at=clock.now(),
+            effective_date=ctx.effective_date, comment=ctx.comment, data=jsonable(ctx.data))
+
+    if not t.effects:
+        # nothing runs between the version-checked UPDATE and the history row: one flush
+        # writes both (a stale version still fails it before anything is kept)
+        session.add(history())
     try:
         session.flush()
     except StaleDataError:
         raise Conflict("案件已被他人修改，请刷新后重试", code="stale_version") from None
+    if not t.effects:
+        return case
     for effect in t.effects:
         effect(ctx)
-    session.add(CaseHistory(
-        case_id=case.id, transition=t.name, from_state=from_state, to_state=case.state,
-        user_id=ctx.user.id if ctx.user is not None else None, role=ctx.role, at=clock.now(),
-        effective_date=ctx.effective_date, comment=ctx.comment, data=jsonable(ctx.data)))
+    session.add(history())
     try:
         session.flush()
     except StaleDataError:
@@ -175,7 +207,9 @@ def fire(session: Session, scope: Scope, user: User, case_id: int, transition: s
     `separation_of_duties`), Conflict (`stale_version`, `invalid_state`, `guard_failed`).
     Returns the case, flushed (its `version` is the one to send next). Never commits.
     """
-    case = get_in_scope(session, scope, Case, case_id)
+    # school and student are read by every role check: load them with the case
+    case = get_in_scope(session, scope, Case, case_id,
+                        options=(joinedload(Case.school), joinedload(Case.student)))
     proc = process_of(case)
     candidates = proc.named(transition) if isinstance(transition, str) else []
     if not candidates:
@@ -249,12 +283,17 @@ def available_transitions(session: Session, scope: Scope, user: User,
     held = case_roles(scope, case, proc)
     names: list[str] = []
     blocked: dict[str, list[str]] = {}
+    history = None  # read once, at the first approval step that needs it
     for name in proc.transition_names:
         t = proc.applicable(name, case)
         if t is None:
             continue
         role = next((r for r in t.roles if r in held), None)
-        if role is None or separation_blocks(session, case, t, user.id):
+        if role is None:
+            continue
+        if t.approval and user.id is not None and history is None:
+            history = _history(session, case)
+        if separation_blocks(session, case, t, user.id, history):
             continue
         names.append(name)
         ctx = Ctx(session=session, case=case, process=proc, user=user, scope=scope, role=role,
@@ -371,3 +410,113 @@ def create_case_system(session: Session, process: str, student_id: int, data: di
     ctx = Ctx(session=session, case=case, process=proc, data=parsed, effective_date=effective_date,
               today=effective_date)
     return _insert(session, case, proc, ctx, None)
+
+
+# --- set-based system transitions (the daily sweep) ----------------------------------------------
+# One statement pair for many cases instead of two flushes per case. It writes exactly what
+# `fire_system` would have written, firing after firing, so the engine stays the one place that
+# defines a transition's rows; transitions that need more than a state move (checks, effects,
+# merged data, a `when` condition) are refused here and go through `fire_system`.
+
+
+@dataclass
+class SystemFire:
+    """System transitions of one case, in order, as read by the caller (`state`, `version`).
+
+    `steps`: (transition, effective_date, comment). `columns`: plain columns (e.g. `due_on`,
+    `is_overdue`, `data`) written in the same statement; they count as the separate write the
+    caller would otherwise make after the transitions (one more version)."""
+
+    case_id: int
+    process: str
+    state: str
+    version: int
+    steps: list[tuple[str, dt.date, str | None]] = field(default_factory=list)
+    columns: dict = field(default_factory=dict)
+
+
+def plan_system_fire(fire: SystemFire) -> tuple[str, list[tuple[T, str, str]]]:
+    """The state `fire.steps` lead to and each step's (transition, from, to), checked as
+    `fire_system` checks them. Raises NotFound (unknown transition), Conflict `invalid_state`,
+    ValueError (a transition the set-based path cannot write: use `fire_system`)."""
+    proc = get_process(fire.process)
+    if proc is None:
+        raise NotFound(f"流程 {fire.process} 未定义", code="unknown_process")
+    state, out = fire.state, []
+    for name, _day, _comment in fire.steps:
+        candidates = proc.named(name)
+        if not candidates:
+            raise NotFound(f"流程 {proc.name} 没有名为 {name} 的操作", code="unknown_transition")
+        t = proc.applicable(name, SimpleNamespace(state=state))
+        if t is None:
+            raise Conflict(f"案件当前状态（{state}）不能执行 {name}", code="invalid_state")
+        if candidates[0].checks or t.effects or t.merge_keys or t.when is not None:
+            raise ValueError(f"{proc.name}.{name} 须逐件执行（fire_system）")
+        out.append((t, state, t.dest))
+        state = t.dest
+    return state, out
+
+
+def fire_system_many(session: Session, fires: list[SystemFire]) -> set[int]:
+    """Fire system transitions (and the plain column writes that follow them) on many cases at
+    once: per case the same end state, `is_open`, version (one per firing, one for `columns`),
+    `updated_at` and history rows (role `system`, no user, empty data) as `fire_system` one step
+    at a time followed by an ORM write of `columns`.
+
+    Version-checked: a case whose version is no longer `fire.version` is left alone (no history
+    row) — another writer got there first. Returns the ids written. Raises as
+    `plan_system_fire` before writing anything. Flushes the session first; never commits. Case
+    objects of the session whose rows were written are expired (re-read on next access)."""
+    if not fires:
+        return set()
+    session.flush()
+    planned = [(f, *plan_system_fire(f)) for f in fires]
+    now = clock.now()
+    table = Case.__table__
+    groups: dict[tuple, list[dict]] = {}
+    for f, state, steps in planned:
+        values = dict(f.columns)
+        if steps:
+            values.update(state=state, is_open=not get_process(f.process).is_final(state))
+        values["updated_at"] = now
+        bump = len(steps) + (1 if f.columns else 0)
+        row = {"b_id": f.case_id, "b_version": f.version, "b_new_version": f.version + bump,
+               **{f"v_{k}": v for k, v in values.items()}}
+        groups.setdefault(tuple(sorted(values)), []).append(row)
+    written = _write_versioned(session, table, groups, now)
+    history = [{"case_id": f.case_id, "transition": t.name, "from_state": src, "to_state": dst,
+                "user_id": None, "role": SYSTEM_ROLE, "at": now, "effective_date": day, "comment": comment,
+                "data": {}}
+               for f, _state, steps in planned if f.case_id in written
+               for (t, src, dst), (_name, day, comment) in zip(steps, f.steps, strict=True)]
+    if history:
+        session.execute(insert(CaseHistory), history)
+    for key in list(session.identity_map.keys()):
+        if key[0] is Case and key[1][0] in written:
+            obj = session.identity_map.get(key)
+            if obj is not None:
+                session.expire(obj)
+    return written
+
+
+def _write_versioned(session: Session, table, groups: dict[tuple, list[dict]], now: dt.datetime) -> set[int]:
+    """UPDATE ... WHERE id AND version, one executemany per column set. When fewer rows match
+    than were sent (a concurrent writer got to some first), the rows this call wrote are the ones
+    now carrying its new version and its `updated_at` (our write holds their row locks until the
+    transaction ends, so nobody can have moved them since; the timestamp tells our write from
+    another one that happened to reach the same version number)."""
+    written: set[int] = set()
+    conn = session.connection()
+    for keys, rows in groups.items():
+        stmt = (update(table).where(table.c.id == bindparam("b_id"), table.c.version == bindparam("b_version"))
+                .values(version=bindparam("b_new_version"), **{k: bindparam(f"v_{k}") for k in keys}))
+        if conn.execute(stmt, rows if len(rows) > 1 else rows[0]).rowcount == len(rows):
+            written.update(r["b_id"] for r in rows)
+            continue
+        expected = {r["b_id"]: r["b_new_version"] for r in rows}
+        for ids in (sorted(expected)[i:i + 5000] for i in range(0, len(expected), 5000)):
+            for case_id, version, at in conn.execute(select(table.c.id, table.c.version, table.c.updated_at)
+                                                     .where(table.c.id.in_(ids))):
+                if version == expected[case_id] and at == now:
+                    written.add(case_id)
+    return written

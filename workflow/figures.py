@@ -243,7 +243,7 @@ def _class_at(periods, day: dt.date) -> int | None:
 
 
 def movements(session: Session, classes: list[ClassRow], school_year: str, term: int,
-              terms: dict[int, tuple[dt.date, dt.date]] | None = None
+              terms: dict[int, tuple[dt.date, dt.date]] | None = None, *, with_recoveries: bool = True
               ) -> tuple[dict[int, list[Loss]], dict[int, list[Recovery]]]:
     """Losses and recoveries of the term, by class id, for `classes` (already scoped).
 
@@ -269,8 +269,8 @@ def movements(session: Session, classes: list[ClassRow], school_year: str, term:
     dropouts = session.execute(
         select(Case.student_id, CaseHistory.effective_date, CaseHistory.id, Case.id)
         .join(Case, Case.id == CaseHistory.case_id).where(dropout_where)).all()
-    dropped_sel = (select(Case.student_id).join(CaseHistory, CaseHistory.case_id == Case.id)
-                   .where(dropout_where).scalar_subquery())
+    # the students of the rows just read (the same set the dropout query would select again)
+    dropped_sel = sorted({student_id for student_id, *_ in dropouts})
 
     if dropouts:
         back_rows = session.execute(
@@ -325,11 +325,17 @@ def movements(session: Session, classes: list[ClassRow], school_year: str, term:
             if not returned:
                 losses[class_id].append(Loss(student_id, class_id, day, case_id))
 
+    # the term's returns of the whole database (the class is in the rows' JSON): skipped by
+    # callers that need only the losses (oversight's loss rates)
     rec_rows = session.execute(
         select(Case.student_id, Case.id, Case.data, CaseHistory.data, CaseHistory.effective_date)
         .join(Case, Case.id == CaseHistory.case_id)
         .where(Case.process == "recovery", CaseHistory.transition == "mark_returned",
-               CaseHistory.effective_date >= lo, CaseHistory.effective_date <= hi)).all()
+               CaseHistory.effective_date >= lo, CaseHistory.effective_date <= hi,
+               # a row names its class in its own data or its case's; rows naming none are
+               # skipped below anyway, so they need not be fetched and decoded
+               CaseHistory.data["class_id"].as_string().is_not(None)
+               | Case.data["class_id"].as_string().is_not(None))).all() if with_recoveries else []
     for student_id, case_id, case_data, row_data, day in rec_rows:
         raw = (row_data or {}).get("class_id") or (case_data or {}).get("class_id")
         row = by_id.get(int(raw)) if isinstance(raw, int | str) and str(raw).isdigit() else None
@@ -357,6 +363,30 @@ def _current_baselines(session: Session, class_ids: Iterable[int], school_year: 
     if not with_students:
         stmt = stmt.options(defer(Baseline.student_ids))
     return {b.class_id: b for b in session.scalars(stmt)}
+
+
+@dataclass(frozen=True)
+class _BaselineCount:
+    """The columns of a current baseline that the class figures show."""
+
+    id: int
+    count: int
+    rule: str | None
+    frozen_at: dt.datetime | None
+
+
+def _baseline_counts(session: Session, scope: Scope, school_year: str, term: int, *,
+                     school_id: int | None = None) -> dict[int, _BaselineCount]:
+    """Current baseline per class of `_classes(session, scope, school_year, school_id=...)`,
+    selected by the same filter rather than by a list of (up to thousands of) class ids, and
+    without the counted ids."""
+    stmt = (select(Baseline.class_id, Baseline.id, Baseline.count, Baseline.rule, Baseline.frozen_at)
+            .join(SchoolClass, SchoolClass.id == Baseline.class_id)
+            .where(SchoolClass.school_year == school_year, Baseline.school_year == school_year,
+                   Baseline.term == term, Baseline.is_current.is_(True), class_filter(scope)))
+    if school_id is not None:
+        stmt = stmt.where(SchoolClass.school_id == school_id)
+    return {class_id: _BaselineCount(*rest) for class_id, *rest in session.execute(stmt)}
 
 
 # --- baselines ---------------------------------------------------------------------------------
@@ -534,7 +564,7 @@ def class_figures(session: Session, scope: Scope, *, school_id: int | None = Non
     classes = _classes(session, scope, school_year, school_id=school_id)
     terms = term_dates(session, {c.school_id for c in classes}, school_year, term)
     losses, recoveries = movements(session, classes, school_year, term, terms)
-    baselines = _current_baselines(session, [c.id for c in classes], school_year, term, with_students=False)
+    baselines = _baseline_counts(session, scope, school_year, term, school_id=school_id)
     return _class_items(classes, baselines, losses, recoveries, terms, cfg)
 
 
@@ -552,7 +582,7 @@ def school_loss_rates(session: Session, school_ids: Iterable[int], school_year: 
     if not ids:
         return out
     classes = _classes(session, None, school_year, school_ids=ids)
-    losses, _ = movements(session, classes, school_year, term)
+    losses, _ = movements(session, classes, school_year, term, with_recoveries=False)
     baselines = _current_baselines(session, [c.id for c in classes], school_year, term, with_students=False)
     total: dict[int, int] = defaultdict(int)
     frozen_losses: dict[int, int] = defaultdict(int)

@@ -126,6 +126,11 @@ def default_policy(center_school_id: int | None = None) -> Policy:
     return Policy(id=None, center_school_id=center_school_id, version=0, rungs=_rungs(DEFAULT_RUNGS))
 
 
+def policy_from_row(row: LadderPolicy) -> Policy:
+    """A saved ladder row as a Policy."""
+    return _from_row(row)
+
+
 def _from_row(row: LadderPolicy) -> Policy:
     return Policy(id=row.id, center_school_id=row.center_school_id, version=row.version, rungs=_rungs(row.rungs))
 
@@ -384,17 +389,26 @@ class Assessment:
 def assess(session: Session, case: Case, policy: Policy, on: dt.date, reached: dict[str, dt.date],
            visits: list[Visit], next_school_day: Callable[[dt.date], dt.date | None]) -> Assessment:
     """Due date and overdue flag of an open absence case on `on` (module docstring, "Duties")."""
-    if case.state == "reported" or policy.rung(case.state) is None:
-        return Assessment(due_on=case.opened_on, is_overdue=False, visit_missing=False, missed=[])
-
-    def due(day: dt.date) -> dt.date:
-        return next_school_day(day) or day + dt.timedelta(days=1)
 
     def logged(rung: Rung, since: dt.date) -> bool:
         return any(visit_satisfies(session, case, v, rung, since) for v in visits)
 
-    current = policy.rung(case.state)
-    since = reached.get(current.state, case.opened_on)
+    return assess_state(case.state, case.opened_on, policy, on, reached, logged, next_school_day)
+
+
+def assess_state(state: str, opened_on: dt.date, policy: Policy, on: dt.date, reached: dict[str, dt.date],
+                 logged: Callable[[Rung, dt.date], bool],
+                 next_school_day: Callable[[dt.date], dt.date | None]) -> Assessment:
+    """`assess` from plain values (the sweep's set-based path): `logged(rung, since)` tells
+    whether the rung's visit was logged on or after `since`."""
+    if state == "reported" or policy.rung(state) is None:
+        return Assessment(due_on=opened_on, is_overdue=False, visit_missing=False, missed=[])
+
+    def due(day: dt.date) -> dt.date:
+        return next_school_day(day) or day + dt.timedelta(days=1)
+
+    current = policy.rung(state)
+    since = reached.get(current.state, opened_on)
     if logged(current, since):
         return Assessment(due_on=None, is_overdue=False, visit_missing=False, missed=[])
     missed = []
@@ -466,3 +480,100 @@ def duty_notes(session: Session, case: Case) -> list[str]:
             notes.append(f"待完成{RUNG_NAMES.get(rung.state, rung.state)}"
                          f"（{KIND_NAMES.get(rung.visit_kind, rung.visit_kind)}，须有{who}参加{when}）")
     return notes
+
+
+# --- batch: the duty inputs of many cases at once (the work queue) -------------------------------
+# `duties` above reads ~4 rows per case; a queue shows dozens of absence cases. `duty_inputs`
+# reads the same facts for all of them in a few grouped queries and `duties_from` then decides
+# exactly as `duties` does (same policy, same `visit_satisfies`), so the two cannot disagree.
+
+
+@dataclass
+class DutyInputs:
+    """What `duties` reads per case, read once for a list of cases."""
+
+    contacts: dict[int, int] = field(default_factory=dict)  # case id -> guardian contacts logged
+    rung_dates: dict[int, dict[str, dt.date]] = field(default_factory=dict)  # as `rung_dates`
+    visits: dict[int, list[Visit]] = field(default_factory=dict)
+    taken: set[tuple[int, str]] = field(default_factory=set)  # (class id, ISO day) attendance taken
+    read: set[int] = field(default_factory=set)  # the case ids these inputs were read for
+
+
+def duty_inputs(session: Session, cases: list[Case]) -> DutyInputs:
+    """Load the duty inputs of the open cases among `cases` in at most seven queries: contact
+    counts, escalation dates, ladder policies, visits with participants, recorders and their
+    roles, and the attendance days of the days recorded as missing. Expects `case.student` and
+    `case.school` loaded (the queue eager-loads them)."""
+    from sqlalchemy.orm import selectinload
+
+    open_cases = [c for c in cases if c.is_open and c.id is not None]
+    out = DutyInputs()
+    if not open_cases:
+        return out
+    ids = sorted(c.id for c in open_cases)
+    out.read = set(ids)
+    out.contacts = dict(session.execute(
+        select(GuardianContact.case_id, func.count(GuardianContact.id))
+        .where(GuardianContact.case_id.in_(ids)).group_by(GuardianContact.case_id)).all())
+    for case_id, state, day in session.execute(
+            select(CaseHistory.case_id, CaseHistory.to_state, CaseHistory.effective_date)
+            .where(CaseHistory.case_id.in_(ids), CaseHistory.transition == "escalate")
+            .order_by(CaseHistory.id)):
+        out.rung_dates.setdefault(case_id, {})[state] = day
+    policy_ids = sorted({c.ladder_policy_id for c in open_cases if c.ladder_policy_id is not None})
+    if policy_ids:
+        # into the identity map: `policy_for_case` then finds them without a query
+        session.scalars(select(LadderPolicy).where(LadderPolicy.id.in_(policy_ids))).all()
+    visits = list(session.scalars(select(Visit).where(Visit.case_id.in_(ids))
+                                  .options(selectinload(Visit.participants).selectinload(User.roles))))
+    for v in visits:
+        out.visits.setdefault(v.case_id, []).append(v)
+    # only recorders who were not among their own visit's participants are looked up there
+    creators = sorted({v.created_by_id for v in visits if v.created_by_id is not None
+                       and all(u.id != v.created_by_id for u in v.participants)})
+    if creators:
+        # `visit_people` asks `session.get(User, created_by_id)`: served from the identity map
+        session.scalars(select(User).where(User.id.in_(creators)).options(selectinload(User.roles))).all()
+    wanted: set[tuple[int, dt.date]] = set()
+    for c in open_cases:
+        days = (c.data or {}).get("missing_attendance_days") or []
+        class_id = c.student.class_id if c.student is not None else None
+        if days and class_id is not None:
+            wanted |= {(class_id, dt.date.fromisoformat(d)) for d in days}
+    if wanted:
+        rows = session.execute(select(AttendanceDay.class_id, AttendanceDay.date).where(
+            AttendanceDay.class_id.in_(sorted({k for k, _ in wanted})),
+            AttendanceDay.date.in_(sorted({d for _, d in wanted}))))
+        out.taken = {(k, d.isoformat()) for k, d in rows}
+    return out
+
+
+def duties_from(session: Session, case: Case, inputs: DutyInputs) -> set[str]:
+    """`duties(case)` computed from `duty_inputs` (same answer, no query of its own for the
+    cases `duty_inputs` was given)."""
+    if not case.is_open:
+        return set()
+    out: set[str] = set()
+    if not inputs.contacts.get(case.id):
+        out.add("homeroom_teacher")
+    days = (case.data or {}).get("missing_attendance_days") or []
+    if days and case.student is not None and case.student.class_id is not None:
+        if any((case.student.class_id, d) not in inputs.taken for d in days):
+            out.add("homeroom_teacher")
+    policy = policy_for_case(session, case)
+    rung = policy.rung(case.state)
+    if rung is not None:
+        since = inputs.rung_dates.get(case.id, {}).get(rung.state, case.opened_on)
+        if not any(visit_satisfies(session, case, v, rung, since) for v in inputs.visits.get(case.id, [])):
+            out |= set(rung.roles)
+    return out
+
+
+def possible_duties(session: Session, case: Case) -> set[str]:
+    """Every role `duties(case)` could name whatever the case's contacts, visits and attendance:
+    the homeroom teacher and the current rung's roles. A user holding none of them has no duty
+    on the case, so its duty inputs need not be read."""
+    if not case.is_open:
+        return set()
+    rung = policy_for_case(session, case).rung(case.state)
+    return {"homeroom_teacher", *(rung.roles if rung is not None else ())}

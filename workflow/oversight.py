@@ -17,15 +17,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy import case as sql_case
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import AttendanceDay, AttendanceRecord, Case, CaseHistory, School, SchoolClass, Student
 
 from .calendar import CalendarBook
 from .errors import Forbidden, NotFound
-from .queue import deadlines
+from .queue import COMPUTED_DUE, deadlines
 from .scope import Scope
 
 OVERSIGHT_ROLES = ("center_head", "center_office", "county_supervisor")
@@ -178,9 +178,11 @@ def school_figures(session: Session, schools: list[School], *, today: dt.date,
             fig.open_recovery += n
         if process == "absence" and state in SUSPECTED_DROPOUT_STATES:
             fig.suspected_dropouts += n
-    for school_id, n in overdue_counts(session, ids, today=today).items():
+    calendars = CalendarBook(session)  # the schools' calendars in two queries, for both counts
+    calendars.preload(ids)
+    for school_id, n in overdue_counts(session, ids, today=today, calendars=calendars).items():
         rows[school_id].overdue = n
-    for school_id, n in missing_attendance(session, ids, today=today).items():
+    for school_id, n in missing_attendance(session, ids, today=today, calendars=calendars).items():
         rows[school_id].missing_attendance_days = n
     for school_id, (baseline, frozen_losses, rate) in loss_rates(session, ids, today=today).items():
         rows[school_id].baseline, rows[school_id].frozen_losses = baseline, frozen_losses
@@ -199,11 +201,23 @@ def center_rollup(session: Session, centers: list[School], *, today: dt.date,
     return [totals[c.id] for c in centers]
 
 
-def overdue_counts(session: Session, school_ids: list[int], *, today: dt.date) -> dict[int, int]:
-    """school id -> open cases past their due date (the queue's rule, workflow.queue.deadlines)."""
-    cases = list(session.scalars(select(Case).where(Case.school_id.in_(school_ids), Case.is_open.is_(True))))
-    due = deadlines(session, cases, today=today)
-    out: dict[int, int] = {}
+def overdue_counts(session: Session, school_ids: list[int], *, today: dt.date,
+                   calendars: CalendarBook | None = None) -> dict[int, int]:
+    """school id -> open cases past their due date (the queue's rule, workflow.queue.deadlines).
+
+    A case with a `due_on` set by the sweep is overdue by its `is_overdue` flag: those are
+    counted in SQL. Only the open cases without `due_on` in the states whose due date
+    `deadlines` computes (suspended suspensions, filed transfers out, submitted transfers in)
+    are loaded and passed to it."""
+    if not school_ids:
+        return {}
+    open_here = and_(Case.school_id.in_(school_ids), Case.is_open.is_(True))
+    out: dict[int, int] = dict(session.execute(
+        select(Case.school_id, func.count()).where(open_here, Case.due_on.is_not(None), Case.is_overdue.is_(True))
+        .group_by(Case.school_id)).all())
+    computed = or_(*(and_(Case.process == p, Case.state == s) for p, s in COMPUTED_DUE))
+    cases = list(session.scalars(select(Case).where(open_here, Case.due_on.is_(None), computed)))
+    due = deadlines(session, cases, today=today, calendars=calendars)
     for case in cases:
         if due[case.id][1]:
             out[case.school_id] = out.get(case.school_id, 0) + 1
@@ -211,7 +225,7 @@ def overdue_counts(session: Session, school_ids: list[int], *, today: dt.date) -
 
 
 def missing_attendance(session: Session, school_ids: list[int], *, today: dt.date,
-                       days: int = MISSING_WINDOW_DAYS) -> dict[int, int]:
+                       days: int = MISSING_WINDOW_DAYS, calendars: CalendarBook | None = None) -> dict[int, int]:
     """school id -> (class, school day) pairs of the last `days` days before today on which the
     class's attendance was not taken. Classes count on the school days of their school year."""
     start, end = today - dt.timedelta(days=days), today - dt.timedelta(days=1)
@@ -221,7 +235,7 @@ def missing_attendance(session: Session, school_ids: list[int], *, today: dt.dat
         return {}
     taken = set(session.execute(select(AttendanceDay.class_id, AttendanceDay.date).where(
         AttendanceDay.class_id.in_([c.id for c in classes]), AttendanceDay.date.between(start, end))).all())
-    book = CalendarBook(session)
+    book = calendars or CalendarBook(session)
     out: dict[int, int] = {}
     school_days: dict[int, list[tuple[dt.date, str]]] = {}
     for class_id, school_id, school_year in classes:
@@ -319,7 +333,9 @@ def weekly_series(session: Session, school_ids: list[int], *, today: dt.date,
     closed_on = dict(session.execute(
         select(CaseHistory.case_id, func.max(CaseHistory.effective_date))
         .join(Case, Case.id == CaseHistory.case_id)
-        .where(Case.school_id.in_(school_ids), Case.is_open.is_(False))
+        # a case whose latest row is on or after `first` has a row on or after it, and that
+        # row is its latest: reading only those rows gives the same answer, from the date index
+        .where(Case.school_id.in_(school_ids), Case.is_open.is_(False), CaseHistory.effective_date >= first)
         .group_by(CaseHistory.case_id)
         .having(func.max(CaseHistory.effective_date) >= first)).all())
     cases = session.execute(select(Case.id, Case.opened_on, Case.is_open).where(

@@ -19,12 +19,14 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import Case, CaseHistory, Student, User
 
-from . import engine, serialize
+from . import engine, ladder, serialize
 from .calendar import CalendarBook
 from .processes import REGISTRY, Process
 from .scope import Scope, case_filter
 
 ARRIVAL_DAYS = 30
+# The (process, state) pairs whose due date `deadlines` computes when the sweep set none.
+COMPUTED_DUE = (("suspension", "suspended"), ("transfer_out", "transferred"), ("transfer_in", "submitted"))
 # Transitions that are not the work a case waits for. They are listed among a queued case's
 # actions, but a case whose only available actions are these is not in the queue: otherwise
 # every submitted case would sit in its submitter's queue (withdraw), every excluded student in
@@ -112,25 +114,28 @@ def _candidates(scope: Scope) -> _Candidates:
     return _Candidates(states, duty)
 
 
-def _duties(proc: Process, case: Case) -> set[str]:
+def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInputs) -> set[str]:
     duties = getattr(proc, "duties", None)
     if not callable(duties):
         return set()
+    if duties is ladder.duties:
+        # the absence ladder's inputs were read for all the queue's cases at once (those left
+        # out can name none of the user's roles: `ladder.possible_duties`)
+        return ladder.duties_from(session, case, inputs) if case.id in inputs.read else set()
     return set(duties(case) or ())
 
 
 def _actions(session: Session, scope: Scope, user: User, case: Case, proc: Process,
-             held: set[str]) -> list[str]:
+             held: set[str], history: list) -> list[str]:
     """The names `engine.available_transitions` would return, without evaluating guards (the
-    queue says there is work; the case page says what is still missing)."""
+    queue says there is work; the case page says what is still missing). `history`: the case's
+    rows from `engine.separation_history`."""
     names = []
     for name in proc.transition_names:
         t = proc.applicable(name, case)
         if t is None or not held & set(t.roles):
             continue
-        # Only approval steps query history here (one query per such case; the engine has no
-        # hook to pass history rows in).
-        if engine.separation_blocks(session, case, t, user.id):
+        if engine.separation_blocks(session, case, t, user.id, history):
             continue
         names.append(name)
     return names
@@ -163,7 +168,9 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
     `due`, `overdue`, `actions` (transition names) and `reason` (a Chinese line).
 
     One query loads the candidates (open cases in scope, in a state where one of the user's
-    roles may act), with student, class and school.
+    roles may act), with student, class and school; the separation-of-duties history and the
+    absence duties' inputs are then read for all candidates at once (a fixed number of queries,
+    whatever the queue's length).
     """
     if user is None or not scope.roles:
         return []
@@ -178,16 +185,27 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
         .options(joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass))
         .order_by(Case.id)).unique())
     due_by_case = deadlines(session, cases, today=today)
+    held_by_case = {}
+    for case in cases:
+        proc = REGISTRY.get(case.process)
+        if proc is not None:
+            held_by_case[case.id] = engine.case_roles(scope, case, proc)
+    history = engine.separation_history(session, [c.id for c in cases if c.process in cand.states])
+    # the ladder's inputs only for the cases where a role the user holds could have a duty
+    inputs = ladder.duty_inputs(session, [
+        c for c in cases if getattr(REGISTRY.get(c.process), "duties", None) is ladder.duties
+        and held_by_case.get(c.id) and ladder.possible_duties(session, c) & held_by_case[c.id]])
     items = []
     for case in cases:
         proc = REGISTRY.get(case.process)
         if proc is None:
             continue
-        held = engine.case_roles(scope, case, proc)
+        held = held_by_case[case.id]
         if not held:
             continue
-        actions = _actions(session, scope, user, case, proc, held) if case.process in cand.states else []
-        duty = bool(_duties(proc, case) & held)
+        actions = (_actions(session, scope, user, case, proc, held, history.get(case.id, []))
+                   if case.process in cand.states else [])
+        duty = bool(_duties(session, proc, case, inputs) & held)
         if not duty and all(a in SECONDARY for a in actions):
             continue
         due, overdue = due_by_case[case.id]

@@ -236,13 +236,17 @@ def scoped(scope: Scope, model):
     return select(model).where(FILTERS[model](scope))
 
 
-def get_in_scope(session: Session, scope: Scope, model, obj_id):
-    """Load one object by id if the scope may see it; raise NotFound otherwise (SPEC §2: 404)."""
+def get_in_scope(session: Session, scope: Scope, model, obj_id, options=()):
+    """Load one object by id if the scope may see it; raise NotFound otherwise (SPEC §2: 404).
+    `options`: loader options for the same query (e.g. the relationships the caller reads)."""
     try:
         obj_id = int(obj_id)
     except (TypeError, ValueError):
         raise NotFound("对象不存在") from None
-    obj = session.scalars(select(model).where(model.id == obj_id, FILTERS[model](scope))).first()
+    stmt = select(model).where(model.id == obj_id, FILTERS[model](scope))
+    if options:
+        stmt = stmt.options(*options)
+    obj = session.scalars(stmt).first()
     if obj is None:
         raise NotFound("对象不存在或不在您的管辖范围内")
     return obj

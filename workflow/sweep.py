@@ -1,12 +1,12 @@
 """The daily sweep (SPEC §3.1 and the timed duties of §3): escalate, close, open, flag overdue.
 
-`sweep_school(session, school_id, date)` brings one school's cases to where the attendance up to
-`date` puts them, and flushes; the caller commits after each school, so a sweep that is killed
-half-way is re-run from the start and reaches the same end state. `run_sweep` walks the schools
-(in id order, optionally one shard `k/N` of them) and, given a `commit` callable by the edge (CLI,
-API), commits after each.
+`sweep_schools(session, school_ids, date)` brings those schools' cases to where the attendance up
+to `date` puts them, and flushes (`sweep_school` for one). `run_sweep` walks the schools (in id
+order, optionally one shard `k/N` of them) in batches of `BATCH_SCHOOLS` and, given a `commit`
+callable by the edge (CLI, API), commits after each batch; a sweep killed half-way is re-run
+from the start and reaches the same end state (the batches already committed find nothing to do).
 
-For one school and date D:
+For each school and date D:
 
 1. absence cases: every open case is counted (`workflow.ladder.walk`) from its opening day to D;
    a `present` mark closes it (`mark_returned`, effective that day) and, if the child was
@@ -17,34 +17,57 @@ For one school and date D:
 2. due dates and overdue flags of open absence, suspension, transfer_out and transfer_in cases
    are recomputed and written only when they change.
 
+How (docs/performance.md): a batch reads its inputs set-based, as plain rows (open cases, their
+marks since opening, the class-days that lack a mark, escalation dates, visits with their
+people's roles, calendars: about fifteen statements whatever the number of schools), decides in
+Python, and writes only the cases that change, through `engine.fire_system_many` (one
+version-checked executemany per column set, the history rows in one insert: the same rows
+`fire_system` writes). Cases it opens go through `engine.create_case_system` one by one (a few a
+day).
+
 Idempotent: the end state depends only on the marks, visits and calendar up to D, and nothing is
 written when it is already so (no history row, no version bump). Concurrency: on PostgreSQL each
-school is swept under a transaction-scoped advisory lock (`pg_advisory_xact_lock`), so two sweeps
-of one school run one after the other and the second finds nothing to do; every change is also
-made with the version read (a user's concurrent change wins and the case is left to the next
-run), inside a savepoint so one skipped case does not undo the school's others.
+school of a batch is locked with a transaction-scoped advisory lock (`pg_advisory_xact_lock`,
+ascending ids) before anything is read, so two sweeps of one school run one after the other and
+the second finds nothing to do; every change is also made with the version read (a user's
+concurrent change wins, the case is counted in `skipped` and left to the next run).
 """
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.orm import Session
 
-from models import AttendanceDay, AttendanceRecord, Case, CaseHistory, School, Student, User, Visit
+from models import (
+    AttendanceDay,
+    AttendanceRecord,
+    Case,
+    CaseHistory,
+    LadderPolicy,
+    RoleAssignment,
+    School,
+    Student,
+    Visit,
+    VisitParticipant,
+)
 
 from . import clock, ladder
 from .calendar import SchoolCalendar
-from .effects import set_case_data
-from .engine import create_case_system, fire_system
-from .errors import Conflict, Invalid
+from .engine import SystemFire, create_case_system, fire_system_many
+from .errors import Invalid
+from .scope import Scope, acting_roles
 
 # first key of pg_advisory_xact_lock(int, int); the second is the school id
 LOCK_NAMESPACE = 730_101
+# schools read, written and committed together: a batch holds the advisory locks of its schools
+# until its commit; reading a batch costs the same dozen statements as reading one school
+BATCH_SCHOOLS = 200
 # how far back the sweep looks for the start of a run it has to open a case for
 OPENER_LOOKBACK_DAYS = 45
 SUSPENSION_REMINDER_DAYS = 14
@@ -121,210 +144,389 @@ def run_sweep(session: Session, *, date: dt.date, school_ids=None, progress: Cal
               shard: tuple[int, int] | None = None, commit: Callable[[], None] | None = None) -> Summary:
     """Sweep every school (or `school_ids`, or one shard) for `date`.
 
-    `commit`, when given, is called after each school (the edge's transaction control); without
-    it everything stays in the caller's transaction, flushed. `progress(school_id, summary)` is
-    called after each school. Raises Invalid for a date in the future.
+    Schools are swept in batches of `BATCH_SCHOOLS` (ascending id): `commit`, when given, is
+    called after each batch (the edge's transaction control; a killed run is re-run and reaches
+    the same end state); without it everything stays in the caller's transaction, flushed.
+    `progress(school_id, summary)` is called for each school after its batch. Raises Invalid for
+    a date in the future.
     """
     if date > clock.today():
         raise Invalid(f"字段 date：{date.isoformat()} 尚未到来，不能清扫", details={"field": "date"})
     total = Summary()
-    for school_id in schools_to_sweep(session, school_ids=school_ids, shard=shard):
-        one = sweep_school(session, school_id, date)
+    ids = schools_to_sweep(session, school_ids=school_ids, shard=shard)
+    for i in range(0, len(ids), BATCH_SCHOOLS):
+        batch = ids[i:i + BATCH_SCHOOLS]
+        done = sweep_schools(session, batch, date)
         if commit is not None:
             commit()
-        total.add(one)
-        if progress is not None:
-            progress(school_id, one)
+        for school_id in batch:
+            total.add(done[school_id])
+            if progress is not None:
+                progress(school_id, done[school_id])
     return total
 
 
 def sweep_school(session: Session, school_id: int, date: dt.date) -> Summary:
     """Sweep one school for `date` (see the module docstring). Flushes; never commits."""
-    lock_school(session, school_id)
-    summary = Summary(schools=1)
-    calendar = SchoolCalendar.load(session, school_id)
-    _AbsenceSweep(session, school_id, date, calendar, summary).run()
-    _sweep_timed(session, school_id, date, calendar, summary)
-    session.flush()
-    return summary
+    return sweep_schools(session, [school_id], date)[school_id]
 
 
-# --- writing safely ------------------------------------------------------------------------------
-
-
-def _guarded(session: Session, summary: Summary, change: Callable[[], None]) -> bool:
-    """Run one case's change; a concurrent writer (stale version) skips it instead of failing
-    the school. Savepoints only on PostgreSQL (pysqlite's SAVEPOINT handling is unreliable, and
-    SQLite has a single writer anyway)."""
-    if not _is_postgres(session):
-        change()
-        session.flush()
-        return True
+def sweep_schools(session: Session, school_ids: list[int], date: dt.date) -> dict[int, Summary]:
+    """Sweep several schools for `date` with set-based reads (a fixed number of statements
+    whatever the number of schools and cases) and bulk writes of what changed only. Takes every
+    school's advisory lock first (ascending ids, so two sweeps never deadlock). Flushes; never
+    commits. Returns {school id: what changed there}."""
+    ids = sorted(set(school_ids))
+    lock_schools(session, ids)
+    summaries = {sid: Summary(schools=1) for sid in ids}
+    # The batch allocates some 100,000 small acyclic rows (tuples, plain records) that reference
+    # counting frees when it ends; left on, the cyclic collector runs full passes over the whole
+    # process heap in the middle of it (60-140 ms each, measured at county scale) and finds
+    # nothing of ours to collect.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        with session.begin_nested():
-            change()
-            session.flush()
-    except Conflict as exc:
-        if exc.code != "stale_version":
-            raise
-        summary.skipped += 1
-        return False
-    except StaleDataError:  # a plain column write (due_on, is_overdue) lost to another writer
-        summary.skipped += 1
-        return False
-    return True
+        if ids:
+            _Batch(session, ids, date, summaries).run()
+        session.flush()
+    finally:
+        if collecting:
+            gc.enable()
+    return summaries
 
 
-def _set_flags(session: Session, summary: Summary, case: Case, due_on, is_overdue: bool,
-               extra_data: dict | None = None) -> None:
-    """Write due_on / is_overdue (and case.data keys) only if they change."""
-    data = case.data or {}
-    data_changes = {k: v for k, v in (extra_data or {}).items() if data.get(k) != v}
-    if case.due_on == due_on and bool(case.is_overdue) == is_overdue and not data_changes:
+def lock_schools(session: Session, school_ids: list[int]) -> None:
+    """`lock_school` for several schools in one statement, in ascending id order."""
+    if not school_ids or not _is_postgres(session):
         return
-    became_overdue = is_overdue and not case.is_overdue
-
-    def change():
-        case.due_on = due_on
-        case.is_overdue = is_overdue
-        if data_changes:
-            set_case_data(case, **data_changes)
-
-    if _guarded(session, summary, change) and became_overdue:
-        summary.overdue += 1
+    if len(school_ids) == 1:
+        lock_school(session, school_ids[0])
+        return
+    session.execute(text("SELECT pg_advisory_xact_lock(:ns, x.id) FROM "
+                         "(SELECT unnest(CAST(:ids AS integer[])) AS id ORDER BY 1) AS x"),
+                    {"ns": LOCK_NAMESPACE, "ids": sorted(school_ids)}).all()
 
 
-# --- absence -----------------------------------------------------------------------------------
+def _ids(values):
+    """An id list for IN, rendered into the statement: thousands of bound parameters cost psycopg
+    more to prepare than PostgreSQL to run the query (ids are integers, nothing to escape)."""
+    return bindparam("ids", [int(v) for v in values], expanding=True, literal_execute=True)
 
 
-class _AbsenceSweep:
-    def __init__(self, session: Session, school_id: int, date: dt.date, calendar: SchoolCalendar,
-                 summary: Summary):
-        self.s, self.school_id, self.date, self.cal, self.summary = session, school_id, date, calendar, summary
-        self.policies: dict[int | None, ladder.Policy] = {}
-        self.runs: dict[int, ladder.Run] = {}
+def _chunks(values: list, size: int = 5000):
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
 
-    # loading, set-based: a handful of queries per school whatever the number of students
-    def _load(self, cases: list[Case], candidates: list[int]) -> None:
-        opened = [c.opened_on for c in cases]
-        self.start = min([*opened, self.date - dt.timedelta(days=OPENER_LOOKBACK_DAYS)])
-        ids = sorted({c.student_id for c in cases} | set(candidates))
-        self.marks: dict[tuple[int, dt.date], str] = {}
-        for sid, day, status in self.s.execute(select(
-                AttendanceRecord.student_id, AttendanceRecord.date, AttendanceRecord.status).where(
-                AttendanceRecord.student_id.in_(ids), AttendanceRecord.date >= self.start,
-                AttendanceRecord.date <= self.date)):
-            self.marks[(sid, day)] = status
-        self.students = {s.id: s for s in self.s.scalars(select(Student).where(Student.id.in_(ids)))}
-        class_ids = sorted({s.class_id for s in self.students.values() if s.class_id is not None})
-        self.taken = {(c, d) for c, d in self.s.execute(select(AttendanceDay.class_id, AttendanceDay.date).where(
-            AttendanceDay.class_id.in_(class_ids), AttendanceDay.date >= self.start,
-            AttendanceDay.date <= self.date))} if class_ids else set()
-        self.days = self.cal.school_days_between(self.start, self.date)
+
+def _flags(row: _Row, due_on, is_overdue: bool, extra: dict | None = None) -> dict:
+    """The columns to write for new due flags (and case.data keys; None removes a key), or {}
+    when nothing changes."""
+    data = row.data or {}
+    data_changes = {k: v for k, v in (extra or {}).items() if data.get(k) != v}
+    if row.due_on == due_on and bool(row.is_overdue) == is_overdue and not data_changes:
+        return {}
+    out = {"due_on": due_on, "is_overdue": is_overdue}
+    if data_changes:
+        new = dict(data)
+        for k, v in data_changes.items():
+            if v is None:
+                new.pop(k, None)
+            else:
+                new[k] = v
+        out["data"] = new
+    return out
+
+
+@dataclass
+class _Row:
+    """An open case as plain values (no ORM object unless it changes through the ORM)."""
+
+    id: int
+    school_id: int
+    student_id: int
+    process: str
+    state: str
+    version: int
+    opened_on: dt.date
+    by_hand: bool
+    policy_id: int | None
+    due_on: dt.date | None
+    is_overdue: bool
+    data: dict | None
+
+
+_ROW_COLUMNS = (Case.id, Case.school_id, Case.student_id, Case.process, Case.state, Case.version, Case.opened_on,
+                Case.created_by_id, Case.ladder_policy_id, Case.due_on, Case.is_overdue, Case.data)
+
+
+def _row(r) -> _Row:
+    return _Row(id=r[0], school_id=r[1], student_id=r[2], process=r[3], state=r[4], version=r[5], opened_on=r[6],
+                by_hand=r[7] is not None, policy_id=r[8], due_on=r[9], is_overdue=bool(r[10]), data=r[11])
+
+
+@dataclass
+class _Change:
+    """What the sweep does to one case: the engine's fire plus how to count it."""
+
+    fire: SystemFire
+    escalated: bool = False
+    closed: bool = False
+    became_overdue: bool = False
+    again: dt.date | None = None  # returned, then unexcused again from this day: open a new case
+
+
+# --- the batch ---------------------------------------------------------------------------------
+
+
+class _Batch:
+    def __init__(self, session: Session, school_ids: list[int], date: dt.date, summaries: dict[int, Summary]):
+        self.s, self.ids, self.date, self.summaries = session, school_ids, date, summaries
+        self.policies: dict[int | None, ladder.Policy] = {None: ladder.default_policy()}
+        self.rows: dict[int, _Row] = {}  # every case this run may change, by id
+        self.days: dict[int, list[dt.date]] = {}
+        self.start = date - dt.timedelta(days=OPENER_LOOKBACK_DAYS)
 
     def run(self) -> None:
-        cases = list(self.s.scalars(select(Case).options(selectinload(Case.student), selectinload(Case.school))
-                                    .where(Case.school_id == self.school_id, Case.process == "absence",
-                                           Case.is_open.is_(True)).order_by(Case.id)))
-        with_case = {c.student_id for c in cases}
-        candidates = sorted(set(self.s.scalars(
-            select(AttendanceRecord.student_id).join(Student, Student.id == AttendanceRecord.student_id)
-            .where(Student.school_id == self.school_id, Student.status == "active",
-                   AttendanceRecord.date == self.date, AttendanceRecord.status == "unexcused"))) - with_case)
-        if not cases and not candidates:
-            return
-        self._load(cases, candidates)
-        open_cases: list[Case] = []
-        for case in cases:
-            open_cases += self._follow(case)
-        for sid in candidates:
-            case = self._open_missed(sid)
-            if case is not None:
-                open_cases += self._follow(case)
-        self._assess(open_cases)
+        s, date = self.s, self.date
+        self.cals = SchoolCalendar.load_many(s, self.ids)
+        self.center_of = dict(s.execute(select(School.id, School.center_id).where(School.id.in_(_ids(self.ids)))).all())
+        # every open case of the batch in one read (through the is_open index), split here
+        open_rows = [_row(r) for r in s.execute(select(*_ROW_COLUMNS).where(
+            Case.school_id.in_(_ids(self.ids)), Case.is_open.is_(True)).order_by(Case.id))]
+        cases = [r for r in open_rows if r.process == "absence"]
+        with_case = {(c.school_id, c.student_id) for c in cases}
+        candidates = sorted({(school_id, sid) for sid, school_id in s.execute(
+            select(AttendanceRecord.student_id, Student.school_id).join(Student, Student.id == AttendanceRecord.student_id)
+            .where(Student.school_id.in_(_ids(self.ids)), Student.status == "active",
+                   AttendanceRecord.date == date, AttendanceRecord.status == "unexcused"))} - with_case)
+        changes: list[_Change] = []
+        self.candidates = candidates
+        if cases or candidates:
+            self._load(cases, [sid for _school, sid in candidates])
+            changes = [c for c in (self._plan(case) for case in cases) if c is not None]
+        changes += self._timed([r for r in open_rows if r.process in TIMED_PROCESSES])
+        written = self._write(changes)
+        # cases opened by this run (a return followed by a new run of absence; a missed mark of
+        # the date), each followed like the others; rare, so through the ORM one by one
+        opens = [(self.rows[c.fire.case_id].school_id, self.rows[c.fire.case_id].student_id, c.again)
+                 for c in changes if c.again is not None and c.fire.case_id in written]
+        if candidates:
+            closed_until = dict(s.execute(select(Case.student_id, func.max(CaseHistory.effective_date)).join(
+                CaseHistory, CaseHistory.case_id == Case.id).where(
+                Case.student_id.in_(_ids(sorted({sid for _school, sid in candidates}))), Case.process == "absence",
+                Case.is_open.is_(False)).group_by(Case.student_id)).all())
+            opens += [(school_id, sid, self._missed_start(school_id, sid, closed_until.get(sid)))
+                      for school_id, sid in candidates]
+        while opens:
+            new = self._create_all(opens)
+            changes = [c for c in (self._plan(row) for row in new if row is not None) if c is not None]
+            written = self._write(changes)
+            opens = [(self.rows[c.fire.case_id].school_id, self.rows[c.fire.case_id].student_id, c.again)
+                     for c in changes if c.again is not None and c.fire.case_id in written]
 
-    def _policy(self, case: Case) -> ladder.Policy:
-        if case.ladder_policy_id not in self.policies:
-            self.policies[case.ladder_policy_id] = ladder.policy_for_case(self.s, case)
-        return self.policies[case.ladder_policy_id]
+    # loading, set-based: the same statements for one school or a hundred
+    def _load(self, cases: list[_Row], candidates: list[int]) -> None:
+        s = self.s
+        self.rows.update((c.id, c) for c in cases)
+        self.start = min([*(c.opened_on for c in cases), self.date - dt.timedelta(days=OPENER_LOOKBACK_DAYS)])
+        lookback = self.date - dt.timedelta(days=OPENER_LOOKBACK_DAYS)
+        # the marks a case's count can read: from its opening day (the floor's join), and for the
+        # students the date's marks may open a case for, the lookback
+        self.marks: dict[tuple[int, dt.date], str] = {}
+        for chunk in _chunks([c.id for c in cases]):
+            for sid, day, status in s.execute(select(
+                    AttendanceRecord.student_id, AttendanceRecord.date, AttendanceRecord.status).join(
+                    Case, (Case.student_id == AttendanceRecord.student_id) & (AttendanceRecord.date >= Case.opened_on))
+                    .where(Case.id.in_(_ids(chunk)), AttendanceRecord.date <= self.date)):
+                self.marks[(sid, day)] = status
+        for chunk in _chunks(sorted(set(candidates))):
+            for sid, day, status in s.execute(select(
+                    AttendanceRecord.student_id, AttendanceRecord.date, AttendanceRecord.status).where(
+                    AttendanceRecord.student_id.in_(_ids(chunk)), AttendanceRecord.date >= lookback,
+                    AttendanceRecord.date <= self.date)):
+                self.marks[(sid, day)] = status
+        ids = sorted({c.student_id for c in cases} | set(candidates))
+        self.students: dict[int, tuple[int | None, int | None]] = {}
+        for chunk in _chunks(ids):
+            for sid, class_id, village_id in s.execute(select(Student.id, Student.class_id, Student.village_id)
+                                                       .where(Student.id.in_(_ids(chunk)))):
+                self.students[sid] = (class_id, village_id)
+        # whether a class's attendance was taken matters only on a school day the child has no
+        # mark: read those (class, day) pairs only, not every class-day of the range
+        unmarked: set[tuple[int, dt.date]] = set()
+        spans = [(c.school_id, c.student_id, c.opened_on) for c in cases]
+        spans += [(school_id, sid, lookback) for school_id, sid in self.candidates]
+        for school_id, sid, since in spans:
+            class_id = self.students.get(sid, (None, None))[0]
+            if class_id is not None:
+                unmarked.update((class_id, d) for d in self._days(school_id, since) if (sid, d) not in self.marks)
+        self.taken: set[tuple[int, dt.date]] = set()
+        if unmarked:
+            classes = sorted({c for c, _d in unmarked})
+            days = sorted({d for _c, d in unmarked})
+            for chunk in _chunks(classes):
+                self.taken |= {(c, d) for c, d in s.execute(select(AttendanceDay.class_id, AttendanceDay.date).where(
+                    AttendanceDay.class_id.in_(_ids(chunk)), AttendanceDay.date.in_(days)))}
+        policy_ids = sorted({c.policy_id for c in cases if c.policy_id is not None})
+        if policy_ids:
+            for row in s.scalars(select(LadderPolicy).where(LadderPolicy.id.in_(_ids(policy_ids)))):
+                self.policies[row.id] = ladder.policy_from_row(row)
+        case_ids = [c.id for c in cases]
+        self.reached: dict[int, dict[str, dt.date]] = {}
+        self.visits: dict[int, list[tuple]] = {}
+        people: dict[int, set[int]] = {}
+        for chunk in _chunks(case_ids):
+            for case_id, state, day in s.execute(select(
+                    CaseHistory.case_id, CaseHistory.to_state, CaseHistory.effective_date).where(
+                    CaseHistory.case_id.in_(_ids(chunk)), CaseHistory.transition == "escalate").order_by(CaseHistory.id)):
+                self.reached.setdefault(case_id, {})[state] = day
+            for vid, case_id, kind, day, creator in s.execute(select(
+                    Visit.id, Visit.case_id, Visit.kind, Visit.date, Visit.created_by_id).where(
+                    Visit.case_id.in_(_ids(chunk))).order_by(Visit.id)):
+                self.visits.setdefault(case_id, []).append((vid, kind, day))
+                people[vid] = {creator} if creator is not None else set()
+        for chunk in _chunks(sorted(people)):
+            for vid, uid in s.execute(select(VisitParticipant.visit_id, VisitParticipant.user_id)
+                                      .where(VisitParticipant.visit_id.in_(_ids(chunk)))):
+                people[vid].add(uid)
+        self.people = people
+        user_roles: dict[int, dict[str, set[int]]] = {}
+        for chunk in _chunks(sorted(set().union(*people.values()))):
+            for uid, role, *bound in s.execute(select(
+                    RoleAssignment.user_id, RoleAssignment.role, RoleAssignment.school_id, RoleAssignment.class_id,
+                    RoleAssignment.village_id).where(RoleAssignment.user_id.in_(_ids(chunk)))):
+                user_roles.setdefault(uid, {}).setdefault(role, set()).update(x for x in bound if x is not None)
+        # as ladder.roles_for_case builds them from user.roles
+        self.scopes = {uid: Scope(user_id=uid, roles={k: frozenset(v) for k, v in roles.items()})
+                       for uid, roles in user_roles.items()}
 
-    def _walk(self, case: Case) -> ladder.Run:
-        sid = case.student_id
-        student = self.students.get(sid) or case.student
-        class_id = student.class_id if student is not None else None
-        days = self.days[bisect.bisect_left(self.days, case.opened_on):]
-        return ladder.walk(days, lambda d: self.marks.get((sid, d)), lambda d: (class_id, d) in self.taken,
-                           opened_on=case.opened_on, opened_by_hand=ladder.opened_by_hand(case))
+    def _days(self, school_id: int, since: dt.date) -> list[dt.date]:
+        """The school's school days from `since` (never before the batch's start) to the date."""
+        days = self.days.get(school_id)
+        if days is None:
+            days = self.days[school_id] = self.cals[school_id].school_days_between(self.start, self.date)
+        return days[bisect.bisect_left(days, since):]
 
-    def _follow(self, case: Case) -> list[Case]:
-        """Close or escalate one case; returns the case(s) left open."""
-        while True:
-            run = self._walk(case)
-            if run.returned_on is None:
-                self._escalate(case, run)
-                self.runs[case.id] = run
-                return [case] if case.is_open else []
+    def _walk(self, row: _Row) -> ladder.Run:
+        sid = row.student_id
+        class_id = self.students.get(sid, (None, None))[0]
+        return ladder.walk(self._days(row.school_id, row.opened_on), lambda d: self.marks.get((sid, d)),
+                           lambda d: (class_id, d) in self.taken, opened_on=row.opened_on, opened_by_hand=row.by_hand)
+
+    def _plan(self, row: _Row) -> _Change | None:
+        """What the attendance up to the date does to one open absence case, or None."""
+        run = self._walk(row)
+        fire = SystemFire(case_id=row.id, process=row.process, state=row.state, version=row.version)
+        if run.returned_on is not None:
             returned_on = run.returned_on
-            if not self._fire(case, "mark_returned", returned_on, f"{returned_on.isoformat()} 考勤出勤，已返校"):
-                return []
-            self.summary.closed += 1
-            _set_flags(self.s, self.summary, case, None, False)
-            again = next((d for d in self.days if d > returned_on
-                          and self.marks.get((case.student_id, d)) == "unexcused"), None)
-            if again is None:
-                return []
-            case = self._create(case.student_id, again)
-            if case is None:
-                return []
-
-    def _escalate(self, case: Case, run: ladder.Run) -> None:
-        policy = self._policy(case)
+            fire.steps.append(("mark_returned", returned_on, f"{returned_on.isoformat()} 考勤出勤，已返校"))
+            fire.columns = _flags(row, None, False)
+            again = next((d for d in self._days(row.school_id, returned_on) if d > returned_on
+                          and self.marks.get((row.student_id, d)) == "unexcused"), None)
+            return _Change(fire=fire, closed=True, again=again)
+        policy = self.policies.get(row.policy_id) or ladder.default_policy()
         target = policy.target(run.count)
         ladder_states = ("reported", *ladder.RUNG_STATES)
-        if target is None or case.state not in ladder_states:
-            return
-        here, there = ladder_states.index(case.state), ladder_states.index(target.state)
-        fired = False
-        for state in ladder_states[here + 1:there + 1]:  # one rung at a time, never down
-            rung = policy.rung(state)
-            day = run.reached_on[rung.day]
-            comment = f"连续旷课第 {rung.day} 个上课日（{day.isoformat()}）"
-            if rung.report_to:
-                comment += "，已上报" + "、".join(ladder.ROLE_NAMES.get(r, r) for r in rung.report_to) + "备案"
-            if not self._fire(case, "escalate", day, comment):
-                break
-            fired = True
-        if fired:
-            self.summary.escalated += 1
-
-    def _fire(self, case: Case, name: str, day: dt.date, comment: str) -> bool:
-        version = case.version
-        return _guarded(self.s, self.summary, lambda: fire_system(
-            self.s, case, name, effective_date=day, comment=comment, version=version))
-
-    def _create(self, student_id: int, day: dt.date) -> Case | None:
-        from .processes.absence import covered
-
-        if covered(self.s, student_id, day):
+        state = row.state
+        reached = dict(self.reached.get(row.id, {}))
+        if target is not None and state in ladder_states:
+            here, there = ladder_states.index(state), ladder_states.index(target.state)
+            for next_state in ladder_states[here + 1:there + 1]:  # one rung at a time, never down
+                rung = policy.rung(next_state)
+                day = run.reached_on[rung.day]
+                comment = f"连续旷课第 {rung.day} 个上课日（{day.isoformat()}）"
+                if rung.report_to:
+                    comment += "，已上报" + "、".join(ladder.ROLE_NAMES.get(r, r) for r in rung.report_to) + "备案"
+                fire.steps.append(("escalate", day, comment))
+                reached[next_state] = day
+                state = next_state
+        a = ladder.assess_state(state, row.opened_on, policy, self.date, reached,
+                                lambda rung, since: self._logged(row, rung, since),
+                                self.cals[row.school_id].next_school_day)
+        class_id = self.students.get(row.student_id, (None, None))[0]
+        if class_id is not None:
+            self.summaries[row.school_id].missing_attendance.update((class_id, d) for d in run.missing_days)
+        missing = [d.isoformat() for d in run.missing_days] or None
+        extra = {} if missing is None and "missing_attendance_days" not in (row.data or {}) else \
+            {"missing_attendance_days": missing}
+        fire.columns = _flags(row, a.due_on, a.is_overdue, extra)
+        if not fire.steps and not fire.columns:
             return None
-        box: list[Case] = []
+        return _Change(fire=fire, escalated=bool(fire.steps),
+                       became_overdue=bool(fire.columns) and a.is_overdue and not row.is_overdue)
 
-        def change():
-            box.append(create_case_system(self.s, "absence", student_id, {"reason": SYSTEM_REASON},
-                                          effective_date=day))
+    def _logged(self, row: _Row, rung: ladder.Rung, since: dt.date) -> bool:
+        """Whether a visit of the case is the rung's visit (as ladder.visit_satisfies)."""
+        class_id, village_id = self.students.get(row.student_id, (None, None))
+        probe = SimpleNamespace(student=SimpleNamespace(class_id=class_id, village_id=village_id)
+                                if row.student_id in self.students else None, school_id=row.school_id)
+        center_id = self.center_of.get(row.school_id)
+        for vid, kind, day in self.visits.get(row.id, ()):
+            if kind != rung.visit_kind or day < since:
+                continue
+            held: set[str] = set()
+            for uid in self.people.get(vid, ()):
+                scope = self.scopes.get(uid)
+                if scope is not None:
+                    held |= acting_roles(scope, probe, center_id=center_id)
+            if set(rung.roles) <= held:
+                return True
+        return False
 
-        if not _guarded(self.s, self.summary, change):
-            return None
-        self.summary.opened += 1
-        return box[0]
+    def _timed(self, rows: list[_Row]) -> list[_Change]:
+        """Suspensions ending within 14 days are due (reminder), past their end overdue; a
+        transfer out filed 30 days ago and not confirmed is overdue; a transfer in not accepted by
+        the next school day after it was opened is overdue. Other open states of these processes
+        carry no timed duty (their flags are cleared)."""
+        filed_ids = [c.id for c in rows if c.process == "transfer_out" and c.state == "transferred"]
+        filed: dict[int, dt.date] = {}
+        for chunk in _chunks(filed_ids):
+            filed.update(self.s.execute(select(CaseHistory.case_id, func.max(CaseHistory.effective_date)).where(
+                CaseHistory.case_id.in_(_ids(chunk)), CaseHistory.transition == "center_file")
+                .group_by(CaseHistory.case_id)).all())
+        out = []
+        date = self.date
+        for row in rows:
+            due_on, overdue = None, False
+            if row.process == "suspension" and row.state == "suspended":
+                end = _date((row.data or {}).get("end"))
+                if end is not None:
+                    if date > end:
+                        due_on, overdue = end, True
+                    elif (end - date).days <= SUSPENSION_REMINDER_DAYS:
+                        due_on = end
+            elif row.process == "transfer_out" and row.state == "transferred":
+                due_on = filed.get(row.id, row.opened_on) + dt.timedelta(days=TRANSFER_CONFIRM_DAYS)
+                overdue = date >= due_on
+            elif row.process == "transfer_in" and row.state == "submitted":
+                cal = self.cals.get(row.school_id)
+                due_on = (cal.next_school_day(row.opened_on) if cal else None) or row.opened_on + dt.timedelta(days=1)
+                overdue = date >= due_on
+            columns = _flags(row, due_on, overdue)
+            if columns:
+                out.append(_Change(fire=SystemFire(case_id=row.id, process=row.process, state=row.state,
+                                                   version=row.version, columns=columns),
+                                   became_overdue=overdue and not row.is_overdue))
+                self.rows[row.id] = row
+        return out
 
-    def _open_missed(self, student_id: int) -> Case | None:
-        """A case for an unexcused mark of the date that none covers, from the start of its run."""
-        closed_until = self.s.scalar(select(func.max(CaseHistory.effective_date)).join(
-            Case, Case.id == CaseHistory.case_id).where(
-            Case.student_id == student_id, Case.process == "absence", Case.is_open.is_(False)))
+    def _write(self, changes: list[_Change]) -> set[int]:
+        written = fire_system_many(self.s, [c.fire for c in changes])
+        for c in changes:
+            summary = self.summaries[self.rows[c.fire.case_id].school_id]
+            if c.fire.case_id not in written:
+                summary.skipped += 1
+                continue
+            summary.escalated += c.escalated
+            summary.closed += c.closed
+            summary.overdue += c.became_overdue
+        return written
+
+    def _missed_start(self, school_id: int, student_id: int, closed_until: dt.date | None) -> dt.date:
+        """The first day of the run of absence that ends with the date's unexcused mark."""
         start = self.date
-        for day in reversed(self.days[:bisect.bisect_left(self.days, self.date)]):
+        days = self._days(school_id, self.start)
+        for day in reversed(days[:bisect.bisect_left(days, self.date)]):
             if closed_until is not None and day <= closed_until:
                 break
             status = self.marks.get((student_id, day))
@@ -332,75 +534,43 @@ class _AbsenceSweep:
                 break
             if status == "unexcused":
                 start = day
-        return self._create(student_id, start)
+        return start
 
-    def _assess(self, cases: list[Case]) -> None:
-        cases = [c for c in cases if c.is_open]
-        if not cases:
-            return
-        ids = [c.id for c in cases]
-        visits: dict[int, list[Visit]] = {i: [] for i in ids}
-        rows = list(self.s.scalars(select(Visit).options(selectinload(Visit.participants))
-                                   .where(Visit.case_id.in_(ids)).order_by(Visit.id)))
-        creators = {v.created_by_id for v in rows if v.created_by_id is not None}
-        if creators:  # into the identity map, so the visit checks find them without a query each
-            list(self.s.scalars(select(User).where(User.id.in_(sorted(creators)))))
-        for v in rows:
-            visits[v.case_id].append(v)
-        reached: dict[int, dict[str, dt.date]] = {i: {} for i in ids}
-        for case_id, state, day in self.s.execute(select(
-                CaseHistory.case_id, CaseHistory.to_state, CaseHistory.effective_date).where(
-                CaseHistory.case_id.in_(ids), CaseHistory.transition == "escalate").order_by(CaseHistory.id)):
-            reached[case_id][state] = day
-        for case in cases:
-            a = ladder.assess(self.s, case, self._policy(case), self.date, reached[case.id], visits[case.id],
-                              self.cal.next_school_day)
-            run = self.runs.get(case.id) or self._walk(case)
-            student = self.students.get(case.student_id) or case.student
-            for day in run.missing_days:
-                if student is not None and student.class_id is not None:
-                    self.summary.missing_attendance.add((student.class_id, day))
-            missing = [d.isoformat() for d in run.missing_days] or None
-            if missing is None and "missing_attendance_days" not in (case.data or {}):
-                extra = {}
-            else:
-                extra = {"missing_attendance_days": missing}
-            _set_flags(self.s, self.summary, case, a.due_on, a.is_overdue, extra)
+    def _create_all(self, opens: list[tuple[int, int, dt.date]]) -> list[_Row | None]:
+        """Open the cases in order; what the engine reads for each (student, school) is loaded
+        for all of them first, and which are already covered is asked in one go."""
+        from .processes.absence import covered_many
 
+        covered = covered_many(self.s, [(sid, day) for _school, sid, day in opens])
+        students = sorted({sid for _school, sid, _day in opens})
+        schools = {s.school_id for s in self.s.scalars(select(Student).where(Student.id.in_(_ids(students))))}
+        if schools:  # into the identity map: create_case_system gets them without a query each
+            list(self.s.scalars(select(School).where(School.id.in_(_ids(sorted(x for x in schools if x is not None))))))
+        out, opened = [], set()
+        for school_id, sid, day in opens:
+            # a case opened just now for the same child covers the day too
+            out.append(None if (sid, day) in covered or sid in opened else self._create(school_id, sid, day))
+            if out[-1] is not None:
+                opened.add(sid)
+        return out
 
-# --- timed duties of other processes -----------------------------------------------------------
+    def _create(self, school_id: int, student_id: int, day: dt.date) -> _Row | None:
+        """Open an absence case as the system from `day` (the caller checked nothing covers it)."""
+        # No savepoint: an INSERT cannot lose to a concurrent writer's version, and under the
+        # school's advisory lock (which the attendance hook takes too) no other opening races it.
+        case = create_case_system(self.s, "absence", student_id, {"reason": SYSTEM_REASON}, effective_date=day)
+        self.summaries[school_id].opened += 1
+        row = _Row(id=case.id, school_id=school_id, student_id=student_id, process="absence", state=case.state,
+                   version=case.version, opened_on=case.opened_on, by_hand=case.created_by_id is not None,
+                   policy_id=case.ladder_policy_id, due_on=case.due_on, is_overdue=bool(case.is_overdue),
+                   data=dict(case.data or {}))
+        if row.policy_id not in self.policies:
+            self.policies[row.policy_id] = ladder.policy_for_case(self.s, case)
+        self.rows[row.id] = row
+        return row
 
 
-def _sweep_timed(session: Session, school_id: int, date: dt.date, calendar: SchoolCalendar,
-                 summary: Summary) -> None:
-    """Suspensions ending within 14 days are due (reminder), past their end overdue; a transfer
-    out filed 30 days ago and not confirmed is overdue; a transfer in not accepted by the next
-    school day after it was opened is overdue. Other open states of these processes carry no
-    timed duty (their flags are cleared)."""
-    cases = list(session.scalars(select(Case).where(
-        Case.school_id == school_id, Case.is_open.is_(True), Case.process.in_(TIMED_PROCESSES))
-        .order_by(Case.id)))
-    if not cases:
-        return
-    filed = dict(session.execute(select(CaseHistory.case_id, func.max(CaseHistory.effective_date)).where(
-        CaseHistory.case_id.in_([c.id for c in cases if c.state == "transferred"]),
-        CaseHistory.transition == "center_file").group_by(CaseHistory.case_id)).all())
-    for case in cases:
-        due_on, overdue = None, False
-        if case.process == "suspension" and case.state == "suspended":
-            end = _date((case.data or {}).get("end"))
-            if end is not None:
-                if date > end:
-                    due_on, overdue = end, True
-                elif (end - date).days <= SUSPENSION_REMINDER_DAYS:
-                    due_on = end
-        elif case.process == "transfer_out" and case.state == "transferred":
-            due_on = filed.get(case.id, case.opened_on) + dt.timedelta(days=TRANSFER_CONFIRM_DAYS)
-            overdue = date >= due_on
-        elif case.process == "transfer_in" and case.state == "submitted":
-            due_on = calendar.next_school_day(case.opened_on) or case.opened_on + dt.timedelta(days=1)
-            overdue = date >= due_on
-        _set_flags(session, summary, case, due_on, overdue)
+# --- helpers -----------------------------------------------------------------------------------
 
 
 def _date(value) -> dt.date | None:

@@ -81,6 +81,37 @@ def covered(session, student_id: int, day: dt.date) -> bool:
     return False
 
 
+def covered_many(session, pairs) -> set[tuple[int, dt.date]]:
+    """`covered` for many (student id, day) pairs in three statements (the daily sweep): the
+    pairs an absence case already answers for."""
+    pairs = list(pairs)
+    students = sorted({sid for sid, _day in pairs})
+    if not students:
+        return set()
+    rows = session.execute(select(Case.id, Case.student_id, Case.state, Case.is_open, Case.opened_on, Case.data)
+                           .where(Case.student_id.in_(students), Case.process == "absence")).all()
+    open_for = {r.student_id for r in rows if r.is_open}
+    closed = {r.id: r for r in rows if not r.is_open}
+    closed_on: dict[int, list[tuple[dt.date, dt.date]]] = {}
+    if closed:
+        for case_id, day in session.execute(select(CaseHistory.case_id, CaseHistory.effective_date).where(
+                CaseHistory.case_id.in_(sorted(closed)), CaseHistory.to_state.in_(FINAL))):
+            r = closed[case_id]
+            closed_on.setdefault(r.student_id, []).append((r.opened_on, day))
+    linked = sorted({i for r in rows if r.state == "converted"
+                     and isinstance(i := (r.data or {}).get("converted_case_id"), int)})
+    open_linked = set(session.scalars(select(Case.id).where(Case.id.in_(linked), Case.is_open.is_(True)))) \
+        if linked else set()
+    out = set()
+    for sid, day in pairs:
+        if sid in open_for or any(opened <= day <= until for opened, until in closed_on.get(sid, ())):
+            out.add((sid, day))
+        elif any(r.student_id == sid and r.state == "converted"
+                 and (r.data or {}).get("converted_case_id") in open_linked for r in rows):
+            out.add((sid, day))
+    return out
+
+
 def open_for_unexcused(session, student_id: int, day: dt.date) -> Case | None:
     """Open an absence case (as the system) for an unexcused mark on `day` unless one covers it."""
     from ..engine import create_case_system
