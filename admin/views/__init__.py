@@ -23,3 +23,22 @@ def register_views(app: Flask) -> None:
     for bp in (queue_bp, cases_bp, oversight_bp, attendance_bp):
         app.register_blueprint(bp)
     app.register_blueprint(registers_bp)
+
+    # A page that asks workflow for something out of scope, or not allowed, answers the Chinese
+    # 404/403 page; the API blueprint's own DomainError handler keeps the JSON format there.
+    from werkzeug import exceptions
+
+    from workflow.errors import Forbidden, NotFound
+
+    from ..extensions import db
+    from .queue import page_error
+
+    @app.errorhandler(NotFound)
+    def _domain_not_found(exc):
+        db.session.rollback()
+        return page_error(exceptions.NotFound())
+
+    @app.errorhandler(Forbidden)
+    def _domain_forbidden(exc):
+        db.session.rollback()
+        return page_error(exceptions.Forbidden())

@@ -40,7 +40,7 @@ from models import (
 from workflow import clock, engine
 from workflow import evidence as evidence_services
 from workflow.diagram_svg import render_svg
-from workflow.errors import DomainError, Invalid, NotFound
+from workflow.errors import DomainError, Invalid
 from workflow.processes import REGISTRY, Ctx, OneOf, Req, get_process
 from workflow.queue import deadlines
 from workflow.scope import acting_roles, get_in_scope
@@ -108,10 +108,8 @@ def flash_error(exc: DomainError) -> None:
 
 
 def load_or_404(model, obj_id):
-    try:
-        return get_in_scope(db.session, current_scope(), model, obj_id)
-    except NotFound:
-        abort(404)
+    """The object if the user may see it; workflow's NotFound becomes the 404 page."""
+    return get_in_scope(db.session, current_scope(), model, obj_id)
 
 
 def student_id_card(student: Student) -> str | None:

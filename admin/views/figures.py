@@ -49,10 +49,7 @@ def _choices():
     raw = request.args.get("school_id")
     school = None
     if raw:
-        try:
-            school = get_in_scope(db.session, scope, School, raw)
-        except NotFound:
-            abort(404)
+        school = get_in_scope(db.session, scope, School, raw)
     elif schools:
         school = schools[0]
     today = clock.today()
@@ -117,12 +114,8 @@ def freeze():
         rows = services.freeze_baselines(db.session, current_scope(), current_actor(), school_id=school_id,
                                          school_year=school_year, term=term, refreeze=form.get("refreeze") == "1",
                                          reason=form.get("reason") or None)
-    except NotFound:
-        db.session.rollback()
-        abort(404)
-    except Forbidden:
-        db.session.rollback()
-        abort(403)
+    except (NotFound, Forbidden):
+        raise  # the 404/403 pages
     except DomainError as exc:
         flash_error(exc)
         return redirect(back)
@@ -135,10 +128,7 @@ def freeze():
 @login_required
 def klass(class_id: int):
     """The students counted in one class's figures: baseline, losses, recovered children."""
-    try:
-        klass = get_in_scope(db.session, current_scope(), SchoolClass, class_id)
-    except NotFound:
-        abort(404)
+    klass = get_in_scope(db.session, current_scope(), SchoolClass, class_id)
     school_year = klass.school_year
     try:
         term = int(request.args.get("term") or _term_for(klass.school_id, school_year, clock.today()))
@@ -249,10 +239,7 @@ def exam_import():
 def exam_stats(class_id: int):
     """One class's exam: raw and accounted average, pass and excellence rates per subject; the
     students lost from the second week of term count as zero in the accounted figures."""
-    try:
-        klass = get_in_scope(db.session, current_scope(), SchoolClass, class_id)
-    except NotFound:
-        abort(404)
+    klass = get_in_scope(db.session, current_scope(), SchoolClass, class_id)
     try:
         term = int(request.args.get("term") or _term_for(klass.school_id, klass.school_year, clock.today()))
     except ValueError:

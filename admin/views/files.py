@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, abort, current_app, send_file
+from flask import Blueprint, current_app, send_file
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -38,7 +38,4 @@ def send_document(doc_id):
 @login_required
 def download(doc_id: int):
     """A case document for a logged-in user who can see its case (404 otherwise)."""
-    try:
-        return send_document(doc_id)
-    except NotFound:
-        abort(404)
+    return send_document(doc_id)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from models import Case, RoleAssignment, Student, User
 from workflow import clock, ladder
-from workflow.errors import DomainError, NotFound
+from workflow.errors import DomainError
 from workflow.evidence import Upload, add_visit
 from workflow.processes import REGISTRY
 from workflow.scope import get_in_scope
@@ -46,10 +46,7 @@ def _village_cases(villages):
 
 def _load_case(case_id: int):
     scope, villages = _liaison_villages()
-    try:
-        case = get_in_scope(db.session, scope, Case, case_id)
-    except NotFound:
-        abort(404)
+    case = get_in_scope(db.session, scope, Case, case_id)
     if (case.process not in PROCESSES or not case.is_open or case.student is None
             or case.student.village_id not in villages):
         abort(404)

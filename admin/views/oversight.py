@@ -4,13 +4,12 @@ roles get 403, a center, school or class outside the user's centers 404. Figures
 workflow.oversight; the eight-week chart is drawn here as inline SVG (no JavaScript)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from workflow import clock
 from workflow import oversight as ov
-from workflow.errors import Forbidden, NotFound
 from workflow.processes import REGISTRY
 
 from ..extensions import db
@@ -20,13 +19,8 @@ bp = Blueprint("oversight", __name__)
 
 
 def _guard(fn, *args, **kwargs):
-    """Call a workflow.oversight lookup; Forbidden → 403, NotFound → 404."""
-    try:
-        return fn(db.session, current_scope(), *args, **kwargs)
-    except Forbidden:
-        abort(403)
-    except NotFound:
-        abort(404)
+    """Call a workflow.oversight lookup (its Forbidden/NotFound become the 403/404 pages)."""
+    return fn(db.session, current_scope(), *args, **kwargs)
 
 
 def _process_label(name: str) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from models import School, Village
 from workflow import catchment, clock, reports
-from workflow.errors import Forbidden, Invalid, NotFound
+from workflow.errors import Invalid
 from workflow.scope import school_filter, village_filter
 
 from ..extensions import db
@@ -25,19 +25,13 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def pages(view):
-    """Login required; NotFound → 404, Forbidden → 403, Invalid → 400 (the request's writes rolled back)."""
+    """Login required; Invalid → 400 (NotFound/Forbidden become the 404/403 pages app-wide)."""
 
     @functools.wraps(view)
     @login_required
     def wrapper(*args, **kwargs):
         try:
             return view(*args, **kwargs)
-        except NotFound:
-            db.session.rollback()
-            abort(404)
-        except Forbidden:
-            db.session.rollback()
-            abort(403)
         except Invalid:
             # a malformed request the page's own forms never send (e.g. no village_id)
             db.session.rollback()
