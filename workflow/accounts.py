@@ -6,9 +6,9 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from models import ApiToken, User
+from models import ApiToken, RoleAssignment, User
 
 from . import clock
 from .errors import DomainError
@@ -71,11 +71,11 @@ def issue_token(session: Session, user: User, ttl_hours: int = 12) -> tuple[str,
 
 
 def user_for_token(session: Session, token: str) -> User | None:
-    """The active user owning an unexpired token, or None."""
-    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(token))).first()
-    if row is None or row.expires_at <= clock.now():
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
-        return None
-    return user
+    """The active user owning an unexpired token, or None. The user's role assignments (with
+    their schools) come in the same query: every authenticated request resolves its scope from
+    them next (`scope.scope_for`)."""
+    users = session.scalars(
+        select(User).join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > clock.now(), User.is_active.is_(True))
+        .options(joinedload(User.roles).joinedload(RoleAssignment.school))).unique().all()
+    return users[0] if users else None

@@ -23,7 +23,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -520,3 +520,137 @@ def _write_versioned(session: Session, table, groups: dict[tuple, list[dict]], n
                 if version == expected[case_id] and at == now:
                     written.add(case_id)
     return written
+
+
+# --- set-based system openings (the daily sweep) -------------------------------------------------
+# The cases `create_case_system` would open one by one (a student read, an open-case check, the
+# create effects, the case and its history row in two flushes each), opened with a fixed number
+# of statements: the students, their open cases, the centers' current ladders, one INSERT of cases
+# and one of history rows. Only create effects listed in `_BULK_CREATE_EFFECTS` can be applied
+# this way; a process with any other create effect is refused (use `create_case_system`).
+
+
+@dataclass
+class SystemOpen:
+    """One case to open as the system: the student, the create data, the opening day."""
+
+    student_id: int
+    data: dict
+    effective_date: dt.date
+    parent_case_id: int | None = None
+
+
+@dataclass
+class SystemOpened:
+    """A case `create_cases_system` opened, as written (the columns the sweep goes on with)."""
+
+    id: int
+    student_id: int
+    school_id: int
+    state: str
+    version: int
+    opened_on: dt.date
+    ladder_policy_id: int | None
+    data: dict
+
+
+def _current_policy_ids(session: Session, center_ids) -> dict[int, int | None]:
+    """center id -> id of its latest saved ladder (what `ladder.current_policy` picks), None
+    when it has none (the built-in default), for many centers in one query."""
+    from models import LadderPolicy
+
+    ids = sorted({c for c in center_ids if c is not None})
+    out: dict[int, int | None] = dict.fromkeys(ids)
+    if not ids:
+        return out
+    seen: set[int] = set()
+    for center_id, policy_id in session.execute(
+            select(LadderPolicy.center_school_id, LadderPolicy.id).where(LadderPolicy.center_school_id.in_(ids))
+            .order_by(LadderPolicy.center_school_id, LadderPolicy.version.desc(), LadderPolicy.id.desc())):
+        if center_id not in seen:
+            seen.add(center_id)
+            out[center_id] = policy_id
+    return out
+
+
+def _bulk_pin_ladder_policy(session: Session, rows: list[dict], center_of: dict[int, int | None]) -> None:
+    policies = _current_policy_ids(session, center_of.values())
+    for row in rows:
+        row["ladder_policy_id"] = policies.get(center_of.get(row["school_id"]))
+
+
+def _bulk_create_effects():
+    from . import effects
+
+    return {effects.pin_ladder_policy: _bulk_pin_ladder_policy}
+
+
+def create_cases_system(session: Session, process: str, opens: list[SystemOpen], *,
+                        existing_ok: bool = False) -> list[SystemOpened | None]:
+    """Open many cases of `process` as the system at once: per case the same checks (process
+    known, data, student with a school, no open case of the process — one child, one case) and
+    the same rows (the case in the initial state, version 1, its create effects' columns, the
+    `create` history row with role `system`) as `create_case_system` called for each in turn.
+
+    Raises Invalid (unknown process, malformed data), NotFound (a student missing or without a
+    school), Conflict `duplicate` (an open case exists, or two openings name the same student;
+    with `existing_ok` those entries are None instead), ValueError (a create effect the set-based
+    path cannot apply: use `create_case_system`) — all before writing anything. Returns one entry
+    per `opens`, in order. Flushes the session first; never commits."""
+    proc = get_process(process)
+    if proc is None:
+        raise Invalid(f"流程 {process} 未定义", code="unknown_process")
+    bulk_effects = _bulk_create_effects()
+    unknown = [e for e in proc.create_effects if e not in bulk_effects]
+    if unknown:
+        raise ValueError(f"{proc.name} 的开启效果须逐件执行（create_case_system）")
+    if not opens:
+        return []
+    session.flush()
+    parsed = [check_data(o.data, proc.create_data_spec) for o in opens]
+    student_ids = sorted({o.student_id for o in opens})
+    school_of = dict(session.execute(select(Student.id, Student.school_id).where(
+        Student.id.in_(student_ids))).all())
+    for o in opens:
+        if school_of.get(o.student_id) is None:
+            raise NotFound("学生不存在或没有所属学校")
+    existing = dict(session.execute(select(Case.student_id, func.min(Case.id)).where(
+        Case.student_id.in_(student_ids), Case.process == proc.name, Case.is_open.is_(True))
+        .group_by(Case.student_id)).all())
+    keep: list[int] = []
+    taken: set[int] = set()
+    for i, o in enumerate(opens):
+        other = existing.get(o.student_id)
+        if other is not None or o.student_id in taken:
+            if existing_ok:
+                continue
+            raise Conflict(f"该学生已有未结的同类案件（#{other}）" if other else "该学生已有未结的同类案件",
+                           code="duplicate", details={"case_id": other})
+        taken.add(o.student_id)
+        keep.append(i)
+    out: list[SystemOpened | None] = [None] * len(opens)
+    if not keep:
+        return out
+    now = clock.now()
+    rows = [{"process": proc.name, "state": proc.initial, "version": 1, "student_id": opens[i].student_id,
+             "school_id": school_of[opens[i].student_id], "is_open": not proc.is_final(proc.initial),
+             "data": jsonable(parsed[i]), "opened_on": opens[i].effective_date, "due_on": None,
+             "is_overdue": False, "ladder_policy_id": None, "parent_case_id": opens[i].parent_case_id,
+             "created_by_id": None, "created_at": now, "updated_at": now} for i in keep]
+    if proc.create_effects:
+        schools = sorted({r["school_id"] for r in rows})
+        center_of = dict(session.execute(select(School.id, School.center_id).where(School.id.in_(schools))).all())
+        for effect in proc.create_effects:
+            bulk_effects[effect](session, rows, center_of)
+    table = Case.__table__
+    ids = list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+    session.execute(insert(CaseHistory), [
+        {"case_id": case_id, "transition": "create", "from_state": None, "to_state": row["state"],
+         "user_id": None, "role": SYSTEM_ROLE, "at": now, "effective_date": row["opened_on"], "comment": None,
+         "data": jsonable(parsed[i])}
+        for case_id, row, i in zip(ids, rows, keep, strict=True)])
+    for case_id, row, i in zip(ids, rows, keep, strict=True):
+        out[i] = SystemOpened(id=case_id, student_id=row["student_id"], school_id=row["school_id"],
+                              state=row["state"], version=1, opened_on=row["opened_on"],
+                              ladder_policy_id=row["ladder_policy_id"], data=dict(row["data"]))
+    return out

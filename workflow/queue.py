@@ -15,9 +15,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from models import Case, CaseHistory, Student, User
+from models import Case, CaseHistory, School, Student, User
 
 from . import engine, ladder, serialize
 from .calendar import CalendarBook
@@ -114,6 +114,21 @@ def _candidates(scope: Scope) -> _Candidates:
     return _Candidates(states, duty)
 
 
+_CLAUSES: dict[tuple, object] = {}
+
+
+def _candidate_clause(cand: _Candidates):
+    """The candidates' (process, state) condition, or None when there is none. SQL expressions
+    are immutable: built once per set of roles (a handful), not per request, where building
+    them cost about a tenth of the queue."""
+    key = (tuple((p, tuple(sorted(s))) for p, s in sorted(cand.states.items())), tuple(sorted(cand.duty_processes)))
+    if key not in _CLAUSES:
+        clauses = [and_(Case.process == p, Case.state.in_(s)) for p, s in key[0]]
+        clauses += [Case.process == p for p in key[1]]
+        _CLAUSES[key] = or_(*clauses) if clauses else None
+    return _CLAUSES[key]
+
+
 def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInputs) -> set[str]:
     duties = getattr(proc, "duties", None)
     if not callable(duties):
@@ -168,22 +183,26 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
     `due`, `overdue`, `actions` (transition names) and `reason` (a Chinese line).
 
     One query loads the candidates (open cases in scope, in a state where one of the user's
-    roles may act), with student, class and school; the separation-of-duties history and the
+    roles may act), with student and class, then their schools by id; the separation-of-duties history and the
     absence duties' inputs are then read for all candidates at once (a fixed number of queries,
     whatever the queue's length).
     """
     if user is None or not scope.roles:
         return []
     cand = _candidates(scope)
-    clauses = [and_(Case.process == p, Case.state.in_(sorted(s))) for p, s in sorted(cand.states.items())]
-    clauses += [Case.process == p for p in sorted(cand.duty_processes)]
-    if not clauses:
+    where = _candidate_clause(cand)
+    if where is None:
         return []
     cases = list(session.scalars(
         select(Case)
-        .where(case_filter(scope), Case.is_open.is_(True), or_(*clauses))
-        .options(joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass))
-        .order_by(Case.id)).unique())
+        .where(case_filter(scope), Case.is_open.is_(True), where)
+        .options(selectinload(Case.student).joinedload(Student.klass))
+        .order_by(Case.id)))
+    # the schools by id in one query, into the identity map (`case.school` then needs no SQL): a
+    # joinedload here cost more in SQLAlchemy's load-path bookkeeping than the query itself
+    school_ids = sorted({c.school_id for c in cases})
+    if school_ids:
+        session.scalars(select(School).where(School.id.in_(school_ids))).all()
     due_by_case = deadlines(session, cases, today=today)
     held_by_case = {}
     for case in cases:

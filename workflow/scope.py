@@ -87,7 +87,13 @@ def scope_for(session: Session, user: User) -> Scope:
             session.scalars(select(SchoolClass.school_id).where(SchoolClass.id.in_(class_ids)))
         )
     center_ids: set[int] = set()
-    if schools_for_villages:
+    school_roles = [a for a in assignments if a.role in SCHOOL_ROLES and a.school_id is not None]
+    if (schools_for_villages and not county_nodes and not center_nodes and not class_ids
+            and all("school" in a.__dict__ and a.school is not None for a in school_roles)):
+        # only school roles, their schools loaded with the user (`accounts.user_for_token`):
+        # the centers are on them already, no query
+        center_ids = {a.school.center_id for a in school_roles if a.school.center_id is not None}
+    elif schools_for_villages:
         center_ids = {
             c
             for c in session.scalars(

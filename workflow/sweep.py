@@ -22,8 +22,8 @@ marks since opening, the class-days that lack a mark, escalation dates, visits w
 people's roles, calendars: about fifteen statements whatever the number of schools), decides in
 Python, and writes only the cases that change, through `engine.fire_system_many` (one
 version-checked executemany per column set, the history rows in one insert: the same rows
-`fire_system` writes). Cases it opens go through `engine.create_case_system` one by one (a few a
-day).
+`fire_system` writes). Cases it opens go through `engine.create_cases_system`, all of a round at
+once (the same rows `create_case_system` writes).
 
 Idempotent: the end state depends only on the marks, visits and calendar up to D, and nothing is
 written when it is already so (no history row, no version bump). Concurrency: on PostgreSQL each
@@ -59,7 +59,7 @@ from models import (
 
 from . import clock, ladder
 from .calendar import SchoolCalendar
-from .engine import SystemFire, create_case_system, fire_system_many
+from .engine import SystemFire, SystemOpen, create_cases_system, fire_system_many
 from .errors import Invalid
 from .scope import Scope, acting_roles
 
@@ -537,37 +537,36 @@ class _Batch:
         return start
 
     def _create_all(self, opens: list[tuple[int, int, dt.date]]) -> list[_Row | None]:
-        """Open the cases in order; what the engine reads for each (student, school) is loaded
-        for all of them first, and which are already covered is asked in one go."""
+        """Open the cases in order, all at once through the engine (`create_cases_system`);
+        which are already covered is asked in one go."""
         from .processes.absence import covered_many
 
         covered = covered_many(self.s, [(sid, day) for _school, sid, day in opens])
-        students = sorted({sid for _school, sid, _day in opens})
-        schools = {s.school_id for s in self.s.scalars(select(Student).where(Student.id.in_(_ids(students))))}
-        if schools:  # into the identity map: create_case_system gets them without a query each
-            list(self.s.scalars(select(School).where(School.id.in_(_ids(sorted(x for x in schools if x is not None))))))
-        out, opened = [], set()
-        for school_id, sid, day in opens:
+        picked: list[int] = []
+        opened: set[int] = set()
+        for i, (_school, sid, day) in enumerate(opens):
             # a case opened just now for the same child covers the day too
-            out.append(None if (sid, day) in covered or sid in opened else self._create(school_id, sid, day))
-            if out[-1] is not None:
+            if (sid, day) not in covered and sid not in opened:
+                picked.append(i)
                 opened.add(sid)
-        return out
-
-    def _create(self, school_id: int, student_id: int, day: dt.date) -> _Row | None:
-        """Open an absence case as the system from `day` (the caller checked nothing covers it)."""
         # No savepoint: an INSERT cannot lose to a concurrent writer's version, and under the
-        # school's advisory lock (which the attendance hook takes too) no other opening races it.
-        case = create_case_system(self.s, "absence", student_id, {"reason": SYSTEM_REASON}, effective_date=day)
-        self.summaries[school_id].opened += 1
-        row = _Row(id=case.id, school_id=school_id, student_id=student_id, process="absence", state=case.state,
-                   version=case.version, opened_on=case.opened_on, by_hand=case.created_by_id is not None,
-                   policy_id=case.ladder_policy_id, due_on=case.due_on, is_overdue=bool(case.is_overdue),
-                   data=dict(case.data or {}))
-        if row.policy_id not in self.policies:
-            self.policies[row.policy_id] = ladder.policy_for_case(self.s, case)
-        self.rows[row.id] = row
-        return row
+        # schools' advisory locks (which the attendance hook takes too) no other opening races it.
+        made = create_cases_system(self.s, "absence", [
+            SystemOpen(student_id=opens[i][1], data={"reason": SYSTEM_REASON}, effective_date=opens[i][2])
+            for i in picked])
+        out: list[_Row | None] = [None] * len(opens)
+        for i, case in zip(picked, made, strict=True):
+            school_id = opens[i][0]
+            self.summaries[school_id].opened += 1
+            row = _Row(id=case.id, school_id=case.school_id, student_id=case.student_id, process="absence",
+                       state=case.state, version=case.version, opened_on=case.opened_on, by_hand=False,
+                       policy_id=case.ladder_policy_id, due_on=None, is_overdue=False, data=dict(case.data))
+            if row.policy_id not in self.policies:
+                self.policies[row.policy_id] = ladder.policy_for_case(
+                    self.s, SimpleNamespace(ladder_policy_id=row.policy_id))
+            self.rows[row.id] = row
+            out[i] = row
+        return out
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -5,11 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from models import Case, CaseHistory
-from workflow.engine import SystemFire, create_case_system, fire_system, fire_system_many
-from workflow.errors import Conflict
+from models import Case, CaseHistory, LadderPolicy
+from workflow import ladder
+from workflow.engine import (
+    SystemFire,
+    SystemOpen,
+    create_case_system,
+    create_cases_system,
+    fire_system,
+    fire_system_many,
+)
+from workflow.errors import Conflict, Invalid
 
 DAY = dt.date(2026, 11, 2)
 STEPS = [("escalate", DAY, "第 1 天"), ("escalate", DAY + dt.timedelta(days=1), "第 2 天")]
@@ -77,3 +85,59 @@ def test_a_transition_with_effects_must_go_through_fire_system(session, factory,
                       steps=[("confirm_dropout", DAY, None)])
     with pytest.raises(ValueError):
         fire_system_many(session, [fire])
+
+
+# --- set-based openings ------------------------------------------------------------------------
+
+CASE_COLUMNS = ("process", "state", "version", "school_id", "is_open", "data", "opened_on", "due_on", "is_overdue",
+                "ladder_policy_id", "parent_case_id", "created_by_id")
+
+
+def _case(session, case_id):
+    case = session.get(Case, case_id)
+    session.refresh(case)
+    return tuple(getattr(case, c) for c in CASE_COLUMNS)
+
+
+def test_many_openings_write_the_same_case_and_history_rows_as_one_by_one(session, factory, world):
+    # the center has a saved ladder (two versions): both paths pin the latest one
+    for version in (1, 2):
+        session.add(LadderPolicy(center_school_id=world.center.id, version=version, rungs=ladder.DEFAULT_RUNGS))
+    students = [factory.student(world.klass, world.village) for _ in range(4)]
+    session.flush()
+    one = [create_case_system(session, "absence", s.id, {"reason": "旷课"}, effective_date=DAY).id
+           for s in students[:2]]
+    made = create_cases_system(session, "absence", [SystemOpen(s.id, {"reason": "旷课"}, DAY) for s in students[2:]])
+    session.commit()
+    latest = session.scalars(select(LadderPolicy.id).where(LadderPolicy.center_school_id == world.center.id)
+                             .order_by(LadderPolicy.version.desc())).first()
+    assert [m.ladder_policy_id for m in made] == [latest, latest]
+    for by_one, by_many in zip(one, [m.id for m in made], strict=True):
+        assert _case(session, by_many) == _case(session, by_one)
+        assert _history(session, by_many) == _history(session, by_one)
+    assert [session.get(Case, m.id).student_id for m in made] == [s.id for s in students[2:]]
+    assert _history(session, made[0].id) == [("create", None, "reported", None, "system", DAY, None,
+                                              {"reason": "旷课"})]
+
+
+def test_an_opening_for_a_child_with_an_open_case_is_refused_before_anything_is_written(session, factory, world):
+    busy = _open(session, factory, world)
+    free = factory.student(world.klass, world.village)
+    session.flush()
+    before = session.scalar(select(func.count()).select_from(Case))
+    with pytest.raises(Conflict) as exc:
+        create_cases_system(session, "absence", [SystemOpen(free.id, {"reason": "旷课"}, DAY),
+                                                 SystemOpen(busy.student_id, {"reason": "旷课"}, DAY)])
+    assert exc.value.code == "duplicate"
+    assert session.scalar(select(func.count()).select_from(Case)) == before
+    made = create_cases_system(session, "absence", [SystemOpen(free.id, {"reason": "旷课"}, DAY),
+                                                    SystemOpen(busy.student_id, {"reason": "旷课"}, DAY)],
+                               existing_ok=True)
+    assert made[1] is None and made[0].student_id == free.id
+
+
+def test_an_opening_without_its_required_data_is_refused(session, factory, world):
+    student = factory.student(world.klass, world.village)
+    session.flush()
+    with pytest.raises(Invalid):
+        create_cases_system(session, "absence", [SystemOpen(student.id, {}, DAY)])
