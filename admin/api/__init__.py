@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from workflow.accounts import user_for_token
@@ -39,6 +40,15 @@ def authenticate_bearer():
 def handle_domain_error(exc: DomainError):
     db.session.rollback()
     return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+@bp.errorhandler(IntegrityError)
+def handle_integrity_error(exc: IntegrityError):
+    """A unique constraint the services' own checks could not see coming: another request
+    wrote the same row between our check and our insert (two teachers saving one class-day at
+    once). The request's writes are rolled back; the client may retry."""
+    db.session.rollback()
+    return error_response(409, "duplicate", _("同样的记录刚刚已被他人保存，本次未写入任何数据，请刷新后重试"))
 
 
 @bp.errorhandler(HTTPException)
