@@ -34,6 +34,7 @@ from models import (
     SchoolClass,
     Student,
     User,
+    Village,
     Visit,
     mask_id_card,
 )
@@ -43,7 +44,7 @@ from workflow.diagram_svg import render_svg
 from workflow.errors import DomainError, Invalid
 from workflow.processes import REGISTRY, Ctx, OneOf, Req, get_process
 from workflow.queue import deadlines
-from workflow.scope import acting_roles, get_in_scope
+from workflow.scope import acting_roles, get_in_scope, village_filter
 from workflow.serialize import history_row, state_label
 
 from ..extensions import db
@@ -512,3 +513,97 @@ def create(student_id: int):
         return redirect(url_for("cases.student", student_id=st.id))
     flash(_("已为%(name)s立案：%(process)s。", name=st.name, process=proc.label), "success")
     return redirect(url_for("cases.detail", case_id=case.id))
+
+
+# --- transfer-in (SPEC §3.5): opened by the receiving school's academic office -------------------
+
+GUARDIAN_KEYS = ("name", "relation", "phone")
+
+
+def _office_school_ids() -> set[int]:
+    """Schools where the user is academic office: the only ones they may receive a child into."""
+    return set(current_scope().roles.get("academic_office", ()))
+
+
+def _receivable_class_options(school_ids: set[int]) -> list[tuple[str, str]]:
+    today = clock.today()
+    first = today.year if today.month >= 8 else today.year - 1  # the school year starts in autumn
+    rows = db.session.scalars(select(SchoolClass).options(joinedload(SchoolClass.school)).where(
+        SchoolClass.school_id.in_(sorted(school_ids)), SchoolClass.school_year == f"{first}-{first + 1}")
+        .order_by(SchoolClass.school_id, SchoolClass.grade, SchoolClass.name))
+    return [(str(k.id), f"{k.school.name} {k.name}（{k.school_year}）") for k in rows]
+
+
+def _sister_transfers(school_ids: set[int]) -> list[tuple[str, str]]:
+    """Students a sister school has transferred out to one of these schools (transfer_out case
+    `transferred` naming it as destination_school_id) with no open transfer-in yet: what the
+    transfer_in locate hook accepts as a student of this deployment sent here."""
+    rows = db.session.execute(select(Student, Case.data).join(Case, Case.student_id == Student.id).options(
+        joinedload(Student.school)).where(Student.status == "transferred_out", Case.process == "transfer_out",
+                                          Case.state == "transferred").order_by(Student.name, Student.id))
+    pending = set(db.session.scalars(select(Case.student_id).where(
+        Case.process == "transfer_in", Case.is_open.is_(True))))
+    out: dict[int, str] = {}
+    for st, data in rows:
+        if (data or {}).get("destination_school_id") in school_ids and st.id not in pending:
+            origin = st.school.name if st.school else ""
+            out[st.id] = f"{st.name}（{GENDER_LABELS.get(st.gender, st.gender)}，{st.birth_date.isoformat()}，{origin}）"
+    return list(out.items())
+
+
+def _transfer_in_data(form) -> tuple[int | None, dict]:
+    """The posted form as (student_id, data) in the shapes engine.create_case validates; empty
+    inputs are left out so the engine names the missing field."""
+    data: dict = {}
+    for key in ("origin_school", "reason"):
+        if (form.get(key) or "").strip():
+            data[key] = form[key].strip()
+    raw_class = (form.get("class_id") or "").strip()
+    if raw_class:
+        data["class_id"] = int(raw_class) if raw_class.isdigit() else raw_class
+    if form.get("source") == "sister":
+        raw = (form.get("student_id") or "").strip()
+        if not raw.isdigit():
+            raise Invalid(_("请选择要转入的学生（字段 student_id）"), details={"field": "student_id"})
+        return int(raw), data
+    student: dict = {}
+    for key in ("name", "gender", "birth_date"):
+        if (form.get(key) or "").strip():
+            student[key] = form[key].strip()
+    raw_village = (form.get("village_id") or "").strip()
+    if raw_village:
+        student["village_id"] = int(raw_village) if raw_village.isdigit() else raw_village
+    guardian = {k: (form.get(f"guardian_{k}") or "").strip() for k in GUARDIAN_KEYS}
+    if any(guardian.values()):
+        student["guardians"] = [{k: v for k, v in guardian.items() if v}]
+    data["student"] = student
+    return None, data
+
+
+@bp.route("/cases/new/transfer-in", methods=["GET", "POST"])
+@login_required
+def transfer_in_new():
+    """Open a transfer-in for a child a sister school sent here or for a new child (the family's
+    chosen class, the origin school); only the receiving school's academic office may."""
+    school_ids = _office_school_ids()
+    if not school_ids:
+        abort(403)
+    values = request.form if request.method == "POST" else {}
+    status = 200
+    if request.method == "POST":
+        try:
+            student_id, data = _transfer_in_data(request.form)
+            case = engine.create_case(db.session, current_scope(), current_actor(), "transfer_in", student_id,
+                                      data, today=clock.today())
+            db.session.commit()
+        except DomainError as exc:
+            flash_error(exc)
+            status = 422
+        else:
+            flash(_("已为%(name)s办理转入立案，等待班主任接收入班。", name=case.student.name), "success")
+            return redirect(url_for("cases.detail", case_id=case.id))
+    villages = db.session.scalars(select(Village).where(village_filter(current_scope())).order_by(Village.name))
+    return render_template(
+        "cases/transfer_in_new.html", values=values, source=values.get("source", "new"),
+        classes=_receivable_class_options(school_ids), sisters=_sister_transfers(school_ids),
+        villages=[(str(v.id), v.name) for v in villages], gender_labels=GENDER_LABELS), status

@@ -91,6 +91,10 @@ class Nav:
     def reports(self) -> bool:
         return self._may(REPORT_ROLES, "registers.weekly")
 
+    @property
+    def transfer_in(self) -> bool:
+        return self.scope.has_role("academic_office") and "cases.transfer_in_new" in self.endpoints
+
     @cached_property
     def counts(self) -> tuple[int, int]:
         """(items in the queue, of which overdue)."""
