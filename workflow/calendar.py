@@ -148,6 +148,13 @@ class SchoolCalendar:
         return None
 
 
+def school_year_of(day: dt.date) -> str:
+    """The school year (学年) `day` belongs to, e.g. "2026-2027" from 1 August 2026 on: the year
+    turns over in the summer holiday, before the autumn term starts."""
+    first = day.year if day.month >= 8 else day.year - 1
+    return f"{first}-{first + 1}"
+
+
 class CalendarBook:
     """Calendars of many schools for one run (e.g. the daily sweep), each loaded once."""
 

@@ -47,6 +47,7 @@ from models import (
 )
 
 from . import clock
+from .calendar import school_year_of
 from .errors import Conflict, Forbidden, Invalid
 from .org import check_school_year
 from .scope import CENTER_ROLES, Scope, class_filter, get_in_scope
@@ -608,8 +609,9 @@ def current_school_loss_rates(session: Session, school_ids: Iterable[int], *,
     a calendar answer (0, None, None). At most three groups of (school year, term), so still a
     constant number of queries."""
     ids = sorted(set(school_ids))
-    first = today.year if today.month >= 8 else today.year - 1
-    year, previous = f"{first}-{first + 1}", f"{first - 1}-{first}"
+    year = school_year_of(today)
+    first = int(year[:4])
+    previous = f"{first - 1}-{first}"
     candidates = [(year, 2), (year, 1), (previous, 2)]
     dates = {c: term_dates(session, ids, *c) for c in candidates}
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)

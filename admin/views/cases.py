@@ -40,6 +40,7 @@ from models import (
 )
 from workflow import clock, engine
 from workflow import evidence as evidence_services
+from workflow.calendar import school_year_of
 from workflow.diagram_svg import render_svg
 from workflow.errors import DomainError, Invalid
 from workflow.processes import REGISTRY, Ctx, OneOf, Req, get_process
@@ -527,9 +528,8 @@ def _office_school_ids() -> set[int]:
 
 def _receivable_class_options(school_ids: set[int]) -> list[tuple[str, str]]:
     today = clock.today()
-    first = today.year if today.month >= 8 else today.year - 1  # the school year starts in autumn
     rows = db.session.scalars(select(SchoolClass).options(joinedload(SchoolClass.school)).where(
-        SchoolClass.school_id.in_(sorted(school_ids)), SchoolClass.school_year == f"{first}-{first + 1}")
+        SchoolClass.school_id.in_(sorted(school_ids)), SchoolClass.school_year == school_year_of(today))
         .order_by(SchoolClass.school_id, SchoolClass.grade, SchoolClass.name))
     return [(str(k.id), f"{k.school.name} {k.name}（{k.school_year}）") for k in rows]
 

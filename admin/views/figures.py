@@ -16,6 +16,7 @@ from sqlalchemy import select
 from models import Baseline, ExamScore, School, SchoolClass, Student, User
 from workflow import clock, exams
 from workflow import figures as services
+from workflow.calendar import school_year_of
 from workflow.errors import DomainError, Forbidden, Invalid, NotFound
 from workflow.scope import get_in_scope, scoped
 
@@ -25,11 +26,6 @@ from ..security import current_actor, current_scope
 from .cases import flash_error
 
 bp = Blueprint("figures", __name__)
-
-
-def default_school_year(today: dt.date) -> str:
-    first = today.year if today.month >= 8 else today.year - 1
-    return f"{first}-{first + 1}"
 
 
 def _term_for(school_id: int | None, school_year: str, today: dt.date) -> int:
@@ -53,7 +49,7 @@ def _choices():
     elif schools:
         school = schools[0]
     today = clock.today()
-    school_year = request.args.get("school_year") or default_school_year(today)
+    school_year = request.args.get("school_year") or school_year_of(today)
     try:
         term = int(request.args.get("term") or _term_for(school.id if school else None, school_year, today))
     except ValueError:
