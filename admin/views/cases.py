@@ -43,7 +43,7 @@ from workflow import evidence as evidence_services
 from workflow.calendar import school_year_of
 from workflow.diagram_svg import render_svg
 from workflow.errors import DomainError, Invalid
-from workflow.processes import REGISTRY, Ctx, OneOf, Req, get_process
+from workflow.processes import REGISTRY, Ctx, OneOf, Req, get_process, transfer_in
 from workflow.queue import deadlines
 from workflow.scope import acting_roles, get_in_scope, village_filter
 from workflow.serialize import history_row, state_label
@@ -535,20 +535,12 @@ def _receivable_class_options(school_ids: set[int]) -> list[tuple[str, str]]:
 
 
 def _sister_transfers(school_ids: set[int]) -> list[tuple[str, str]]:
-    """Students a sister school has transferred out to one of these schools (transfer_out case
-    `transferred` naming it as destination_school_id) with no open transfer-in yet: what the
-    transfer_in locate hook accepts as a student of this deployment sent here."""
-    rows = db.session.execute(select(Student, Case.data).join(Case, Case.student_id == Student.id).options(
-        joinedload(Student.school)).where(Student.status == "transferred_out", Case.process == "transfer_out",
-                                          Case.state == "transferred").order_by(Student.name, Student.id))
-    pending = set(db.session.scalars(select(Case.student_id).where(
-        Case.process == "transfer_in", Case.is_open.is_(True))))
-    out: dict[int, str] = {}
-    for st, data in rows:
-        if (data or {}).get("destination_school_id") in school_ids and st.id not in pending:
-            origin = st.school.name if st.school else ""
-            out[st.id] = f"{st.name}（{GENDER_LABELS.get(st.gender, st.gender)}，{st.birth_date.isoformat()}，{origin}）"
-    return list(out.items())
+    """The students a sister school sent here, as select options (the rule is the process's)."""
+    out = []
+    for st in transfer_in.awaiting_transfer_in(db.session, school_ids):
+        origin = st.school.name if st.school else ""
+        out.append((st.id, f"{st.name}（{GENDER_LABELS.get(st.gender, st.gender)}，{st.birth_date.isoformat()}，{origin}）"))
+    return out
 
 
 def _transfer_in_data(form) -> tuple[int | None, dict]:

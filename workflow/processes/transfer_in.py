@@ -8,6 +8,7 @@ transferred out: such a student is found even outside the creator's scope); with
 import datetime as dt
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from models import Case, Guardian, SchoolClass, Student, Village
 
@@ -23,12 +24,28 @@ NEW_STUDENT = {"name": Req(str), "gender": Req(OneOf(("M", "F"))), "birth_date":
 GUARDIAN = {"name": Req(str), "relation": Req(str), "phone": Req(str)}
 
 
-def _sent_here(session, student: Student, school_id: int) -> bool:
-    for case in session.scalars(select(Case).where(
-            Case.student_id == student.id, Case.process == "transfer_out", Case.state == "transferred")):
-        if (case.data or {}).get("destination_school_id") == school_id:
-            return True
-    return False
+def sent_to(session, school_ids, student_id: int | None = None) -> list[int]:
+    """Ids of students whose `transfer_out` is `transferred` naming one of `school_ids` as
+    `destination_school_id`: a sister school sent them here (SPEC §3.3), so the receiving
+    academic office may take them in although they are outside its scope."""
+    stmt = select(Case.student_id, Case.data).where(Case.process == "transfer_out",
+                                                     Case.state == "transferred")
+    if student_id is not None:
+        stmt = stmt.where(Case.student_id == student_id)
+    return [sid for sid, data in session.execute(stmt)
+            if (data or {}).get("destination_school_id") in school_ids]
+
+
+def awaiting_transfer_in(session, school_ids) -> list[Student]:
+    """Students sent to these schools who are still `transferred_out` and have no open
+    transfer-in yet: the ones a receiving office can open a transfer-in for now."""
+    ids = sent_to(session, set(school_ids))
+    if not ids:
+        return []
+    pending = select(Case.student_id).where(Case.process == "transfer_in", Case.is_open.is_(True))
+    return list(session.scalars(select(Student).where(
+        Student.id.in_(ids), Student.status == "transferred_out", Student.id.not_in(pending))
+        .options(selectinload(Student.school)).order_by(Student.name, Student.id)))
 
 
 def locate(session, scope, user, student_id, data):
@@ -45,7 +62,7 @@ def locate(session, scope, user, student_id, data):
     student = session.get(Student, student_id)
     if student is None or not (can_see(session, scope, Student, student_id)
                                or student.status == "transferred_out"
-                               or _sent_here(session, student, klass.school_id)):
+                               or sent_to(session, {klass.school_id}, student.id)):
         raise NotFound("学生不存在或不在您的管辖范围内")
     return student, klass.school_id, klass.id
 
