@@ -53,6 +53,16 @@ def may_record(scope: Scope, klass: SchoolClass) -> bool:
     return any(klass.school_id in scope.roles.get(r, frozenset()) for r in SCHOOL_RECORDERS)
 
 
+def day_refusal(session: Session, klass: SchoolClass, date: dt.date) -> str | None:
+    """Why the class's attendance may not be taken on `date`: "future", "not_school_day"
+    (weekend, holiday or outside a term in the school's calendar), or None when it may."""
+    if date > clock.today():
+        return "future"
+    if not SchoolCalendar.load(session, klass.school_id).is_school_day(date):
+        return "not_school_day"
+    return None
+
+
 def record_attendance(session: Session, scope: Scope, user: User, *, class_id: int, date: dt.date,
                       reported_at: dt.datetime | None = None,
                       records: Sequence[dict]) -> RecordResult:
@@ -71,9 +81,10 @@ def record_attendance(session: Session, scope: Scope, user: User, *, class_id: i
     klass = get_in_scope(session, scope, SchoolClass, class_id)
     if not may_record(scope, klass):
         raise Forbidden("只有本班班主任、科任教师或本校教导处、校长可以登记考勤")
-    if date > clock.today():
+    refusal = day_refusal(session, klass, date)
+    if refusal == "future":
         raise Invalid(f"字段 date：{date.isoformat()} 尚未到来，不能登记考勤", details={"field": "date"})
-    if not SchoolCalendar.load(session, klass.school_id).is_school_day(date):
+    if refusal == "not_school_day":
         raise Invalid(f"字段 date：{date.isoformat()} 不是上课日，不能登记考勤", details={"field": "date"})
     if reported_at is None:
         reported_at = clock.now()

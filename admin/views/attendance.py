@@ -16,8 +16,7 @@ from sqlalchemy import select
 
 from models import ATTENDANCE_STATUSES, AttendanceDay, AttendanceRecord, Case, SchoolClass, Student
 from workflow import clock
-from workflow.attendance import may_record, record_attendance
-from workflow.calendar import SchoolCalendar
+from workflow.attendance import day_refusal, may_record, record_attendance
 from workflow.errors import DomainError
 from workflow.scope import class_filter
 
@@ -67,9 +66,10 @@ def index():
     problem = None
     if day is None:
         problem, day = _("日期格式不正确，已改为今天。"), today
-    if day > today:
+    refusal = day_refusal(db.session, klass, day)
+    if refusal == "future":
         problem = _("%(d)s 尚未到来，不能登记考勤。", d=day.isoformat())
-    elif not SchoolCalendar.load(db.session, klass.school_id).is_school_day(day):
+    elif refusal == "not_school_day":
         problem = _("%(d)s 不是上课日（周末、节假日或学期外），不能登记考勤。", d=day.isoformat())
     students = list(db.session.scalars(select(Student).where(Student.class_id == klass.id, Student.status == "active")
                                        .order_by(Student.name, Student.id)))
