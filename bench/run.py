@@ -405,39 +405,30 @@ class Bench:
                         self.fdb.session.remove()
             out.append((done, conflicts))
 
-        def floor_client(k: int, n: int, out: list) -> None:
-            import random
+        def raw_client(transition):
+            """A client firing `transition` (a floor in bench/floors.py) on the raw connection."""
 
-            rng = random.Random(k)
-            raw = self.raw()
-            done = conflicts = 0
-            while done < n:
-                cid = rng.choice(cases)
-                now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-                if floors.transition(raw, cid, users[k % len(users)], classes[(done + k) % len(classes)],
-                                     now, SWEEP_DAY):
-                    done += 1
-                else:
-                    conflicts += 1
-            raw.close()
-            out.append((done, conflicts))
+            def client(k: int, n: int, out: list) -> None:
+                import random
 
-        def authz_floor_client(k: int, n: int, out: list) -> None:
-            import random
+                rng = random.Random(k)
+                raw = self.raw()
+                done = conflicts = 0
+                while done < n:
+                    cid = rng.choice(cases)
+                    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                    if transition(raw, cid, users[k % len(users)], classes[(done + k) % len(classes)],
+                                  now, SWEEP_DAY):
+                        done += 1
+                    else:
+                        conflicts += 1
+                raw.close()
+                out.append((done, conflicts))
 
-            rng = random.Random(k)
-            raw = self.raw()
-            done = conflicts = 0
-            while done < n:
-                cid = rng.choice(cases)
-                now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-                if floors.transition_authorized(raw, cid, users[k % len(users)], classes[(done + k) % len(classes)],
-                                                now, SWEEP_DAY):
-                    done += 1
-                else:
-                    conflicts += 1
-            raw.close()
-            out.append((done, conflicts))
+            return client
+
+        floor_client = raw_client(floors.transition)
+        authz_floor_client = raw_client(floors.transition_authorized)
 
         def run(fn, n_clients: int) -> tuple[float, int, int]:
             out: list = []
