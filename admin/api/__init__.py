@@ -20,10 +20,6 @@ PUBLIC_ENDPOINTS = {"api.create_token", "api.openapi"}
 @bp.before_request
 def authenticate_bearer():
     """Every call but token creation and the OpenAPI document needs a valid bearer token."""
-    # A request inside an already pushed app context (tests, CLI) shares its `g`: never reuse
-    # the previous request's user or scope.
-    g.pop("api_user", None)
-    g.pop("scope", None)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     header = request.headers.get("Authorization", "")
