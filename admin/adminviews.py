@@ -59,9 +59,11 @@ from models import (
     Village,
     mask_id_card,
 )
-from workflow import catchment, ladder, org
-from workflow import scope as sc
+from workflow.absence import ladder
+from workflow.access import scope as sc
 from workflow.errors import DomainError, Forbidden, Invalid
+from workflow.org import services as org
+from workflow.registers import catchment
 
 from .extensions import db
 from .labels import (
@@ -928,13 +930,13 @@ class EnrolmentView(ScopedModelView):
 
 
 def _case_process_fmt(view, context, model, name):
-    from workflow.serialize import process_label
+    from workflow.cases.serialize import process_label
 
     return process_label(model.process)
 
 
 def _case_state_fmt(view, context, model, name):
-    from workflow.serialize import state_label
+    from workflow.cases.serialize import state_label
 
     return state_label(model)
 

@@ -4,9 +4,9 @@ from flask import Flask, current_app
 from sqlalchemy import exists, select
 
 from models import RoleAssignment, School, User
-from workflow.demo import DEFAULT_SEED, DEMO_PASSWORD, build_demo_world
-from workflow.demo_cases import build_demo_cases
-from workflow.demo_history import PAST_YEARS, build_demo_history, finish_demo_history
+from workflow.demo.cases import build_demo_cases
+from workflow.demo.history import PAST_YEARS, build_demo_history, finish_demo_history
+from workflow.demo.township import DEFAULT_SEED, DEMO_PASSWORD, build_demo_world
 
 from .extensions import db
 
@@ -70,8 +70,8 @@ def register_cli(app: Flask) -> None:
         import datetime as dt
 
         from workflow import clock
+        from workflow.absence.sweep import parse_shard, run_sweep, schools_to_sweep
         from workflow.errors import DomainError
-        from workflow.sweep import parse_shard, run_sweep, schools_to_sweep
 
         try:
             date = dt.date.fromisoformat(day) if day else clock.today()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import g
 from flask_login import current_user
 
-from workflow.scope import Scope, scope_for
+from workflow.access.scope import Scope, scope_for
 
 from .extensions import db
 

@@ -13,8 +13,8 @@ import datetime as dt
 import hashlib
 import json
 
+from workflow.cases.queue import SECONDARY
 from workflow.processes import REGISTRY
-from workflow.queue import SECONDARY
 
 
 class Raw:

@@ -56,7 +56,7 @@ from models import (
     Visit,
     VisitParticipant,
 )
-from workflow.org import id_card_check_char
+from workflow.org.services import id_card_check_char
 from workflow.processes import REGISTRY
 
 from .common import (

@@ -126,7 +126,7 @@ class Bench:
 
     def tokens(self, user_ids: list[int]) -> dict[int, str]:
         from models import User
-        from workflow.accounts import issue_token
+        from workflow.access.accounts import issue_token
 
         out = {}
         with self.app.app_context():
@@ -240,8 +240,8 @@ class Bench:
 
     def fig_class_figures(self) -> None:
         from models import User
-        from workflow.figures import class_figures
-        from workflow.scope import scope_for
+        from workflow.access.scope import scope_for
+        from workflow.figures.losses import class_figures
 
         from . import floors
 
@@ -275,7 +275,7 @@ class Bench:
     def fig_sweep(self) -> None:
         from sqlalchemy import text
 
-        from workflow.sweep import run_sweep
+        from workflow.absence.sweep import run_sweep
 
         from . import floors
 
@@ -369,9 +369,9 @@ class Bench:
         from sqlalchemy import text
 
         from models import Case, User
-        from workflow import engine
+        from workflow.access.scope import scope_for
+        from workflow.cases import engine
         from workflow.errors import Conflict
-        from workflow.scope import scope_for
 
         from . import floors
 
@@ -486,8 +486,8 @@ class Bench:
         from sqlalchemy import select
 
         from models import Village
-        from workflow.catchment import COLUMNS
-        from workflow.org import id_card_check_char
+        from workflow.org.services import id_card_check_char
+        from workflow.registers.catchment import COLUMNS
 
         with self.app.app_context():
             villages = list(self.fdb.session.execute(select(Village.id, Village.name)
@@ -523,8 +523,8 @@ class Bench:
         from sqlalchemy import delete
 
         from models import CatchmentChild, User
-        from workflow.catchment import import_register
-        from workflow.scope import scope_for
+        from workflow.access.scope import scope_for
+        from workflow.registers.catchment import import_register
 
         files = self.import_files()
         village_ids = [v for v, _ in files]

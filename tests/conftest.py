@@ -13,7 +13,7 @@ from admin.app import create_app
 from admin.extensions import db as _db
 from models import Base
 from tests.factories import PASSWORD, Factory, build_world
-from workflow.accounts import issue_token
+from workflow.access.accounts import issue_token
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from models import (
     User,
     Village,
 )
-from workflow.demo import build_demo_world, id_card_check_digit
+from workflow.demo.township import build_demo_world, id_card_check_digit
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,10 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Case, CaseHistory, Document, Visit
-from workflow import clock, engine
-from workflow.accounts import issue_token
+from workflow import clock
+from workflow.access.accounts import issue_token
+from workflow.access.scope import scope_for
+from workflow.cases import engine
 from workflow.errors import Conflict
-from workflow.scope import scope_for
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = clock.today()

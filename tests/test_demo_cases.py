@@ -11,10 +11,10 @@ from sqlalchemy.orm import selectinload
 
 from models import Case, Document, Student, User
 from workflow import clock
-from workflow.evidence import document_path
+from workflow.access.scope import scope_for
+from workflow.cases.evidence import document_path
+from workflow.cases.queue import build_queue
 from workflow.processes import REGISTRY
-from workflow.queue import build_queue
-from workflow.scope import scope_for
 
 
 @pytest.fixture

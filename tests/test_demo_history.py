@@ -20,11 +20,12 @@ from models import (
     Student,
     User,
 )
-from workflow import clock, figures
-from workflow.demo import build_demo_world
-from workflow.demo_cases import build_demo_cases
-from workflow.demo_history import PAST_YEARS, build_demo_history, finish_demo_history
-from workflow.scope import scope_for
+from workflow import clock
+from workflow.access.scope import scope_for
+from workflow.demo.cases import build_demo_cases
+from workflow.demo.history import PAST_YEARS, build_demo_history, finish_demo_history
+from workflow.demo.township import build_demo_world
+from workflow.figures import losses as figures
 
 # The demo is built for the 2026-2027 school year: pretend it is a day late in term 1 whenever the
 # tests run (never after the real today: visits cannot be dated in the future).

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from workflow.accounts import user_for_token
+from workflow.access.accounts import user_for_token
 from workflow.errors import DomainError
 
 from ..extensions import db

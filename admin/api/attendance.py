@@ -10,8 +10,8 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from models import ATTENDANCE_STATUSES
-from workflow import attendance as services
 from workflow import clock
+from workflow.absence import attendance as services
 from workflow.errors import Invalid
 
 from ..extensions import db

@@ -14,13 +14,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from models import Case, CaseHistory, Student, Visit
-from workflow import clock, engine, ladder
-from workflow import evidence as evidence_services
+from workflow import clock
+from workflow.absence import ladder
+from workflow.access.scope import case_filter, get_in_scope
+from workflow.cases import engine
+from workflow.cases import evidence as evidence_services
+from workflow.cases.queue import build_queue, deadlines
+from workflow.cases.serialize import case_detail, case_summary
 from workflow.errors import Invalid, NotFound
 from workflow.processes import REGISTRY
-from workflow.queue import build_queue, deadlines
-from workflow.scope import case_filter, get_in_scope
-from workflow.serialize import case_detail, case_summary
 
 from ..extensions import db
 from ..security import current_actor, current_scope

@@ -13,9 +13,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import DOCUMENT_KINDS, VISIT_KINDS, Case, Document, Fee, GuardianContact, Payment, Visit
 from workflow import clock
-from workflow import evidence as services
+from workflow.access.scope import get_in_scope
+from workflow.cases import evidence as services
 from workflow.errors import Invalid
-from workflow.scope import get_in_scope
 
 from ..extensions import db
 from ..security import current_actor, current_scope

@@ -15,9 +15,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import EXAM_KINDS
 from workflow import clock
-from workflow import exams as exam_services
-from workflow import figures as services
 from workflow.errors import Invalid
+from workflow.figures import exams as exam_services
+from workflow.figures import losses as services
 
 from ..extensions import db
 from ..security import current_actor, current_scope

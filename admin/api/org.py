@@ -23,10 +23,10 @@ from models import (
     Village,
 )
 from workflow import clock
-from workflow import org as services
-from workflow.calendar import effective_term as term_on
+from workflow.access.scope import Scope, get_in_scope, scoped
 from workflow.errors import Invalid, NotFound
-from workflow.scope import Scope, get_in_scope, scoped
+from workflow.org import services
+from workflow.org.calendar import effective_term as term_on
 
 from ..extensions import db
 from ..security import current_scope

@@ -10,8 +10,9 @@ from flask import jsonify, request, send_file
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from workflow import catchment, clock, reports
+from workflow import clock
 from workflow.errors import Invalid
+from workflow.registers import catchment, reports
 
 from ..extensions import db
 from ..security import current_actor, current_scope

@@ -6,8 +6,8 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 
 from workflow import clock
-from workflow import oversight as ov
 from workflow.errors import Invalid
+from workflow.figures import oversight as ov
 
 from ..extensions import db
 from ..security import current_scope
@@ -32,7 +32,7 @@ def oversight_report():
                           details={"field": "center_school_id"})
         center = ov.get_center(db.session, scope, int(raw))
     today = clock.today()
-    from workflow.figures import FigureSettings
+    from workflow.figures.losses import FigureSettings
 
     threshold = FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
     rows = ov.school_figures(db.session, ov.schools_of_centers(db.session, [center.id]), today=today,

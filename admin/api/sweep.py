@@ -10,10 +10,10 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from models import School
-from workflow import ladder
+from workflow.absence import ladder
+from workflow.absence.sweep import run_sweep
+from workflow.access.scope import CENTER_ROLES, get_in_scope
 from workflow.errors import Forbidden, Invalid
-from workflow.scope import CENTER_ROLES, get_in_scope
-from workflow.sweep import run_sweep
 
 from ..extensions import db
 from ..security import current_actor, current_scope

@@ -2,7 +2,7 @@
 from flask import current_app, jsonify
 
 from workflow import clock
-from workflow.accounts import authenticate, issue_token
+from workflow.access.accounts import authenticate, issue_token
 
 from ..extensions import db
 from . import bp

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from models import ATTENDANCE_STATUSES, AttendanceDay, AttendanceRecord, Case, SchoolClass, Student
 from workflow import clock
-from workflow.attendance import day_refusal, may_record, record_attendance
+from workflow.absence.attendance import day_refusal, may_record, record_attendance
+from workflow.access.scope import class_filter
 from workflow.errors import DomainError
-from workflow.scope import class_filter
 
 from ..extensions import db
 from ..security import current_actor, current_scope

@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from workflow.accounts import AuthFailed, Throttled, authenticate
+from workflow.access.accounts import AuthFailed, Throttled, authenticate
 
 from ..extensions import db
 

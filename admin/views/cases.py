@@ -38,15 +38,18 @@ from models import (
     Visit,
     mask_id_card,
 )
-from workflow import clock, engine
-from workflow import evidence as evidence_services
-from workflow.calendar import school_year_of
-from workflow.diagram_svg import render_svg
+from workflow import clock
+from workflow.access.scope import acting_roles, get_in_scope, village_filter
+from workflow.cases import engine
+from workflow.cases import evidence as evidence_services
+from workflow.cases.definitions import Ctx
+from workflow.cases.diagram_svg import render_svg
+from workflow.cases.queue import deadlines
+from workflow.cases.serialize import history_row, state_label
 from workflow.errors import DomainError, Invalid
-from workflow.processes import REGISTRY, Ctx, OneOf, Req, get_process, transfer_in
-from workflow.queue import deadlines
-from workflow.scope import acting_roles, get_in_scope, village_filter
-from workflow.serialize import history_row, state_label
+from workflow.org.calendar import school_year_of
+from workflow.processes import REGISTRY, get_process, transfer_in
+from workflow.validation import OneOf, Req
 
 from ..extensions import db
 from ..labels import GENDER_LABELS, STUDENT_STATUS_LABELS, role_label
@@ -484,7 +487,7 @@ def _create_forms(student: Student) -> list[CreateForm]:
 def student(student_id: int):
     """A student: who they are, their cases, and the forms to open a new one."""
     st = load_or_404(Student, student_id)
-    from workflow.scope import case_filter
+    from workflow.access.scope import case_filter
 
     cases = list(db.session.scalars(select(Case).where(Case.student_id == st.id, case_filter(current_scope()))
                                     .order_by(Case.opened_on.desc(), Case.id.desc())))

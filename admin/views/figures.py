@@ -14,11 +14,12 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from models import Baseline, ExamScore, School, SchoolClass, Student, User
-from workflow import clock, exams
-from workflow import figures as services
-from workflow.calendar import school_year_of
+from workflow import clock
+from workflow.access.scope import get_in_scope, scoped
 from workflow.errors import DomainError, Forbidden, Invalid, NotFound
-from workflow.scope import get_in_scope, scoped
+from workflow.figures import exams
+from workflow.figures import losses as services
+from workflow.org.calendar import school_year_of
 
 from ..api.figures import settings
 from ..extensions import db

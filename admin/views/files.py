@@ -7,8 +7,8 @@ from flask import Blueprint, current_app, send_file
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from workflow.cases.evidence import document_path, get_document
 from workflow.errors import NotFound
-from workflow.evidence import document_path, get_document
 
 from ..extensions import db
 from ..security import current_scope

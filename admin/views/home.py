@@ -4,7 +4,7 @@ from flask_login import login_required
 from sqlalchemy import func, select
 
 from models import Case, School, SchoolClass, Student
-from workflow import scope as sc
+from workflow.access import scope as sc
 
 from ..extensions import db
 from ..security import current_actor, current_scope

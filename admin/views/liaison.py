@@ -14,11 +14,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from models import Case, RoleAssignment, Student, User
-from workflow import clock, ladder
+from workflow import clock
+from workflow.absence import ladder
+from workflow.access.scope import get_in_scope
+from workflow.cases.evidence import Upload, add_visit
 from workflow.errors import DomainError
-from workflow.evidence import Upload, add_visit
 from workflow.processes import REGISTRY
-from workflow.scope import get_in_scope
 
 from ..extensions import db
 from ..security import current_actor, current_scope

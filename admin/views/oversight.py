@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from workflow import clock
-from workflow import oversight as ov
+from workflow.figures import oversight as ov
 from workflow.processes import REGISTRY
 
 from ..extensions import db
@@ -81,7 +81,7 @@ def chart_svg(weeks: list[ov.Week]) -> str:
 
 def _threshold():
     """The loss-rate threshold of the deployment (config FIGURES class_threshold, SPEC §4)."""
-    from workflow.figures import FigureSettings
+    from workflow.figures.losses import FigureSettings
 
     return FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
 

@@ -13,8 +13,8 @@ from werkzeug.exceptions import HTTPException
 
 from models import AttendanceDay, SchoolClass
 from workflow import clock
-from workflow.calendar import CalendarBook
-from workflow.queue import build_queue
+from workflow.cases.queue import build_queue
+from workflow.org.calendar import CalendarBook
 
 from ..extensions import db
 from ..security import current_actor, current_scope

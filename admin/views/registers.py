@@ -13,9 +13,10 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from models import School, Village
-from workflow import catchment, clock, reports
+from workflow import clock
+from workflow.access.scope import school_filter, village_filter
 from workflow.errors import Invalid
-from workflow.scope import school_filter, village_filter
+from workflow.registers import catchment, reports
 
 from ..extensions import db
 from ..security import current_actor, current_scope

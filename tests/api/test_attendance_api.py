@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import AttendanceDay, AttendanceRecord, CalendarDay
-from workflow import attendance, clock
+from workflow import clock
+from workflow.absence import attendance
 
 NOW = dt.datetime(2026, 10, 14, 10, 0, tzinfo=clock.SCHOOL_TZ)  # Wednesday
 DAY = "2026-10-13"

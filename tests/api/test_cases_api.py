@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Case, CaseHistory, Document, Student
-from workflow import clock, engine, enrolment
-from workflow.scope import scope_for
+from workflow import clock
+from workflow.access.scope import scope_for
+from workflow.cases import engine
+from workflow.org import enrolment
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 TODAY = clock.today()

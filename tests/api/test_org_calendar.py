@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from models import CalendarDay, Term
 from workflow import clock
-from workflow.calendar import is_school_day
+from workflow.org.calendar import is_school_day
 
 
 def counts(session):

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from models import Case, Enrolment, Guardian, Student
 from workflow import clock
-from workflow.org import id_card_check_char
+from workflow.org.services import id_card_check_char
 
 
 def id_card(prefix17="11010120160501123"):

@@ -16,7 +16,7 @@ from tests.workflow.ladder_helpers import (  # noqa: F401  (fixtures)
     marks_fixture,
     term_fixture,
 )
-from workflow.ladder import DEFAULT_RUNGS
+from workflow.absence.ladder import DEFAULT_RUNGS
 
 U = "unexcused"
 

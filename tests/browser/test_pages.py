@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from models import Case, Student
 from tests.browser.conftest import PHONE, TODAY, login, logout, no_horizontal_scroll, overflowing, shot
-from workflow import engine
-from workflow.scope import scope_for
+from workflow.access.scope import scope_for
+from workflow.cases import engine
 
 pytestmark = pytest.mark.usefixtures("term")
 

@@ -9,8 +9,9 @@ import re
 import pytest
 
 from models import Document, Visit
-from workflow import clock, engine
-from workflow.scope import scope_for
+from workflow import clock
+from workflow.access.scope import scope_for
+from workflow.cases import engine
 
 NOW = dt.datetime(2026, 10, 14, 10, 0, tzinfo=clock.SCHOOL_TZ)  # a Wednesday in term
 TODAY = NOW.date()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from models import Baseline, CatchmentChild, ExamScore, LadderPolicy
 from tests.conftest import csrf_token_from
-from workflow import ladder
+from workflow.absence import ladder
 
 INNER_ID = "433127201505010012"
 OUTER_ID = "433127201505020028"

@@ -198,7 +198,7 @@ def test_principal_cannot_edit_a_user_whose_role_they_could_not_grant(world, log
 
 
 def test_new_password_is_hashed_on_save_and_works_at_login(world, login, session):
-    from workflow.accounts import authenticate
+    from workflow.access.accounts import authenticate
 
     teacher = world["teacher"]
     client = login(world["principal"])

@@ -22,10 +22,10 @@ from tests.ui.pages_support import (  # noqa: F401  (fixtures)
     text_of,
     upload,
 )
-from workflow import engine
-from workflow.diagram_svg import render_svg
+from workflow.access.scope import scope_for
+from workflow.cases import engine
+from workflow.cases.diagram_svg import render_svg
 from workflow.processes import REGISTRY
-from workflow.scope import scope_for
 
 pytestmark = pytest.mark.usefixtures("fixed_clock", "term")
 ID_CARD = "110101201605010012"

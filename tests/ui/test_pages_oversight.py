@@ -14,7 +14,7 @@ from tests.ui.pages_support import (  # noqa: F401  (fixtures)
     term,
     text_of,
 )
-from workflow import oversight as ov
+from workflow.figures import oversight as ov
 from workflow.processes import REGISTRY
 
 pytestmark = pytest.mark.usefixtures("fixed_clock", "term")
@@ -188,8 +188,8 @@ def test_report_api_refuses_other_roles_and_other_centers(world, cases, api):
 
 
 def test_loss_rate_shows_once_baselines_are_frozen_and_red_over_the_threshold(world, factory, session, login):
-    from workflow.figures import freeze_baselines
-    from workflow.scope import scope_for
+    from workflow.access.scope import scope_for
+    from workflow.figures.losses import freeze_baselines
 
     pupils = [factory.student(world.klass, world.village, name=f"学{i}") for i in range(20)]
     session.commit()

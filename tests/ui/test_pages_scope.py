@@ -13,8 +13,8 @@ from tests.ui.pages_support import (  # noqa: F401  (fixtures)
     term,
     upload,
 )
-from workflow import engine
-from workflow.scope import scope_for
+from workflow.access.scope import scope_for
+from workflow.cases import engine
 
 pytestmark = pytest.mark.usefixtures("fixed_clock", "term")
 

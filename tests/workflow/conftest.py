@@ -11,10 +11,10 @@ from decimal import Decimal
 import pytest
 
 from models import Document, Enrolment, Fee, Payment, Visit
-from workflow import engine
-from workflow.guards import DOCUMENT_NAMES
+from workflow.access.scope import can_see, scope_for
+from workflow.cases import engine
+from workflow.cases.guards import DOCUMENT_NAMES
 from workflow.processes import REGISTRY
-from workflow.scope import can_see, scope_for
 
 TODAY = dt.date(2026, 10, 12)
 # the status-change processes these tests cover (absence has its own tests: the sweep drives it)

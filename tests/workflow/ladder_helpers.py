@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from models import CalendarDay, Case, CaseHistory
-from workflow import attendance, clock, evidence
+from workflow import clock
+from workflow.absence import attendance
+from workflow.absence.sweep import run_sweep
+from workflow.access.scope import scope_for
+from workflow.cases import evidence
 from workflow.clock import SCHOOL_TZ
-from workflow.scope import scope_for
-from workflow.sweep import run_sweep
 
 # The tests' "now": after every date they use, so no date is in the future.
 NOW = dt.datetime(2026, 12, 30, 12, 0, tzinfo=SCHOOL_TZ)

@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from models import Case, Enrolment
-from workflow import engine, evidence, ladder
+from workflow.absence import ladder
+from workflow.access.scope import scope_for
+from workflow.cases import engine, evidence
 from workflow.clock import SCHOOL_TZ
 from workflow.errors import Conflict, Forbidden, Invalid
-from workflow.scope import scope_for
 
 from .ladder_helpers import (  # noqa: F401  (fixtures)
     absence_cases,

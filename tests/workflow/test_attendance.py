@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy import func, select
 
 from models import AttendanceDay, AttendanceRecord, CalendarDay, Case
-from workflow import attendance, clock
+from workflow import clock
+from workflow.absence import attendance
+from workflow.access.scope import scope_for
 from workflow.errors import Forbidden, Invalid, NotFound
-from workflow.scope import scope_for
 
 D = dt.date
 NOW = dt.datetime(2026, 10, 14, 10, 0, tzinfo=clock.SCHOOL_TZ)  # a Wednesday

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import event
 
 from models import CalendarDay
-from workflow import calendar
+from workflow.org import calendar
 
 D = dt.date
 

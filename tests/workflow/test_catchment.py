@@ -10,10 +10,11 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from models import Case, CaseHistory, CatchmentChild, Student
-from workflow import catchment, engine
+from workflow.access.scope import scope_for
+from workflow.cases import engine
 from workflow.errors import Forbidden, Invalid, NotFound
-from workflow.org import id_card_check_char
-from workflow.scope import scope_for
+from workflow.org.services import id_card_check_char
+from workflow.registers import catchment
 
 TODAY = dt.date(2026, 10, 12)
 HEADERS = ["姓名", "性别", "出生日期", "身份证号", "户籍", "就读状态", "就读学校/去向", "备注"]

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select, text
 
 from models import Case, CaseHistory, Student
-from workflow import engine, enrolment
+from workflow.access.scope import scope_for
+from workflow.cases import engine
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
-from workflow.scope import scope_for
+from workflow.org import enrolment
 
 from .conftest import TODAY
 
@@ -392,7 +393,7 @@ def test_fire_system_records_role_system_and_checks_state(flow, session):
 
 
 def test_mermaid_diagram_shows_every_transition_and_highlights_the_current_state():
-    from workflow.diagrams import mermaid
+    from workflow.cases.diagrams import mermaid
     from workflow.processes import REGISTRY
 
     text_ = mermaid("suspension", highlight="suspended")
@@ -408,7 +409,7 @@ def test_mermaid_diagram_shows_every_transition_and_highlights_the_current_state
 def test_svg_needs_graphviz_and_is_none_without_it():
     import importlib.util
 
-    from workflow.diagrams import svg
+    from workflow.cases.diagrams import svg
 
     if importlib.util.find_spec("graphviz") is None:
         assert svg("return", highlight="submitted") is None
@@ -420,7 +421,7 @@ def test_svg_needs_graphviz_and_is_none_without_it():
 def test_docs_processes_md_is_generated_from_the_definitions():
     from pathlib import Path
 
-    from workflow.diagrams import processes_markdown
+    from workflow.cases.diagrams import processes_markdown
 
     path = Path(__file__).resolve().parents[2] / "docs" / "processes.md"
     assert path.read_text(encoding="utf-8") == processes_markdown(), \

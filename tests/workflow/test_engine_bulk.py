@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Case, CaseHistory, LadderPolicy
-from workflow import ladder
-from workflow.engine import (
+from workflow.absence import ladder
+from workflow.cases.engine import (
     SystemFire,
     SystemOpen,
     create_case_system,

@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from models import AttendanceRecord, Case, Document, Fee, Payment, Visit
-from workflow import clock, evidence
+from workflow import clock
+from workflow.access.scope import scope_for
+from workflow.cases import evidence
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
-from workflow.scope import scope_for
 
 D = dt.date
 NOW = dt.datetime(2026, 10, 14, 10, 0, tzinfo=clock.SCHOOL_TZ)

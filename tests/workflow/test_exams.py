@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from models import ExamScore
 from tests.workflow.test_figures import YEAR, Drive
-from workflow import exams
+from workflow.access.scope import scope_for
 from workflow.errors import Forbidden, Invalid, NotFound
-from workflow.scope import scope_for
+from workflow.figures import exams
 
 
 def xlsx(rows, header=("学籍号", "姓名", "科目", "分数")) -> bytes:

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import event, select
 
 from models import Baseline, Case, Visit
-from workflow import engine, enrolment
-from workflow import figures as fig
+from workflow.access.scope import scope_for
+from workflow.cases import engine
 from workflow.errors import Forbidden, NotFound
-from workflow.scope import scope_for
+from workflow.figures import losses as fig
+from workflow.org import enrolment
 
 T1 = (dt.date(2026, 9, 1), dt.date(2027, 1, 22))
 T2 = (dt.date(2027, 2, 22), dt.date(2027, 7, 2))

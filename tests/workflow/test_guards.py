@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import delete, select
 
 from models import Case, Document, Student
+from workflow.access.scope import scope_for
 from workflow.errors import Conflict, Invalid
-from workflow.scope import scope_for
 
 from .conftest import TODAY
 
@@ -461,7 +461,7 @@ def test_special_exclusion_needs_the_flag_and_guardian_agreement(flow):
 def test_scope_filter_lets_the_chosen_class_teacher_see_only_open_transfer_ins(flow, session):
     case = flow.create("office", "transfer_in", None)
     teacher = flow.w["teacher"]
-    from workflow.scope import scoped
+    from workflow.access.scope import scoped
     assert [c.id for c in session.scalars(scoped(scope_for(session, teacher), Case))] == [case.id]
     assert flow.sees("teacher", case.student)
     flow.fire("office", case, "withdraw")

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import CaseHistory
-from workflow.ladder import duties
-from workflow.sweep import run_sweep, sweep_school
+from workflow.absence.ladder import duties
+from workflow.absence.sweep import run_sweep, sweep_school
 
 from .ladder_helpers import (  # noqa: F401  (fixtures)
     absence_cases,
@@ -191,7 +191,7 @@ def test_missing_attendance_is_recorded_on_the_case_and_is_the_homeroom_teachers
 
 def test_sweep_opens_a_case_the_attendance_hook_missed_from_the_start_of_the_run(session, factory, world, marks,
                                                                                   monkeypatch):
-    from workflow import attendance
+    from workflow.absence import attendance
 
     monkeypatch.setattr(attendance, "on_unexcused", [])  # e.g. marks imported in bulk
     pupil = factory.student(world.klass, world.village)

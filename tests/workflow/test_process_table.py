@@ -90,8 +90,8 @@ def test_user_in_scope_without_the_role_gets_403(flow, process, source, name, de
     case = flow.bring(process, source)
     flow.all_evidence(case)
     t = REGISTRY[process].applicable(name, case)
-    from workflow.engine import case_roles
-    from workflow.scope import scope_for
+    from workflow.access.scope import scope_for
+    from workflow.cases.engine import case_roles
 
     checked = 0
     for key in IN_SCOPE_USERS:

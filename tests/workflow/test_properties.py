@@ -22,11 +22,11 @@ from admin.extensions import db
 from models import Case, CaseHistory, Document, Enrolment, Fee, Payment, Student, Visit
 from tests.conftest import _empty_all_tables
 from tests.factories import Factory, build_world
-from workflow import engine
+from workflow.access.scope import can_see, scope_for
+from workflow.cases import engine
+from workflow.cases.guards import DOCUMENT_NAMES
 from workflow.errors import DomainError, NotFound
-from workflow.guards import DOCUMENT_NAMES
 from workflow.processes import REGISTRY
-from workflow.scope import can_see, scope_for
 
 from .conftest import COMMENT, PROCESSES, TODAY, create_data, new_student_data
 

@@ -14,9 +14,9 @@ import pytest
 from openpyxl import load_workbook
 
 from models import AttendanceRecord, Case, CaseHistory, CatchmentChild, Visit
-from workflow import reports
+from workflow.access.scope import scope_for
 from workflow.errors import Invalid, NotFound
-from workflow.scope import scope_for
+from workflow.registers import reports
 
 MON = dt.date(2026, 10, 12)
 

@@ -4,8 +4,7 @@ import datetime as dt
 import pytest
 
 from models import Case, School, SchoolClass, Student, User, Village
-from workflow.errors import NotFound
-from workflow.scope import (
+from workflow.access.scope import (
     can_see,
     get_in_scope,
     managed_center_ids,
@@ -14,6 +13,7 @@ from workflow.scope import (
     scope_for,
     scoped,
 )
+from workflow.errors import NotFound
 
 ALL_SCHOOLS = {"county", "center", "branch", "branch2", "other_center", "other_branch"}
 ALL_CLASSES = {"klass", "klass2", "center_class", "other_class"}

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import event
 
-from workflow.effects import set_case_data
+from workflow.absence.sweep import parse_shard, schools_to_sweep, sweep_school
+from workflow.cases.effects import set_case_data
 from workflow.errors import Invalid
-from workflow.sweep import parse_shard, schools_to_sweep, sweep_school
 
 from .ladder_helpers import (  # noqa: F401  (fixtures)
     NOW,

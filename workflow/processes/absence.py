@@ -14,12 +14,12 @@ import datetime as dt
 from sqlalchemy import exists, select
 
 from models import RECOVERY_REASONS, Case, CaseHistory, Student
-
-from .. import effects as e
-from .. import guards as g
-from .. import ladder
-from ..attendance import on_unexcused
-from . import OneOf, Process, Req, T
+from workflow.absence import ladder
+from workflow.absence.attendance import on_unexcused
+from workflow.cases import effects as e
+from workflow.cases import guards as g
+from workflow.cases.definitions import Process, T
+from workflow.validation import OneOf, Req
 
 RUNGS = ladder.RUNG_STATES
 FINAL = ("returned", "dropout_confirmed", "converted")
@@ -114,8 +114,8 @@ def covered_many(session, pairs) -> set[tuple[int, dt.date]]:
 
 def open_for_unexcused(session, student_id: int, day: dt.date) -> Case | None:
     """Open an absence case (as the system) for an unexcused mark on `day` unless one covers it."""
-    from ..engine import create_case_system
-    from ..sweep import lock_school
+    from workflow.absence.sweep import lock_school
+    from workflow.cases.engine import create_case_system
 
     school_id = session.scalar(select(Student.school_id).where(Student.id == student_id))
     if school_id is not None:

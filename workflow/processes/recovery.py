@@ -4,10 +4,10 @@ Opened by hand (academic office, principal, center roles) or by a confirmed drop
 `return` case's `re_enroll` closes it as `returned` by itself.
 """
 from models import RECOVERY_REASONS
-
-from .. import effects as e
-from .. import guards as g
-from . import CENTER_ROLES, OneOf, Process, Req, T
+from workflow.cases import effects as e
+from workflow.cases import guards as g
+from workflow.cases.definitions import CENTER_ROLES, Process, T
+from workflow.validation import OneOf, Req
 
 ACTORS = ("academic_office", "principal", *CENTER_ROLES)
 NOT_ENROLLED = ("dropped_out", "transferred_out", "incoming")

@@ -4,9 +4,10 @@ From `submit` on the child sits in the chosen class (`active`, provisional) whil
 paperwork and fees are completed; `withdraw` after `submit` takes the provisional seat back and
 restores the student's earlier status (the family withdrew, e.g. moved away).
 """
-from .. import effects as e
-from .. import guards as g
-from . import Process, Req, T
+from workflow.cases import effects as e
+from workflow.cases import guards as g
+from workflow.cases.definitions import Process, T
+from workflow.validation import Req
 
 STARTERS = ("homeroom_teacher", "academic_office")
 RETURNABLE = ("dropped_out", "transferred_out")

@@ -3,8 +3,8 @@
 An excluded student counts in neither baseline nor losses while the case is `excluded` (the
 case stays open so that it can be revoked).
 """
-from .. import guards as g
-from . import Process, T
+from workflow.cases import guards as g
+from workflow.cases.definitions import Process, T
 
 PROCESS = Process(
     name="special_exclusion",

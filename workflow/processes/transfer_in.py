@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from models import Case, Guardian, SchoolClass, Student, Village
-
-from .. import effects as e
-from .. import guards as g
-from ..errors import Invalid, NotFound
-from ..scope import can_see, class_filter
-from . import OneOf, Process, Req, T, check_data
+from workflow.access.scope import can_see, class_filter
+from workflow.cases import effects as e
+from workflow.cases import guards as g
+from workflow.cases.definitions import Process, T
+from workflow.errors import Invalid, NotFound
+from workflow.validation import OneOf, Req, check_data
 
 RECEIVABLE = ("incoming", "transferred_out", "dropped_out")
 NEW_STUDENT = {"name": Req(str), "gender": Req(OneOf(("M", "F"))), "birth_date": Req(dt.date),

@@ -3,9 +3,9 @@
 When the destination is a school of this deployment, that school's academic office opens a
 `transfer_in` for the student; its `accept` fires `confirm_arrival` here as the system.
 """
-from .. import effects as e
-from .. import guards as g
-from . import CENTER_ROLES, Process, T, approval_steps, send_back_steps
+from workflow.cases import effects as e
+from workflow.cases import guards as g
+from workflow.cases.definitions import CENTER_ROLES, Process, T, approval_steps, send_back_steps
 
 STARTERS = ("homeroom_teacher", "academic_office")
 DESTINATION = {"destination_school_id": int, "destination_school": str, "destination_region": str,

@@ -56,12 +56,12 @@ from models import (
     Visit,
     VisitParticipant,
 )
-
-from . import clock, ladder
-from .calendar import SchoolCalendar
-from .engine import SystemFire, SystemOpen, create_cases_system, fire_system_many
-from .errors import Invalid
-from .scope import Scope, acting_roles
+from workflow import clock
+from workflow.absence import ladder
+from workflow.access.scope import Scope, acting_roles
+from workflow.cases.engine import SystemFire, SystemOpen, create_cases_system, fire_system_many
+from workflow.errors import Invalid
+from workflow.org.calendar import SchoolCalendar
 
 # first key of pg_advisory_xact_lock(int, int); the second is the school id
 LOCK_NAMESPACE = 730_101
@@ -539,7 +539,7 @@ class _Batch:
     def _create_all(self, opens: list[tuple[int, int, dt.date]]) -> list[_Row | None]:
         """Open the cases in order, all at once through the engine (`create_cases_system`);
         which are already covered is asked in one go."""
-        from .processes.absence import covered_many
+        from workflow.processes.absence import covered_many
 
         covered = covered_many(self.s, [(sid, day) for _school, sid, day in opens])
         picked: list[int] = []

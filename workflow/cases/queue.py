@@ -18,11 +18,12 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Case, CaseHistory, School, Student, User
-
-from . import engine, ladder, serialize
-from .calendar import CalendarBook
-from .processes import REGISTRY, Process
-from .scope import Scope, case_filter
+from workflow.absence import ladder
+from workflow.access.scope import Scope, case_filter
+from workflow.cases import engine, serialize
+from workflow.cases.definitions import Process
+from workflow.org.calendar import CalendarBook
+from workflow.processes import REGISTRY
 
 ARRIVAL_DAYS = 30
 # The (process, state) pairs whose due date `deadlines` computes when the sweep set none.

@@ -28,22 +28,12 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Case, CaseHistory, School, Student, User
-
-from . import clock
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .processes import (
-    APPROVAL_STEPS,
-    REGISTRY,
-    ROLE_NAMES,
-    SUBMIT_STEPS,
-    Ctx,
-    Process,
-    T,
-    check_data,
-    get_process,
-    jsonable,
-)
-from .scope import Scope, acting_roles, get_in_scope
+from workflow import clock
+from workflow.access.scope import Scope, acting_roles, get_in_scope
+from workflow.cases.definitions import APPROVAL_STEPS, ROLE_NAMES, SUBMIT_STEPS, Ctx, Process, T
+from workflow.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.processes import REGISTRY, get_process
+from workflow.validation import check_data, jsonable
 
 SYSTEM_ROLE = "system"
 # Every transition may carry its effective date (SPEC §3 "Effective date").
@@ -580,7 +570,7 @@ def _bulk_pin_ladder_policy(session: Session, rows: list[dict], center_of: dict[
 
 
 def _bulk_create_effects():
-    from . import effects
+    from workflow.cases import effects
 
     return {effects.pin_ladder_policy: _bulk_pin_ladder_policy}
 

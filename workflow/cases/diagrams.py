@@ -12,17 +12,9 @@ from __future__ import annotations
 import importlib
 
 from models import PROCESSES
-
-from .processes import (
-    APPROVAL_STEPS,
-    REGISTRY,
-    ROLE_NAMES,
-    SUBMIT_STEPS,
-    Process,
-    T,
-    get_process,
-    spec_summary,
-)
+from workflow.cases.definitions import APPROVAL_STEPS, ROLE_NAMES, SUBMIT_STEPS, Process, T
+from workflow.processes import REGISTRY, get_process
+from workflow.validation import spec_summary
 
 HIGHLIGHT_STYLE = "fill:#fde68a,stroke:#b45309,stroke-width:3px"
 

@@ -42,10 +42,9 @@ from models import (
     User,
     Visit,
 )
-
-from .calendar import SchoolCalendar
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .scope import CENTER_ROLES, Scope, acting_roles, can_see
+from workflow.access.scope import CENTER_ROLES, Scope, acting_roles, can_see
+from workflow.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.org.calendar import SchoolCalendar
 
 RUNG_STATES = ("visit_1", "visit_2", "visit_3", "village_joint")
 # Roles that can act for a student's case (SPEC §3 "who acts for whose student").

@@ -18,11 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import ATTENDANCE_STATUSES, AttendanceDay, AttendanceRecord, SchoolClass, Student, User
-
-from . import clock
-from .calendar import SchoolCalendar
-from .errors import Forbidden, Invalid
-from .scope import Scope, get_in_scope
+from workflow import clock
+from workflow.access.scope import Scope, get_in_scope
+from workflow.errors import Forbidden, Invalid
+from workflow.org.calendar import SchoolCalendar
 
 # Roles that may take a class's attendance: teachers of that class, office/principal of its school.
 CLASS_RECORDERS = ("homeroom_teacher", "subject_teacher")

@@ -32,12 +32,11 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Case, CatchmentChild, School, Student, User, Village, mask_id_card
-
-from . import clock
-from .engine import create_case_system
-from .errors import Forbidden, Invalid, NotFound
-from .org import normalize_id_card
-from .scope import Scope, get_in_scope
+from workflow import clock
+from workflow.access.scope import Scope, get_in_scope
+from workflow.cases.engine import create_case_system
+from workflow.errors import Forbidden, Invalid, NotFound
+from workflow.org.services import normalize_id_card
 
 # --- columns and values --------------------------------------------------------------------------
 

@@ -45,12 +45,11 @@ from models import (
     Term,
     User,
 )
-
-from . import clock
-from .calendar import school_year_of
-from .errors import Conflict, Forbidden, Invalid
-from .org import check_school_year
-from .scope import CENTER_ROLES, Scope, class_filter, get_in_scope
+from workflow import clock
+from workflow.access.scope import CENTER_ROLES, Scope, class_filter, get_in_scope
+from workflow.errors import Conflict, Forbidden, Invalid
+from workflow.org.calendar import school_year_of
+from workflow.org.services import check_school_year
 
 ONE_DAY = dt.timedelta(days=1)
 RATE_PLACES = Decimal("0.0001")

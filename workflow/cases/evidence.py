@@ -38,10 +38,9 @@ from models import (
     User,
     Visit,
 )
-
-from . import clock
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .scope import Scope, acting_roles, can_see, get_in_scope, user_filter
+from workflow import clock
+from workflow.access.scope import Scope, acting_roles, can_see, get_in_scope, user_filter
+from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 
 # How far before the case was opened a visit may be dated: the visit that led to the case
 # (e.g. the day-one home visit before a suspension was applied for) belongs to it.

@@ -47,10 +47,10 @@ from models import (
     Student,
     Term,
 )
-
-from . import enrolment, figures, ladder
-from .calendar import SchoolCalendar
-from .demo import (
+from workflow.absence import ladder
+from workflow.access.scope import scope_for
+from workflow.demo.cases import _Builder
+from workflow.demo.township import (
     AREA_CODE,
     CENTER_JUNIOR,
     FLAG_RATES,
@@ -61,10 +61,11 @@ from .demo import (
     class_name,
     make_id_card,
 )
-from .demo import SCHOOL_YEAR as CURRENT_YEAR
-from .demo_cases import _Builder
-from .processes import REGISTRY
-from .scope import scope_for
+from workflow.demo.township import SCHOOL_YEAR as CURRENT_YEAR
+from workflow.figures import losses as figures
+from workflow.org import enrolment
+from workflow.org.calendar import SchoolCalendar
+from workflow.processes import REGISTRY
 
 PAST_YEARS = ("2023-2024", "2024-2025", "2025-2026")
 # Term dates of the past years follow the usual pattern (start around 1 September, winter

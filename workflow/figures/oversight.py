@@ -22,11 +22,10 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import AttendanceDay, AttendanceRecord, Case, CaseHistory, School, SchoolClass, Student
-
-from .calendar import CalendarBook
-from .errors import Forbidden, NotFound
-from .queue import COMPUTED_DUE, deadlines
-from .scope import Scope
+from workflow.access.scope import Scope
+from workflow.cases.queue import COMPUTED_DUE, deadlines
+from workflow.errors import Forbidden, NotFound
+from workflow.org.calendar import CalendarBook
 
 OVERSIGHT_ROLES = ("center_head", "center_office", "county_supervisor")
 # SPEC §4 "three ledgers": open absence cases at rung 3 and above are suspected dropouts.
@@ -76,7 +75,7 @@ class SchoolFigures:
         self.suspected_dropouts += other.suspected_dropouts
         self.missing_attendance_days += other.missing_attendance_days
         if other.baseline:
-            from .figures import rate
+            from workflow.figures.losses import rate
 
             self.baseline = (self.baseline or 0) + other.baseline
             self.frozen_losses += other.frozen_losses
@@ -252,7 +251,7 @@ def loss_rates(session: Session, school_ids: list[int], *,
                today: dt.date) -> dict[int, tuple[int | None, int, Decimal | None]]:
     """school id -> (frozen baseline, losses of the frozen classes, loss rate) of the term the
     school is in (workflow.figures); (None, 0, None) while no baseline is frozen ("—")."""
-    from .figures import current_school_loss_rates
+    from workflow.figures.losses import current_school_loss_rates
 
     out = {}
     for sid, (_losses, base, rate) in current_school_loss_rates(session, school_ids, today=today).items():

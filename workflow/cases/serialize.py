@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 
 from models import Case, CaseHistory, Student
-
-from . import clock
-from .processes import ROLE_NAMES, Process, get_process
+from workflow import clock
+from workflow.cases.definitions import ROLE_NAMES, Process
+from workflow.processes import get_process
 
 
 def _iso(day: dt.date | None) -> str | None:

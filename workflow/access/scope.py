@@ -11,8 +11,7 @@ from sqlalchemy import false, or_, select, true
 from sqlalchemy.orm import Session
 
 from models import Case, RoleAssignment, School, SchoolClass, Student, User, Village
-
-from .errors import NotFound
+from workflow.errors import NotFound
 
 CENTER_ROLES = ("center_head", "center_office")
 SCHOOL_ROLES = ("principal", "academic_office", "team_member")

@@ -9,9 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from models import ApiToken, RoleAssignment, User
-
-from . import clock
-from .errors import DomainError
+from workflow import clock
+from workflow.errors import DomainError
 
 
 class AuthFailed(DomainError):

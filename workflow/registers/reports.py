@@ -28,10 +28,9 @@ from models import (
     Village,
     Visit,
 )
-
-from . import catchment
-from .errors import Invalid, NotFound
-from .scope import Scope, case_filter, get_in_scope, school_filter, village_filter
+from workflow.access.scope import Scope, case_filter, get_in_scope, school_filter, village_filter
+from workflow.errors import Invalid, NotFound
+from workflow.registers import catchment
 
 # (process, transition) -> kind of status change. A suspension's `center_file` counts only the
 # first time (an extension's filing leaves the child suspended), and a recovery closed by the

@@ -27,10 +27,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models import EXAM_KINDS, Enrolment, ExamScore, SchoolClass, Student, User
-
-from . import clock
-from .errors import Forbidden, Invalid
-from .figures import (
+from workflow import clock
+from workflow.access.scope import Scope, get_in_scope
+from workflow.errors import Forbidden, Invalid
+from workflow.figures.losses import (
     MONEY_PLACES,
     ClassRow,
     FigureSettings,
@@ -41,8 +41,7 @@ from .figures import (
     rate,
     term_dates,
 )
-from .org import check_school_year
-from .scope import Scope, get_in_scope
+from workflow.org.services import check_school_year
 
 HEADER_STUDENT_NO = "学籍号"
 HEADER_NAME = "姓名"

@@ -30,9 +30,8 @@ from models import (
     User,
     Village,
 )
-from workflow.org import id_card_check_char
-
-from . import clock
+from workflow import clock
+from workflow.org.services import id_card_check_char
 
 SCHOOL_YEAR = "2026-2027"
 DEMO_PASSWORD = "baoxue123"

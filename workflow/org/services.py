@@ -33,10 +33,9 @@ from models import (
     Village,
     mask_id_card,
 )
-
-from . import clock
-from .errors import Conflict, Forbidden, Invalid, NotFound
-from .scope import Scope, get_in_scope, managed_center_ids, managed_school_ids, may_grant
+from workflow import clock
+from workflow.access.scope import Scope, get_in_scope, managed_center_ids, managed_school_ids, may_grant
+from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 
 MIN_PASSWORD_LENGTH = 8
 SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{4})$")

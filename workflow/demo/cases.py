@@ -25,15 +25,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Case, RoleAssignment, SchoolClass, Student, User
-
-from . import attendance, clock, engine, enrolment, ladder
-from . import evidence as ev
-from .calendar import SchoolCalendar
-from .demo import DemoWorld
-from .errors import DomainError
-from .guards import DOCUMENT_NAMES
-from .processes import REGISTRY, Process, T
-from .scope import Scope, can_see, scope_for
+from workflow import clock
+from workflow.absence import attendance, ladder
+from workflow.access.scope import Scope, can_see, scope_for
+from workflow.cases import engine
+from workflow.cases import evidence as ev
+from workflow.cases.definitions import Process, T
+from workflow.cases.guards import DOCUMENT_NAMES
+from workflow.demo.township import DemoWorld
+from workflow.errors import DomainError
+from workflow.org import enrolment
+from workflow.org.calendar import SchoolCalendar
+from workflow.processes import REGISTRY
 
 MAX_BYTES = 10 * 1024 * 1024
 SYSTEM_ONLY = {"system"}

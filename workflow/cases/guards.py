@@ -18,9 +18,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from models import Case, CaseHistory, Document, Fee, Payment, School, SchoolClass, User, Visit
-
-from .errors import Invalid
-from .scope import user_filter
+from workflow.access.scope import user_filter
+from workflow.errors import Invalid
 
 DOCUMENT_NAMES = {
     "suspension_grounds": "休学依据",
@@ -244,7 +243,7 @@ def check_destination_school(ctx) -> None:
 
 def returned_to_class(ctx):
     """返校后的出勤记录（present，晚于最后一个旷课日，且不晚于生效日期）"""
-    from .ladder import present_after
+    from workflow.absence.ladder import present_after
 
     upto = ctx.effective_date or ctx.today
     if upto is not None and present_after(ctx.session, ctx.case, upto) is not None:
@@ -277,7 +276,7 @@ def check_conversion_case(ctx) -> None:
         return
     other = ctx.session.get(Case, case_id)
     if ctx.scope is not None and other is not None:
-        from .scope import can_see
+        from workflow.access.scope import can_see
 
         if not can_see(ctx.session, ctx.scope, Case, case_id):
             other = None

@@ -11,8 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from models import Case, SchoolClass
-
-from . import enrolment
+from workflow.org import enrolment
 
 
 def set_case_data(case: Case, **values) -> None:
@@ -77,7 +76,7 @@ def enrol_transfer_in(ctx) -> None:
 
 def confirm_sister_transfer_out(ctx) -> None:
     """本系统内原学校的转出案件自动确认到达（confirm_arrival）"""
-    from .engine import fire_system
+    from workflow.cases.engine import fire_system
 
     origin = ctx.session.scalars(select(Case).where(
         Case.student_id == ctx.case.student_id, Case.process == "transfer_out",
@@ -124,7 +123,7 @@ def complete_re_enrolment(ctx) -> None:
 
 def close_open_recovery(ctx) -> None:
     """学生的未结劝返案件（recovery）自动以 returned 办结"""
-    from .engine import fire_system
+    from workflow.cases.engine import fire_system
 
     recovery = ctx.session.scalars(select(Case).where(
         Case.student_id == ctx.case.student_id, Case.process == "recovery", Case.state == "open")).first()
@@ -152,7 +151,7 @@ def enrolled_elsewhere(ctx) -> None:
 
 def open_recovery(ctx) -> None:
     """为该学生开启劝返案件（一人一案：已有未结案件则沿用）"""
-    from .engine import create_case_system
+    from workflow.cases.engine import create_case_system
 
     create_case_system(ctx.session, "recovery", ctx.case.student_id,
                        {"reason_category": ctx.get("reason_category")},
@@ -165,7 +164,7 @@ def open_recovery(ctx) -> None:
 
 def pin_ladder_policy(ctx) -> None:
     """案件沿用开启时所在中心校的家访阶梯版本"""
-    from .ladder import current_policy
+    from workflow.absence.ladder import current_policy
 
     school = ctx.case.school
     center_id = school.center_id if school is not None else None

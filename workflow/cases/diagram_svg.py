@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from html import escape
 
-from .processes import Process, get_process
+from workflow.cases.definitions import Process
+from workflow.processes import get_process
 
 BOX_W = 104
 BOX_H = 34

@@ -1,0 +1,2 @@
+"""The organization: schools, villages, classes, users and students; the school calendar;
+enrolment periods."""
