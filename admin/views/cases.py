@@ -120,7 +120,7 @@ def load_or_404(model, obj_id):
 def student_id_card(student: Student) -> str | None:
     """SPEC §1: the full ID-card number for admin, principal/academic office of the student's
     school and the center office of its center; masked for everyone else."""
-    from ..adminviews import may_see_full_id
+    from ..adminviews.org import may_see_full_id
 
     return student.id_card_no if may_see_full_id(student) else mask_id_card(student.id_card_no)
 

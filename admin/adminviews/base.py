@@ -1,0 +1,381 @@
+"""Flask-Admin's scoped base classes and the scope helpers every record screen uses.
+
+Flask-Admin views (档案管理) over one scoped base class.
+
+Every list, count, detail, edit, delete and export goes through `ScopedModelView.scope_clause`,
+built only from workflow.scope filters; an id outside the user's scope answers 404. Creating
+schools, villages, classes, users, students and terms goes through workflow.org, so the admin
+pages and the JSON API follow the same rules. Who may do what is written in docs/admin.md.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Response, abort, flash, has_request_context, redirect, request, url_for
+from flask_admin import AdminIndexView, expose
+from flask_admin.actions import action
+from flask_admin.babel import gettext as admin_gettext
+from flask_admin.babel import lazy_gettext as admin_lazy_gettext
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from openpyxl import Workbook
+from sqlalchemy import func, select
+from werkzeug.utils import secure_filename
+
+from models import (
+    RoleAssignment,
+    School,
+    SchoolClass,
+    User,
+    Village,
+)
+from workflow import clock
+from workflow.access import scope as sc
+from workflow.errors import DomainError, Forbidden, Invalid
+
+from ..extensions import db
+from ..security import current_scope
+
+# Roles that open 档案管理 at all; a village liaison works from the liaison pages instead.
+READER_ROLES = ("admin", "county_supervisor", "center_head", "center_office", "principal",
+                "academic_office", "homeroom_teacher", "subject_teacher", "team_member")
+ORG_WRITERS = ("admin", "center_head", "center_office")
+SCHOOL_WRITERS = ("admin", "center_head", "center_office", "principal", "academic_office")
+USER_READERS = ("admin", "county_supervisor", "center_head", "center_office", "principal",
+                "academic_office")
+# SPEC §1: the ID-card number in full only for these roles (of the student's school/center).
+CALENDAR_DAY_LABELS = {"holiday": _l("节假日（不上课）"), "workday": _l("调休上课日")}
+
+
+# --- scope helpers ------------------------------------------------------------------------------
+
+
+def _scope() -> sc.Scope:
+    return current_scope()
+
+
+def _holds(roles) -> bool:
+    """Whether the current user holds one of `roles` (outside a request: no)."""
+    try:
+        if not current_user.is_authenticated:
+            return False
+    except (AttributeError, RuntimeError):
+        return False
+    return _scope().has_role(*roles)
+
+
+def _managed_schools() -> set[int] | None:
+    return sc.managed_school_ids(db.session, _scope())
+
+
+def _visible(model):
+    return db.session.query(model).filter(sc.FILTERS[model](_scope()))
+
+
+def scoped_schools():
+    return _visible(School).order_by(School.kind, School.name).all()
+
+
+def managed_schools_query():
+    """Schools where the user may create classes, students, calendars (not county nodes)."""
+    q = _visible(School).filter(School.kind != "county")
+    managed = _managed_schools()
+    if managed is not None:
+        q = q.filter(School.id.in_(sorted(managed) or [-1]))
+    return q.order_by(School.name).all()
+
+
+def managed_centers_query():
+    q = _visible(School).filter(School.kind == "center")
+    centers = sc.managed_center_ids(_scope())
+    if centers is not None:
+        q = q.filter(School.id.in_(sorted(centers) or [-1]))
+    return q.order_by(School.name).all()
+
+
+def parent_choices_query():
+    """Possible parents of a new school: the user's centers; for admin also counties."""
+    if _scope().is_all:
+        return _visible(School).filter(School.kind.in_(("county", "center"))).order_by(School.name).all()
+    return managed_centers_query()
+
+
+def scoped_classes():
+    return _visible(SchoolClass).order_by(SchoolClass.school_year.desc(), SchoolClass.grade,
+                                          SchoolClass.name).all()
+
+
+def managed_classes_query():
+    q = _visible(SchoolClass)
+    managed = _managed_schools()
+    if managed is not None:
+        q = q.filter(SchoolClass.school_id.in_(sorted(managed) or [-1]))
+    return q.order_by(SchoolClass.school_year.desc(), SchoolClass.grade, SchoolClass.name).all()
+
+
+def scoped_villages():
+    return _visible(Village).order_by(Village.name).all()
+
+
+def _options(rows):
+    return [(str(r.id), str(r)) for r in rows]
+
+
+def _request_options(fn):
+    """Filter options from the user's scope, computed per request (Flask-Admin also asks once at
+    start-up, outside any request: then there are none)."""
+    def options():
+        return fn() if has_request_context() else []
+    return options
+
+
+_school_options = _request_options(lambda: _options(s for s in scoped_schools() if s.kind != "county"))
+_parent_options = _request_options(lambda: _options(s for s in scoped_schools() if s.kind != "branch"))
+_center_options = _request_options(lambda: _options(s for s in scoped_schools() if s.kind == "center"))
+_class_options = _request_options(lambda: _options(scoped_classes()))
+_village_options = _request_options(lambda: _options(scoped_villages()))
+
+
+class HoldsRoleFilter(FilterEqual):
+    """Users holding a role (a join on role_assignments would list a user once per role)."""
+
+    def apply(self, query, value, alias=None):
+        return query.filter(User.id.in_(select(RoleAssignment.user_id).where(RoleAssignment.role == value)))
+
+
+def _label_options(labels: dict):
+    return lambda: [(k, str(v)) for k, v in labels.items()]
+
+
+def _fmt_label(labels: dict):
+    def fmt(view, context, model, name):
+        value = getattr(model, name)
+        return str(labels.get(value, value)) if value is not None else ""
+    return fmt
+
+
+def _choices(labels: dict):
+    return [(k, v) for k, v in labels.items()]
+
+
+def _count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def _refuse():
+    """Not signed in (or deactivated meanwhile): to the login page; signed in: 403."""
+    if not current_user.is_authenticated or not current_user.is_active:
+        return redirect(url_for("auth.login", next=request.full_path))
+    abort(403)
+
+
+def _school_name(school_id) -> str:
+    school = db.session.get(School, school_id) if school_id is not None else None
+    return school.name if school is not None else ""
+
+
+def _local_time_fmt(view, context, model, name):
+    value = getattr(model, name)
+    return value.astimezone(clock.SCHOOL_TZ).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+
+# --- the base classes ---------------------------------------------------------------------------
+
+
+class ScopedIndexView(AdminIndexView):
+    """The 档案管理 landing page: only for staff roles; anonymous users go to the login page."""
+
+    def is_accessible(self) -> bool:
+        return bool(current_user.is_authenticated and current_user.is_active and _holds(READER_ROLES))
+
+    def inaccessible_callback(self, name, **kwargs):
+        return _refuse()
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/baoxue_index.html")
+
+
+class ScopedModelView(ModelView):
+    """A ModelView that sees only the current user's scope (workflow.scope) and writes only what
+    their roles allow. Subclasses set the role tuples, `scope_clause` and `may_write`."""
+
+    form_base_class = FlaskForm  # CSRF on every admin form (CSRFProtect is global)
+    can_view_details = True
+    can_set_page_size = True
+    page_size = 50
+    read_roles: tuple[str, ...] = READER_ROLES
+    create_roles: tuple[str, ...] = ()
+    edit_roles: tuple[str, ...] = ()
+    delete_roles: tuple[str, ...] = ()
+    # Creation goes through a workflow service (see create_via_service); the raw model path is
+    # used only by views that set this False.
+    create_through_service = True
+
+    # --- access --------------------------------------------------------------------------------
+
+    def is_accessible(self) -> bool:
+        return bool(current_user.is_authenticated and current_user.is_active and _holds(self.read_roles))
+
+    def is_visible(self) -> bool:
+        return self.is_accessible()
+
+    def inaccessible_callback(self, name, **kwargs):
+        return _refuse()
+
+    @property
+    def can_create(self) -> bool:
+        return _holds(self.create_roles)
+
+    @property
+    def can_edit(self) -> bool:
+        return _holds(self.edit_roles)
+
+    @property
+    def can_delete(self) -> bool:
+        return _holds(self.delete_roles)
+
+    def may_write(self, obj) -> bool:
+        """Whether the user may edit or delete this (visible) object."""
+        return _scope().is_all
+
+    # --- scope ---------------------------------------------------------------------------------
+
+    def scope_clause(self):
+        return sc.FILTERS[self.model](_scope())
+
+    def get_query(self):
+        return db.session.query(self.model).filter(self.scope_clause())
+
+    def get_count_query(self):
+        return db.session.query(func.count("*")).select_from(self.model).filter(self.scope_clause())
+
+    def get_one(self, id):
+        """The object if in scope; 404 otherwise (also for a malformed id)."""
+        try:
+            pk = int(id)
+        except (TypeError, ValueError):
+            abort(404)
+        obj = self.get_query().filter(self.model.id == pk).first()
+        if obj is None:
+            abort(404)
+        return obj
+
+    def _get_filter_groups(self):
+        # Options such as "which class" depend on who is asking: recompute them per request.
+        groups = super()._get_filter_groups()
+        for items in (groups or {}).values():
+            for item in items:
+                flt = self._filters[item["index"]]
+                if callable(flt.options):
+                    item["options"] = [(k, str(v)) for k, v in flt.options()] or None
+        return groups
+
+    # --- views ---------------------------------------------------------------------------------
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        obj_id = request.args.get("id")
+        if obj_id is not None:
+            obj = self.get_one(obj_id)  # out of scope: 404 even for a read-only user
+            if not self.can_edit or not self.may_write(obj):
+                flash(_("您只能查看该记录，无权修改。"), "warning")
+                return redirect(self.get_url(".details_view", id=obj.id))
+        return super().edit_view()
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        if isinstance(exc, DomainError):
+            flash(exc.message, "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    def create_model(self, form):
+        if not self.create_through_service:
+            return super().create_model(form)
+        try:
+            model = self.create_via_service(form)
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            if not self.handle_view_exception(exc):
+                raise
+            return False
+        return model
+
+    def create_via_service(self, form):
+        raise NotImplementedError
+
+    def update_model(self, form, model):
+        # edit_view checked this already; repeated here so no other caller can skip it.
+        if not self.may_write(model):
+            flash(_("您无权修改该记录"), "error")
+            return False
+        return super().update_model(form, model)
+
+    def on_model_delete(self, model):
+        if not self.may_write(model):
+            raise Forbidden(_("您无权删除该记录"))
+        reason = self.delete_blocker(model)
+        if reason:
+            raise Invalid(reason)
+
+    def delete_blocker(self, model) -> str | None:
+        """A Chinese reason the row cannot be deleted (it has dependants), or None."""
+        return None
+
+    @action("delete", admin_lazy_gettext("Delete"),
+            admin_lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        # psycopg 3 refuses `integer = character varying` (flask-admin #2951): posted ids are text.
+        try:
+            int_ids = [int(i) for i in ids]
+        except (TypeError, ValueError):
+            abort(404)
+        count = 0
+        for obj in self.get_query().filter(self.model.id.in_(int_ids)).all():
+            if self.delete_model(obj):
+                count += 1
+        flash(_("已删除 %(n)d 条记录。", n=count), "success" if count else "warning")
+
+    # --- export --------------------------------------------------------------------------------
+
+    @expose("/export/<export_type>/")
+    def export(self, export_type: str):
+        """CSV (UTF-8 with BOM, so Excel opens it) or XLSX of the scoped, filtered list."""
+        if not self.can_export or export_type not in self.export_types:
+            flash(admin_gettext("Permission denied."), "error")
+            return redirect(self.get_url(".index_view"))
+        _count_rows, data = self._export_data()
+        header = [str(c[1]) for c in self._export_columns]
+        rows = [[self._export_cell(obj, c[0]) for c in self._export_columns] for obj in data]
+        name = secure_filename(self.get_export_name(export_type)) or f"export.{export_type}"
+        if export_type == "xlsx":
+            wb = Workbook()
+            ws = wb.active
+            ws.title = str(self.name)[:31]
+            ws.append(header)
+            for row in rows:
+                ws.append(row)
+            buf = io.BytesIO()
+            wb.save(buf)
+            body = buf.getvalue()
+            mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        else:
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            writer.writerow(header)
+            writer.writerows(rows)
+            body = "\ufeff" + buf.getvalue()
+            mimetype = "text/csv; charset=utf-8"
+        return Response(body, mimetype=mimetype,
+                        headers={"Content-Disposition": f"attachment;filename={name}"})
+
+    def _export_cell(self, obj, column) -> str:
+        value = self.get_export_value(obj, column)
+        return "" if value is None else str(value)
