@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 import models
 from config import CONFIGS, INSTANCE_DIR
 
+from .boundary import BoundaryFlask
 from .extensions import babel, csrf, db, login_manager, migrate
 
 
@@ -45,8 +46,9 @@ def select_locale() -> str:
 
 def create_app(config=None) -> Flask:
     """Build the app. `config` is a config name, a config class, or a dict of overrides
-    (a dict with TESTING=True starts from the testing config)."""
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    (a dict with TESTING=True starts from the testing config). Every view runs inside the request
+    boundary (admin/boundary.py): it commits once, or rolls back on an error."""
+    app = BoundaryFlask(__name__, instance_path=str(INSTANCE_DIR))
     _load_config(app, config)
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)

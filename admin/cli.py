@@ -1,4 +1,9 @@
-"""CLI commands: create-admin, demo-data, sweep (db comes from Flask-Migrate)."""
+"""CLI commands: create-admin, demo-data, sweep (db comes from Flask-Migrate).
+
+A command runs outside any request, so it is its own transaction boundary: create-admin and
+demo-data commit once, at their end (a failure before it writes nothing); the sweep commits after
+each batch of schools, so a crash after batch k keeps batches 1..k and a re-run finds them done.
+"""
 import click
 from flask import Flask, current_app
 from sqlalchemy import exists, select

@@ -1,29 +1,34 @@
-"""Display names for codes (roles, statuses, kinds). The catalogue translates them."""
+"""Display names for codes (roles, statuses, kinds). The catalogue translates them.
+
+A code whose name the domain also uses is named once, in workflow (roles:
+workflow.access.scope.ROLE_NAMES; students' statuses and genders, schools' kinds:
+workflow.org.services; documents: workflow.cases.guards; visit kinds: workflow.absence.ladder;
+a process's states: its `state_labels`); the pages translate that name, which N_ put in the
+catalogue.
+"""
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
-ROLE_LABELS = {
-    "admin": _l("系统管理员"),
-    "county_supervisor": _l("教育局督导"),
-    "center_head": _l("中心校长"),
-    "center_office": _l("中心校教导主任"),
-    "principal": _l("校长"),
-    "academic_office": _l("教导处"),
-    "homeroom_teacher": _l("班主任"),
-    "subject_teacher": _l("科任教师"),
-    "team_member": _l("控辍小组成员"),
-    "village_liaison": _l("村委联络员"),
-}
-SCHOOL_KIND_LABELS = {"county": _l("县教育局"), "center": _l("中心校"), "branch": _l("村小/教学点")}
-STUDENT_STATUS_LABELS = {
-    "incoming": _l("待入学"),
-    "active": _l("在校"),
-    "suspended": _l("休学"),
-    "transferred_out": _l("已转出"),
-    "dropped_out": _l("辍学"),
-    "graduated": _l("毕业"),
-    "deceased": _l("死亡"),
-}
-GENDER_LABELS = {"M": _l("男"), "F": _l("女")}
+from models import GENDERS, ROLES, STUDENT_STATUSES
+from workflow.access.scope import ROLE_NAMES
+from workflow.org.services import GENDER_NAMES, SCHOOL_KIND_NAMES, STUDENT_STATUS_NAMES
+
+
+def translated(names: dict, code: str) -> str:
+    """`names[code]` (a Chinese name from workflow) in the user's language; unknown codes as is."""
+    return gettext(names[code]) if code in names else code
+
+
+def lazy_translated(names: dict, codes) -> dict:
+    """{code: name in the user's language, translated when shown}: for choices built at import."""
+    return {code: _l(names[code]) for code in codes}
+
+
+# The roles a user can be given.
+ROLE_LABELS = lazy_translated(ROLE_NAMES, ROLES)
+SCHOOL_KIND_LABELS = lazy_translated(SCHOOL_KIND_NAMES, SCHOOL_KIND_NAMES)
+STUDENT_STATUS_LABELS = lazy_translated(STUDENT_STATUS_NAMES, STUDENT_STATUSES)
+GENDER_LABELS = lazy_translated(GENDER_NAMES, GENDERS)
 FLAG_LABELS = {
     "left_behind": _l("留守儿童"),
     "poor": _l("贫困"),
@@ -33,4 +38,5 @@ FLAG_LABELS = {
 
 
 def role_label(code: str) -> str:
-    return str(ROLE_LABELS.get(code, code))
+    """The role's name in the user's language."""
+    return translated(ROLE_NAMES, code)

@@ -7,7 +7,7 @@ import os
 import pytest
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from admin.app import create_app
 from admin.extensions import db as _db
@@ -81,6 +81,32 @@ def _ctx(app):
     with app.app_context():
         yield
         _empty_all_tables()
+
+
+@pytest.fixture(scope="module")
+def module_session(app):
+    """The session of a module whose tests all read one data set built once by a module-scoped
+    fixture (the demo township): one app context for the whole module, every table emptied at
+    its end. Such a module overrides `_ctx` with one that uses `read_only`, so that its tables
+    are not emptied after each test."""
+    with app.app_context():
+        yield _db.session
+        _empty_all_tables()
+
+
+@pytest.fixture
+def read_only(module_session):
+    """Each test of such a module: one that writes (flushes a change) fails, since the module's
+    other tests read the same rows; whatever it left in the session is rolled back after it."""
+    current = module_session()
+
+    def refuse(*_args):
+        raise AssertionError("this module's data is built once and shared: its tests may only read")
+
+    event.listen(current, "before_flush", refuse)
+    yield
+    event.remove(current, "before_flush", refuse)
+    module_session.rollback()
 
 
 @pytest.fixture

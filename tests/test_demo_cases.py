@@ -17,14 +17,20 @@ from workflow.cases.queue import build_queue
 from workflow.processes import REGISTRY
 
 
-@pytest.fixture
-def demo(app, session):
-    """The township built by the CLI command, as an operator would load it."""
+@pytest.fixture(scope="module")
+def demo(app, module_session):
+    """The township built by the CLI command, as an operator would load it; once for the module."""
     result = app.test_cli_runner().invoke(args=["demo-data", "--seed", "5"])
     assert result.exit_code == 0, result.output
     assert "个案件" in result.output
-    session.expire_all()
-    return session.scalars(select(Case).options(selectinload(Case.history))).all()
+    module_session.expire_all()
+    return module_session.scalars(select(Case).options(selectinload(Case.history))).all()
+
+
+@pytest.fixture(autouse=True)
+def _ctx(read_only):
+    """Replaces the conftest's emptying after each test: the tests only read the demo."""
+    yield
 
 
 def test_every_state_of_every_registered_process_has_a_case(demo):

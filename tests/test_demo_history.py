@@ -25,15 +25,19 @@ from workflow.access.scope import scope_for
 from workflow.demo.cases import build_demo_cases
 from workflow.demo.history import PAST_YEARS, build_demo_history, finish_demo_history
 from workflow.demo.township import build_demo_world
-from workflow.figures import losses as figures
+from workflow.figures.baselines import baseline_history
+from workflow.figures.losses import class_figures, current_school_loss_rates
+from workflow.figures.rates import school_figures
 
 # The demo is built for the 2026-2027 school year: pretend it is a day late in term 1 whenever the
 # tests run (never after the real today: visits cannot be dated in the future).
 DAY = min(clock.today(), dt.date(2026, 12, 10))
 
 
-@pytest.fixture
-def demo(app, session):
+@pytest.fixture(scope="module")
+def demo(app, module_session):
+    """The demo township with its history, built once for the module."""
+    session = module_session
     world = build_demo_world(session, seed=3, today=DAY)
     upload_dir = app.config["UPLOAD_DIR"]
     counts = build_demo_history(session, world, upload_dir=upload_dir)
@@ -41,6 +45,12 @@ def demo(app, session):
     counts.update(finish_demo_history(session, world))
     session.commit()
     return world, counts
+
+
+@pytest.fixture(autouse=True)
+def _ctx(read_only):
+    """Replaces the conftest's emptying after each test: the tests only read the demo."""
+    yield
 
 
 def _admin_scope(session):
@@ -51,12 +61,12 @@ def _admin_scope(session):
 def test_center_school_retention_is_a_real_number_from_the_final_exam(demo, session):
     world, _ = demo
     scope = _admin_scope(session)
-    last_year = figures.school_figures(session, scope, school_id=world.center.id, school_year="2025-2026")
+    last_year = school_figures(session, scope, school_id=world.center.id, school_year="2025-2026")
     junior = last_year["retention"]["junior_high"]
     assert junior["source"] == "exam" and junior["cohort"] > 100
     # some of the cohort dropped out on the way: below 100%, above the 92% target
     assert junior["rate"] is not None and 0.92 <= junior["rate"] < 1
-    this_year = figures.school_figures(session, scope, school_id=world.center.id, school_year="2026-2027")
+    this_year = school_figures(session, scope, school_id=world.center.id, school_year="2026-2027")
     assert this_year["retention"]["junior_high"]["rate"] is not None
 
 
@@ -66,9 +76,9 @@ def test_past_years_have_classes_enrolment_dropouts_and_graduates(demo, session)
     for year in PAST_YEARS:
         assert session.scalar(select(func.count()).select_from(SchoolClass).where(
             SchoolClass.school_year == year, SchoolClass.school_id == world.center.id)) >= 15
-        f = figures.school_figures(session, scope, school_id=world.center.id, school_year=year)
+        f = school_figures(session, scope, school_id=world.center.id, school_year=year)
         assert f["enrolment"] > 800
-    dropouts = sum(figures.school_figures(session, scope, school_id=world.center.id, school_year=y)["dropouts"]
+    dropouts = sum(school_figures(session, scope, school_id=world.center.id, school_year=y)["dropouts"]
                    for y in PAST_YEARS)
     assert dropouts >= 4
     graduated = session.scalar(select(func.count()).select_from(Student).where(Student.status == "graduated"))
@@ -107,9 +117,9 @@ def test_current_term_classes_have_baselines_and_a_branch_is_over_the_threshold(
     world, _ = demo
     scope = _admin_scope(session)
     for school in world.schools:
-        items = figures.class_figures(session, scope, school_id=school.id, school_year="2026-2027", term=1)
+        items = class_figures(session, scope, school_id=school.id, school_year="2026-2027", term=1)
         assert items and all(i["baseline"] is not None and i["baseline"] > 0 for i in items), school.name
-    rates = figures.current_school_loss_rates(session, [b.id for b in world.branches], today=DAY)
+    rates = current_school_loss_rates(session, [b.id for b in world.branches], today=DAY)
     over = [sid for sid, (_losses, _base, rate) in rates.items() if rate is not None and rate > 0.02]
     assert over, rates
     assert session.get(School, over[0]).kind == "branch"
@@ -118,9 +128,9 @@ def test_current_term_classes_have_baselines_and_a_branch_is_over_the_threshold(
 def test_past_terms_have_frozen_baselines_marked_as_entered_later(demo, session):
     world, _ = demo
     scope = _admin_scope(session)
-    items = figures.class_figures(session, scope, school_id=world.center.id, school_year="2024-2025", term=2)
+    items = class_figures(session, scope, school_id=world.center.id, school_year="2024-2025", term=2)
     assert items and all(i["baseline"] is not None for i in items)
-    history = figures.baseline_history(session, scope, items[0]["class_id"], "2024-2025", 2)
+    history = baseline_history(session, scope, items[0]["class_id"], "2024-2025", 2)
     assert history[0].rule == "takeover" and "补录" in history[0].reason
 
 

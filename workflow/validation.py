@@ -1,122 +1,194 @@
 """One JSON validator for the whole domain: the process data specs and the API's request bodies.
 
-A spec maps a key to a type: `str`, `int`, `bool`, `dt.date` (an ISO string `YYYY-MM-DD` in
-JSON), `list[int]`, `list[str]`, `dict` (any object), a nested spec `{key: type}`,
-`OneOf(choices)`, or `Req(type)` for a required key. `check_data` raises Invalid (422) naming the
-field.
+A spec maps each key of a JSON object to a `Field`: its kind — `str`, `int`, `bool`, `dt.date`
+(an ISO string `YYYY-MM-DD` in JSON), `dt.datetime` (ISO 8601 with a time zone), `Decimal` (an
+amount in yuan: a string or a whole number, at most two decimals), `dict` (any object), `list`,
+or a nested spec `{key: field}` — whether it is required, whether null is accepted, its choices,
+a string's maximal length, and the field each item of a list must satisfy.
+
+The process definitions (`T.data_spec`, `Process.create_data_spec`) write their specs short:
+a bare kind is an optional key, `Req(kind)` a required one, `OneOf(choices)` a string with
+choices, `list[int]` / `list[str]` / `list[dict]` a list of such items, and a bare `str` is at
+most 2000 characters. `as_field` spells a short form out.
+
+`check_data` raises `FieldInvalid` (422, `details.field` naming the field). Its message is
+Chinese; it keeps the catalogue id and values, so the API answers in the request's language.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from types import GenericAlias
 from typing import Any
 
 from workflow.errors import Invalid
 
+DATA_TEXT_MAX = 2000
+
+
+def N_(msgid: str) -> str:
+    """Marks a message for the catalogue (pybabel's `N_` keyword); the API edge translates it."""
+    return msgid
+
+
+class FieldInvalid(Invalid):
+    """422 naming one field; `msgid` and `values` let the edge translate the message."""
+
+    def __init__(self, msgid: str, field: str, code: str | None = None, **values):
+        self.msgid = msgid
+        self.values = {"name": field, **values}
+        super().__init__(msgid % self.values, code=code, details={"field": field})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a spec. `nullable`: null is accepted (as None), and so is a blank string (as
+    "") of an optional key; otherwise both are refused. `item`: the field (or short form) every
+    item of a list meets."""
+
+    kind: Any
+    required: bool = True
+    nullable: bool = False
+    choices: tuple | None = None
+    max_len: int | None = None
+    item: Any = None
+
 
 @dataclass(frozen=True)
 class Req:
-    """A required key of a data spec."""
+    """Short form: a required key of a process data spec."""
 
     kind: Any
 
 
 @dataclass(frozen=True)
 class OneOf:
-    """A string that must be one of `choices`."""
+    """Short form: a string that must be one of `choices`."""
 
     choices: tuple
 
 
-def _type_name(kind) -> str:
+def as_field(kind) -> Field:
+    """The `Field` a spec value stands for: itself, or the spelled-out short form."""
+    if isinstance(kind, Field):
+        return kind
     if isinstance(kind, Req):
-        return _type_name(kind.kind)
+        return replace(as_field(kind.kind), required=True)
     if isinstance(kind, OneOf):
-        return " | ".join(kind.choices)
-    if isinstance(kind, dict):
-        return "{" + ", ".join(f"{k}: {_type_name(v)}" for k, v in kind.items()) + "}"
-    return {str: "字符串", int: "整数", bool: "true/false", dt.date: "日期", dict: "对象"}.get(
-        kind, str(kind).replace("list[int]", "整数列表").replace("list[str]", "字符串列表"))
+        return Field(str, required=False, choices=kind.choices)
+    if kind is str:
+        return Field(str, required=False, max_len=DATA_TEXT_MAX)
+    if isinstance(kind, GenericAlias) and kind.__origin__ is list:
+        return Field(list, required=False, item=kind.__args__[0])
+    return Field(kind, required=False)
 
 
 def spec_summary(spec: dict) -> str:
-    """`key*: type` for the docs; * marks a required key."""
-    return ", ".join(f"{k}{'*' if isinstance(v, Req) else ''}" for k, v in spec.items())
+    """`key*, key` for the docs; * marks a required key."""
+    return ", ".join(f"{k}{'*' if as_field(v).required else ''}" for k, v in spec.items())
 
 
-def _bad(name: str, message: str) -> Invalid:
-    return Invalid(message, details={"field": name})
+def _parse_date(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None
 
 
-def _convert(name: str, kind, value):
-    if isinstance(kind, Req):
-        kind = kind.kind
+def _parse_datetime(value) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
+
+
+def _parse_amount(value) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:
+        return None
+    return amount
+
+
+def _convert(name: str, f: Field, value):
     if value is None:
-        raise _bad(name, f"字段 {name} 不能为空")
-    if isinstance(kind, OneOf):
-        if value not in kind.choices:
-            raise _bad(name, f"字段 {name} 必须是以下之一：{', '.join(kind.choices)}")
-        return value
+        if f.nullable:
+            return None
+        raise FieldInvalid(N_("字段 %(name)s 不能为空"), name)
+    kind = f.kind
     if isinstance(kind, dict):
         if not isinstance(value, dict):
-            raise _bad(name, f"字段 {name} 必须是对象")
-        return check_data(value, kind, prefix=f"{name}.")
-    if kind is str:
-        if not isinstance(value, str) or not value.strip():
-            raise _bad(name, f"字段 {name} 必须是非空字符串")
-        if len(value) > 2000:
-            raise _bad(name, f"字段 {name} 超过 2000 个字符")
-        return value.strip()
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(name, f"字段 {name} 必须是整数")
-        return value
-    if kind is bool:
+            raise FieldInvalid(N_("字段 %(name)s 必须是对象"), name)
+        value = check_data(value, kind, prefix=f"{name}.")
+    elif kind is str:
+        if not isinstance(value, str):
+            raise FieldInvalid(N_("字段 %(name)s 必须是字符串"), name)
+        value = value.strip()
+        if not value and (f.required or not f.nullable):
+            raise FieldInvalid(N_("字段 %(name)s 不能为空"), name)
+        if f.max_len and len(value) > f.max_len:
+            raise FieldInvalid(N_("字段 %(name)s 超过 %(n)d 个字符"), name, n=f.max_len)
+    elif kind is bool:
         if not isinstance(value, bool):
-            raise _bad(name, f"字段 {name} 必须是 true 或 false")
-        return value
-    if kind is dt.date:
-        try:
-            parsed = dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise _bad(name, f"字段 {name} 必须是有效日期（YYYY-MM-DD）")
-        return parsed
-    if kind is dict:
+            raise FieldInvalid(N_("字段 %(name)s 必须是 true 或 false"), name)
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldInvalid(N_("字段 %(name)s 必须是整数"), name)
+    elif kind is dt.date:
+        value = _parse_date(value)
+        if value is None:
+            raise FieldInvalid(N_("字段 %(name)s 必须是有效日期（YYYY-MM-DD）"), name)
+    elif kind is dt.datetime:
+        value = _parse_datetime(value)
+        if value is None:
+            raise FieldInvalid(N_("字段 %(name)s 必须是带时区的 ISO 8601 时间"), name)
+    elif kind is Decimal:
+        value = _parse_amount(value)
+        if value is None:
+            raise FieldInvalid(N_("字段 %(name)s 必须是以元为单位的金额，如 \"120.50\""), name)
+    elif kind is dict:
         if not isinstance(value, dict):
-            raise _bad(name, f"字段 {name} 必须是对象")
-        return value
-    if kind in (list[int], list[str], list[dict]):
-        item = kind.__args__[0]
+            raise FieldInvalid(N_("字段 %(name)s 必须是对象"), name)
+    elif kind is list:
         if not isinstance(value, list):
-            raise _bad(name, f"字段 {name} 必须是列表")
-        if item is dict:
-            if not all(isinstance(v, dict) for v in value):
-                raise _bad(name, f"字段 {name} 的每一项必须是对象")
-            return value
-        return [_convert(f"{name}[{i}]", item, v) for i, v in enumerate(value)]
-    raise TypeError(f"unsupported spec type for {name}: {kind!r}")
+            raise FieldInvalid(N_("字段 %(name)s 必须是列表"), name)
+        if f.item is not None:
+            item = as_field(f.item)
+            value = [_convert(f"{name}[{i}]", item, v) for i, v in enumerate(value)]
+    else:
+        raise TypeError(f"unsupported spec kind for {name}: {kind!r}")
+    if f.choices is not None and value not in f.choices:
+        raise FieldInvalid(N_("字段 %(name)s 必须是以下之一：%(choices)s"), name,
+                           choices=", ".join(str(c) for c in f.choices))
+    return value
 
 
 def check_data(data, spec: dict, prefix: str = "data.") -> dict:
-    """Validate `data` against `spec`: not an object, unknown keys, missing required keys and
-    wrong types raise Invalid (422) naming the field. Returns the converted values."""
+    """Validate the JSON object `data` (None counts as {}) against `spec`, naming fields with
+    `prefix`. Returns the converted values of the keys present. Raises FieldInvalid (422) when
+    `data` is not an object, has an unknown key (code `unknown_field`), lacks a required key, or
+    a value is of the wrong type, blank, too long or not one of the choices."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise _bad(prefix.rstrip("."), f"字段 {prefix.rstrip('.')} 必须是对象")
+        raise FieldInvalid(N_("字段 %(name)s 必须是对象"), prefix.rstrip("."))
     unknown = sorted(set(data) - set(spec))
     if unknown:
-        raise Invalid(f"未知字段：{prefix}{unknown[0]}", code="unknown_field",
-                      details={"field": prefix + unknown[0]})
+        raise FieldInvalid(N_("未知字段：%(name)s"), prefix + unknown[0], code="unknown_field")
     out = {}
     for key, kind in spec.items():
+        f = as_field(kind)
         if key not in data:
-            if isinstance(kind, Req):
-                raise _bad(prefix + key, f"缺少必填字段：{prefix}{key}")
+            if f.required:
+                raise FieldInvalid(N_("缺少必填字段：%(name)s"), prefix + key)
             continue
-        out[key] = _convert(prefix + key, kind, data[key])
+        out[key] = _convert(prefix + key, f, data[key])
     return out
 
 

@@ -5,7 +5,8 @@ Flask-Admin views (档案管理) over one scoped base class.
 Every list, count, detail, edit, delete and export goes through `ScopedModelView.scope_clause`,
 built only from workflow.scope filters; an id outside the user's scope answers 404. Creating
 schools, villages, classes, users, students and terms goes through workflow.org, so the admin
-pages and the JSON API follow the same rules. Who may do what is written in docs/admin.md.
+pages and the JSON API follow the same rules. Who may do what is decided in
+workflow.access.permissions (`RECORDS`) and explained in docs/admin.md.
 """
 from __future__ import annotations
 
@@ -35,20 +36,13 @@ from models import (
     Village,
 )
 from workflow import clock
+from workflow.access import permissions
 from workflow.access import scope as sc
 from workflow.errors import DomainError, Forbidden, Invalid
 
 from ..extensions import db
 from ..security import current_scope
 
-# Roles that open 档案管理 at all; a village liaison works from the liaison pages instead.
-READER_ROLES = ("admin", "county_supervisor", "center_head", "center_office", "principal",
-                "academic_office", "homeroom_teacher", "subject_teacher", "team_member")
-ORG_WRITERS = ("admin", "center_head", "center_office")
-SCHOOL_WRITERS = ("admin", "center_head", "center_office", "principal", "academic_office")
-USER_READERS = ("admin", "county_supervisor", "center_head", "center_office", "principal",
-                "academic_office")
-# SPEC §1: the ID-card number in full only for these roles (of the student's school/center).
 CALENDAR_DAY_LABELS = {"holiday": _l("节假日（不上课）"), "workday": _l("调休上课日")}
 
 
@@ -59,18 +53,16 @@ def _scope() -> sc.Scope:
     return current_scope()
 
 
-def _holds(roles) -> bool:
-    """Whether the current user holds one of `roles` (outside a request: no)."""
+def _signed_in() -> bool:
+    """Whether a user is signed in (Flask-Admin also asks its `can_*` outside a request: no)."""
     try:
-        if not current_user.is_authenticated:
-            return False
+        return bool(current_user.is_authenticated)
     except (AttributeError, RuntimeError):
         return False
-    return _scope().has_role(*roles)
 
 
 def _managed_schools() -> set[int] | None:
-    return sc.managed_school_ids(db.session, _scope())
+    return permissions.managed_school_ids(db.session, _scope())
 
 
 def _visible(model):
@@ -92,7 +84,7 @@ def managed_schools_query():
 
 def managed_centers_query():
     q = _visible(School).filter(School.kind == "center")
-    centers = sc.managed_center_ids(_scope())
+    centers = permissions.managed_center_ids(_scope())
     if centers is not None:
         q = q.filter(School.id.in_(sorted(centers) or [-1]))
     return q.order_by(School.name).all()
@@ -192,7 +184,7 @@ class ScopedIndexView(AdminIndexView):
     """The 档案管理 landing page: only for staff roles; anonymous users go to the login page."""
 
     def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.is_active and _holds(READER_ROLES))
+        return bool(current_user.is_authenticated and current_user.is_active and permissions.is_staff(_scope()))
 
     def inaccessible_callback(self, name, **kwargs):
         return _refuse()
@@ -203,17 +195,15 @@ class ScopedIndexView(AdminIndexView):
 
 
 class ScopedModelView(ModelView):
-    """A ModelView that sees only the current user's scope (workflow.scope) and writes only what
-    their roles allow. Subclasses set the role tuples, `scope_clause` and `may_write`."""
+    """A ModelView that sees only the current user's scope (workflow.access.scope) and writes only
+    what workflow.access.permissions allows for its kind of record. Subclasses set `record` (a key
+    of permissions.RECORDS) and, where their model has no filter of its own, `scope_clause`."""
 
     form_base_class = FlaskForm  # CSRF on every admin form (CSRFProtect is global)
     can_view_details = True
     can_set_page_size = True
     page_size = 50
-    read_roles: tuple[str, ...] = READER_ROLES
-    create_roles: tuple[str, ...] = ()
-    edit_roles: tuple[str, ...] = ()
-    delete_roles: tuple[str, ...] = ()
+    record: str  # its kind of record: a key of permissions.RECORDS
     # Creation goes through a workflow service (see create_via_service); the raw model path is
     # used only by views that set this False.
     create_through_service = True
@@ -221,7 +211,8 @@ class ScopedModelView(ModelView):
     # --- access --------------------------------------------------------------------------------
 
     def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.is_active and _holds(self.read_roles))
+        return bool(current_user.is_authenticated and current_user.is_active
+                    and permissions.may_use_records(_scope(), self.record, "read"))
 
     def is_visible(self) -> bool:
         return self.is_accessible()
@@ -231,19 +222,19 @@ class ScopedModelView(ModelView):
 
     @property
     def can_create(self) -> bool:
-        return _holds(self.create_roles)
+        return _signed_in() and permissions.may_use_records(_scope(), self.record, "create")
 
     @property
     def can_edit(self) -> bool:
-        return _holds(self.edit_roles)
+        return _signed_in() and permissions.may_use_records(_scope(), self.record, "edit")
 
     @property
     def can_delete(self) -> bool:
-        return _holds(self.delete_roles)
+        return _signed_in() and permissions.may_use_records(_scope(), self.record, "delete")
 
     def may_write(self, obj) -> bool:
         """Whether the user may edit or delete this (visible) object."""
-        return _scope().is_all
+        return permissions.may_write_record(db.session, _scope(), self.record, obj)
 
     # --- scope ---------------------------------------------------------------------------------
 
@@ -295,12 +286,14 @@ class ScopedModelView(ModelView):
             return True
         return super().handle_view_exception(exc)
 
+    # Flask-Admin's own create_model, update_model and delete_model commit inside the library;
+    # the request boundary's commit after them finds nothing left to write. The service path
+    # below does not commit: the boundary does, once the view has answered.
     def create_model(self, form):
         if not self.create_through_service:
             return super().create_model(form)
         try:
             model = self.create_via_service(form)
-            db.session.commit()
         except Exception as exc:
             db.session.rollback()
             if not self.handle_view_exception(exc):

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import and_, or_, select, true
 from wtforms import (
     HiddenField,
     IntegerField,
@@ -25,10 +25,12 @@ from models import (
     User,
 )
 from workflow.absence import ladder
-from workflow.access import scope as sc
+from workflow.access import permissions
+from workflow.processes.absence import PROCESS as ABSENCE
 
 from ..extensions import db
 from ..labels import (
+    lazy_translated,
     role_label,
 )
 from .base import (
@@ -70,9 +72,7 @@ class CaseView(ScopedModelView):
     """案件: every case in scope, read-only (states change only through the workflow engine on
     the case page); searchable, filterable and exported to Excel."""
 
-    can_create = False
-    can_edit = False
-    can_delete = False
+    record = "case"
     can_view_details = False
     can_export = True
     export_types = ["xlsx", "csv"]
@@ -104,11 +104,9 @@ class CaseView(ScopedModelView):
 
 # --- 防辍阶梯 -------------------------------------------------------------------------------------
 
-LADDER_WRITERS = ("admin", "center_head", "center_office")
-RUNG_LABELS = {"visit_1": _l("第一次家访"), "visit_2": _l("第二次家访"), "visit_3": _l("第三次家访（上报备案）"),
-               "village_joint": _l("村校联合家访")}
-VISIT_KIND_LABELS = {"home_visit": _l("家访"), "in_person_at_school": _l("到校面谈"), "phone": _l("电话"),
-                     "village_joint": _l("村校联合家访")}
+# the rungs named by the absence process, the visit kinds by the ladder (translated when shown)
+RUNG_LABELS = lazy_translated(ABSENCE.state_labels, ladder.RUNG_STATES)
+VISIT_KIND_LABELS = lazy_translated(ladder.KIND_NAMES, ladder.VISIT_KINDS)
 
 
 def _roles_text(codes) -> str:
@@ -145,16 +143,9 @@ def _creator_fmt(view, context, model, name):
     return user.name if user is not None else ""
 
 
-def _latest_versions():
-    """Per center school the highest saved version (the policy new cases open under)."""
-    return select(LadderPolicy.center_school_id, func.max(LadderPolicy.version).label("v")).group_by(
-        LadderPolicy.center_school_id).subquery()
-
-
 def _is_latest(policy: LadderPolicy) -> bool:
-    latest = db.session.scalar(select(func.max(LadderPolicy.version)).where(
-        LadderPolicy.center_school_id == policy.center_school_id))
-    return policy.version == latest
+    """Whether new cases of the policy's center school open under it."""
+    return ladder.current_policy(db.session, policy.center_school_id).id == policy.id
 
 
 def _is_current_fmt(view, context, model, name):
@@ -188,9 +179,7 @@ class LadderPolicyView(ScopedModelView):
     center office (their center) and admin see every version and save new ones; school staff see
     their center's current version, read-only."""
 
-    create_roles = LADDER_WRITERS
-    edit_roles = LADDER_WRITERS
-    delete_roles = ()
+    record = "ladder_policy"
     create_through_service = True
     column_list = ("center_school_id", "version", "is_current", "rungs", "created_by_id", "created_at")
     column_details_list = column_list
@@ -220,19 +209,14 @@ class LadderPolicyView(ScopedModelView):
         scope = _scope()
         if scope.is_all:
             return true()
-        editable = set().union(*(scope.roles.get(r, frozenset()) for r in sc.CENTER_ROLES))
-        latest = _latest_versions()
-        current_of_mine = LadderPolicy.id.in_(
-            select(LadderPolicy.id).join(latest, (latest.c.center_school_id == LadderPolicy.center_school_id)
-                                         & (latest.c.v == LadderPolicy.version))
-            .where(LadderPolicy.center_school_id.in_(sorted(scope.center_ids) or [-1])))
+        # the centers whose ladder the user edits (permissions.may_edit_ladder_policy): every version
+        editable = permissions.managed_center_ids(scope)
+        current_of_mine = and_(LadderPolicy.center_school_id.in_(sorted(scope.center_ids) or [-1]),
+                               ladder.is_current_policy())
         return or_(LadderPolicy.center_school_id.in_(sorted(editable) or [-1]), current_of_mine)
 
-    def may_write(self, obj) -> bool:
-        return ladder.may_edit_policy(_scope(), obj.center_school_id)
-
     def _editable_centers(self) -> list[School]:
-        return [c for c in managed_centers_query() if ladder.may_edit_policy(_scope(), c.id)]
+        return [c for c in managed_centers_query() if permissions.may_edit_ladder_policy(_scope(), c.id)]
 
     def _fill(self, form, center_id: int | None) -> None:
         policy = ladder.current_policy(db.session, center_id)
@@ -284,7 +268,6 @@ class LadderPolicyView(ScopedModelView):
         try:
             policy = ladder.save_policy(db.session, _scope(), current_user, center_id, self._rungs(form),
                                         version=self._version(form))
-            db.session.commit()
         except Exception as exc:
             db.session.rollback()
             if not self.handle_view_exception(exc):

@@ -54,9 +54,7 @@ class BaselineView(ScopedModelView):
     """基数: the frozen head counts of the classes in scope, every freeze kept (read-only; freezing
     is on /figures)."""
 
-    can_create = False
-    can_edit = False
-    can_delete = False
+    record = "baseline"
     can_export = True
     export_types = ["xlsx", "csv"]
     column_list = ("school_id", "klass", "school_year", "term", "count", "rule", "counted_on", "is_current",
@@ -96,9 +94,7 @@ class ExamScoreView(ScopedModelView):
     """考试成绩: imported exam scores of the classes in scope (read-only: scores come from the
     Excel import on /figures/exams/import); exported to Excel."""
 
-    can_create = False
-    can_edit = False
-    can_delete = False
+    record = "exam_score"
     can_view_details = False
     can_export = True
     export_types = ["xlsx", "csv"]

@@ -29,8 +29,8 @@ from models import (
     Term,
     User,
     Village,
-    mask_id_card,
 )
+from workflow.access import permissions
 from workflow.access import scope as sc
 from workflow.errors import Forbidden, Invalid
 from workflow.org import services as org
@@ -46,9 +46,6 @@ from ..labels import (
 )
 from .base import (
     CALENDAR_DAY_LABELS,
-    ORG_WRITERS,
-    SCHOOL_WRITERS,
-    USER_READERS,
     HoldsRoleFilter,
     ScopedModelView,
     _center_options,
@@ -57,7 +54,6 @@ from .base import (
     _count,
     _fmt_label,
     _label_options,
-    _managed_schools,
     _parent_options,
     _school_options,
     _scope,
@@ -82,9 +78,7 @@ class SchoolView(ScopedModelView):
     """学校: the county / center / branch tree. Admin creates anything; center roles add branches
     to their center and rename their schools."""
 
-    create_roles = ORG_WRITERS
-    edit_roles = ORG_WRITERS
-    delete_roles = ("admin",)
+    record = "school"
     column_list = ("name", "kind", "parent", "code", "is_junior_high")
     column_details_list = ("id", "name", "kind", "parent", "code", "is_junior_high")
     column_labels = {"id": _l("编号"), "name": _l("名称"), "kind": _l("类型"), "parent": _l("上级"),
@@ -110,10 +104,6 @@ class SchoolView(ScopedModelView):
         del form["kind"]
         del form["parent"]
         return form
-
-    def may_write(self, obj) -> bool:
-        centers = sc.managed_center_ids(_scope())
-        return centers is None or obj.center_id in centers
 
     def create_via_service(self, form):
         school = org.create_school(db.session, _scope(), name=form.name.data, kind=form.kind.data,
@@ -141,9 +131,7 @@ class SchoolView(ScopedModelView):
 class VillageView(ScopedModelView):
     """村: villages of a center school's catchment."""
 
-    create_roles = ORG_WRITERS
-    edit_roles = ORG_WRITERS
-    delete_roles = ORG_WRITERS
+    record = "village"
     column_list = ("name", "center_school")
     column_details_list = ("id", "name", "center_school")
     column_labels = {"id": _l("编号"), "name": _l("村名"), "center_school": _l("所属中心校")}
@@ -164,10 +152,6 @@ class VillageView(ScopedModelView):
         del form["center_school"]
         return form
 
-    def may_write(self, obj) -> bool:
-        centers = sc.managed_center_ids(_scope())
-        return centers is None or obj.center_school_id in centers
-
     def create_via_service(self, form):
         return org.create_village(db.session, _scope(), name=form.name.data,
                                   center_school_id=form.center_school.data.id)
@@ -185,9 +169,7 @@ class VillageView(ScopedModelView):
 class SchoolClassView(ScopedModelView):
     """班级: classes per school and school year."""
 
-    create_roles = SCHOOL_WRITERS
-    edit_roles = SCHOOL_WRITERS
-    delete_roles = SCHOOL_WRITERS
+    record = "class"
     column_list = ("school", "school_year", "grade", "name")
     column_details_list = ("id", "school", "school_year", "grade", "name")
     column_labels = {"id": _l("编号"), "school": _l("学校"), "school_year": _l("学年"),
@@ -213,10 +195,6 @@ class SchoolClassView(ScopedModelView):
         form = super().edit_form(obj)
         del form["school"]
         return form
-
-    def may_write(self, obj) -> bool:
-        managed = _managed_schools()
-        return managed is None or obj.school_id in managed
 
     def on_model_change(self, form, model, is_created):
         org.check_school_year(model.school_year)
@@ -277,10 +255,7 @@ class UserView(ScopedModelView):
     """用户: staff accounts and their scoped roles. Never shows the password hash; a new password
     is hashed on save. A role may be granted or removed only within the editor's own scope."""
 
-    read_roles = USER_READERS
-    create_roles = SCHOOL_WRITERS
-    edit_roles = SCHOOL_WRITERS
-    delete_roles = ()  # deactivate (is_active) instead: history rows keep pointing at users
+    record = "user"
     column_list = ("username", "name", "roles", "is_active", "locked_until")
     column_details_list = ("id", "username", "name", "roles", "is_active", "locked_until", "created_at")
     column_export_list = ("username", "name", "roles", "is_active")
@@ -314,15 +289,6 @@ class UserView(ScopedModelView):
         del form["username"]
         return form
 
-    def may_write(self, obj) -> bool:
-        """Only users all of whose roles the editor could have granted (never an admin account
-        for a non-admin, never a colleague with a wider role)."""
-        scope = _scope()
-        if scope.is_all:
-            return True
-        return all(sc.may_grant(db.session, scope, r.role, r.school_id, r.class_id, r.village_id)
-                   for r in obj.roles)
-
     def create_via_service(self, form):
         return org.create_user(db.session, _scope(), username=form.username.data or "",
                                password=form.password.data or "", name=form.name.data or "",
@@ -347,7 +313,7 @@ class UserView(ScopedModelView):
                                     what=_SCOPE_FIELD_LABEL[key]))
         after = {_role_key(r) for r in model.roles}
         for role, school_id, class_id, village_id in after ^ self._roles_before:
-            if not sc.may_grant(db.session, scope, role, school_id, class_id, village_id):
+            if not permissions.may_grant(db.session, scope, role, school_id, class_id, village_id):
                 raise Forbidden(_("您不能授予或撤销超出自己管辖范围的角色（%(role)s）",
                                   role=role_label(role)))
         if form.password.data:
@@ -359,13 +325,8 @@ class UserView(ScopedModelView):
 # --- 学生 -----------------------------------------------------------------------------------------
 
 
-def may_see_full_id(student: Student) -> bool:
-    """SPEC §1, as the API applies it (workflow.org.sees_full_id_card)."""
-    return org.sees_full_id_card(_scope(), student)
-
-
 def _id_card_fmt(view, context, model, name):
-    return model.id_card_no if may_see_full_id(model) else mask_id_card(model.id_card_no)
+    return org.id_card_as_seen_by(_scope(), model)
 
 
 def _flags_fmt(view, context, model, name):
@@ -386,9 +347,7 @@ class StudentView(ScopedModelView):
     """学生: the rolls. Created through workflow.org.create_student (which writes the first
     学籍记录); never deleted here — status changes go through the workflow processes."""
 
-    create_roles = SCHOOL_WRITERS
-    edit_roles = SCHOOL_WRITERS
-    delete_roles = ()
+    record = "student"
     can_export = True
     export_types = ["xlsx", "csv"]
     column_list = ("name", "gender", "birth_date", "student_no", "id_card_no", "school", "klass",
@@ -442,13 +401,9 @@ class StudentView(ScopedModelView):
         form = super().edit_form(obj)
         # The class changes through the workflow (change_class, transfers), not by editing.
         del form["klass"]
-        if obj is not None and not may_see_full_id(obj):
+        if obj is not None and not permissions.sees_full_id_card(_scope(), obj):
             del form["id_card_no"]
         return form
-
-    def may_write(self, obj) -> bool:
-        managed = _managed_schools()
-        return managed is None or obj.school_id in managed
 
     def on_model_change(self, form, model, is_created):
         if "id_card_no" in form:
@@ -485,9 +440,7 @@ class TermView(ScopedModelView):
     """校历: a school's terms with their holidays and make-up school days (调休). Saved through
     workflow.org.set_calendar, the same rules as PUT /api/v1/calendar/{school_id}."""
 
-    create_roles = SCHOOL_WRITERS
-    edit_roles = SCHOOL_WRITERS
-    delete_roles = SCHOOL_WRITERS
+    record = "term"
     column_list = ("school", "school_year", "term", "start", "end")
     column_details_list = ("id", "school", "school_year", "term", "start", "end", "days")
     column_labels = {"id": _l("编号"), "school": _l("学校"), "school_year": _l("学年"), "term": _l("学期"),
@@ -524,10 +477,6 @@ class TermView(ScopedModelView):
             del form[name]
         return form
 
-    def may_write(self, obj) -> bool:
-        managed = _managed_schools()
-        return managed is None or obj.school_id in managed
-
     @staticmethod
     def _days(form, kind):
         return [e.form.date.data for e in form.days.entries
@@ -554,7 +503,6 @@ class TermView(ScopedModelView):
             return False
         try:
             self._save(form, model.school_id, model.school_year, model.term)
-            db.session.commit()
         except Exception as exc:
             db.session.rollback()
             if not self.handle_view_exception(exc):
@@ -569,9 +517,7 @@ class TermView(ScopedModelView):
 class EnrolmentView(ScopedModelView):
     """学籍记录: enrolment periods, read-only (written by the workflow, never rewritten)."""
 
-    can_create = False
-    can_edit = False
-    can_delete = False
+    record = "enrolment"
     column_list = ("student", "school", "klass", "start_date", "start_reason", "end_date", "end_reason",
                    "is_provisional")
     column_details_list = ("id", *column_list)

@@ -10,12 +10,14 @@ from models import (
     CatchmentChild,
     Village,
 )
+from workflow.access import permissions
 from workflow.access import scope as sc
 from workflow.registers import catchment
 
 from ..extensions import db
 from ..labels import (
     GENDER_LABELS,
+    lazy_translated,
 )
 from .base import (
     ScopedModelView,
@@ -27,19 +29,19 @@ from .base import (
 
 # --- 适龄儿童登记 ---------------------------------------------------------------------------------
 
-HOUSEHOLD_LABELS = {"local": _l("本地户籍"), "migrant": _l("外地户籍")}
+HOUSEHOLD_LABELS = lazy_translated(catchment.HOUSEHOLD_LABELS, catchment.HOUSEHOLD_LABELS)
 CATCHMENT_STATUS_LABELS = {"enrolled_here": _l("本学区就读"), "enrolled_elsewhere": _l("外地就读"),
                            "deferred": _l("缓学"), "not_enrolled": _l("未入学")}
 
 
 def _sees_full_catchment_ids(child: CatchmentChild) -> bool:
-    """workflow.catchment's rule (the register's editors see ID numbers in full), per center
-    school, computed once per request."""
+    """permissions.sees_full_catchment_ids for the child's center school, asked once per request
+    and center."""
     cache = g.setdefault("catchment_full_ids", {})
     village = db.session.get(Village, child.village_id)
     center_id = village.center_school_id if village is not None else None
     if center_id not in cache:
-        cache[center_id] = center_id is not None and catchment.sees_full_ids(db.session, _scope(), center_id)
+        cache[center_id] = center_id is not None and permissions.sees_full_catchment_ids(db.session, _scope(), center_id)
     return cache[center_id]
 
 
@@ -50,11 +52,10 @@ def _catchment_id_fmt(view, context, model, name):
 class CatchmentChildView(ScopedModelView):
     """适龄儿童登记: the catchment registers of the villages in scope, read-only (they are imported
     and cross-checked on /registers/catchment). ID numbers in full only for the register's editors
-    (workflow.catchment.sees_full_ids), masked elsewhere — in the list, the details and the export."""
+    (permissions.sees_full_catchment_ids), masked elsewhere — in the list, the details and the
+    export."""
 
-    can_create = False
-    can_edit = False
-    can_delete = False
+    record = "catchment_child"
     can_export = True
     export_types = ["xlsx", "csv"]
     column_list = ("village", "name", "gender", "birth_date", "id_card_no", "household_status", "status",

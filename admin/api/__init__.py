@@ -1,4 +1,5 @@
-"""The JSON API blueprint (/api/v1). Thin: parse, load in scope, call workflow, commit once."""
+"""The JSON API blueprint (/api/v1). Thin: parse, load in scope, call workflow, answer; the request
+boundary (admin/boundary.py) commits once, or rolls back when the answer is an error."""
 from __future__ import annotations
 
 from flask import Blueprint, g, request
@@ -34,7 +35,6 @@ def authenticate_bearer():
 
 @bp.errorhandler(DomainError)
 def handle_domain_error(exc: DomainError):
-    db.session.rollback()
     return error_response(exc.status, exc.code, exc.message, exc.details)
 
 
@@ -42,14 +42,12 @@ def handle_domain_error(exc: DomainError):
 def handle_integrity_error(exc: IntegrityError):
     """A unique constraint the services' own checks could not see coming: another request
     wrote the same row between our check and our insert (two teachers saving one class-day at
-    once). The request's writes are rolled back; the client may retry."""
-    db.session.rollback()
+    once). The request boundary has rolled the request's writes back; the client may retry."""
     return error_response(409, "duplicate", _("同样的记录刚刚已被他人保存，本次未写入任何数据，请刷新后重试"))
 
 
 @bp.errorhandler(HTTPException)
 def handle_http_error(exc: HTTPException):
-    db.session.rollback()
     codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
              405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
     messages = {404: _("对象不存在"), 405: _("不支持该请求方法"), 413: _("上传文件过大"),

@@ -13,20 +13,21 @@ from models import ATTENDANCE_STATUSES
 from workflow import clock
 from workflow.absence import attendance as services
 from workflow.errors import Invalid
+from workflow.validation import Field
 
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .openapi import array, integer, obj, op, query, string
-from .util import Field, json_body, validate
+from .util import json_body, validate
 
 RECORD_FIELDS = {
-    "class_id": Field("int"),
-    "date": Field("date"),
-    "reported_at": Field("datetime", required=False, nullable=True),
-    "records": Field("list", item=Field("dict", fields={
-        "student_id": Field("int"),
-        "status": Field("str", choices=ATTENDANCE_STATUSES),
+    "class_id": Field(int),
+    "date": Field(dt.date),
+    "reported_at": Field(dt.datetime, required=False, nullable=True),
+    "records": Field(list, item=Field({
+        "student_id": Field(int),
+        "status": Field(str, choices=ATTENDANCE_STATUSES),
     })),
 }
 
@@ -39,7 +40,6 @@ def record_attendance():
         db.session, current_scope(), current_actor(), class_id=body["class_id"], date=body["date"],
         reported_at=body.get("reported_at"), records=body["records"],
     )
-    db.session.commit()
     return jsonify({
         "opened_case_ids": result.opened_case_ids,
         "unexcused_student_ids": result.unexcused_student_ids,

@@ -3,8 +3,9 @@
 Each view: load in scope (404) → validate (422) → workflow.engine (403 / 409) → commit once →
 answer. The order of checks of a transition is SPEC §3's: case out of scope 404, unknown
 transition 404, malformed body 422, then the engine's role, separation of duties, version,
-state and guard checks. A failed call writes nothing: the blueprint's error handler rolls back,
-and files stored in a failed transaction are deleted (workflow.evidence pending files).
+state and guard checks. A failed call writes nothing: the request boundary (admin/boundary.py)
+rolls back on any error, a failing effect included, and files stored in the failed transaction
+are deleted (workflow.cases.evidence pending files).
 """
 from __future__ import annotations
 
@@ -23,34 +24,30 @@ from workflow.cases.queue import build_queue, deadlines
 from workflow.cases.serialize import case_detail, case_summary
 from workflow.errors import Invalid, NotFound
 from workflow.processes import REGISTRY
+from workflow.validation import Field
 
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .evidence import contact_json, document_json, fee_json, payment_json, visit_json
 from .openapi import PAGINATION, array, integer, listing, obj, op, path_param, query, string
-from .util import Field, int_arg, json_body, paginate_args, validate
+from .util import int_arg, json_body, paginate_args, validate
 
 CREATE_FIELDS = {
-    "process": Field("str"),
-    "student_id": Field("int", required=False, nullable=True),
-    "data": Field("dict", required=False, nullable=True),
+    "process": Field(str),
+    "student_id": Field(int, required=False, nullable=True),
+    "data": Field(dict, required=False, nullable=True),
 }
 FIRE_FIELDS = {
-    "version": Field("int"),
-    "comment": Field("str", required=False, nullable=True),
-    "data": Field("dict", required=False, nullable=True),
+    "version": Field(int),
+    "comment": Field(str, required=False, nullable=True),
+    "data": Field(dict, required=False, nullable=True),
 }
 TRUE_FALSE = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _list_options():
     return (joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass))
-
-
-def _rollback_and_discard_files() -> None:
-    db.session.rollback()
-    evidence_services.discard_pending_files(db.session)
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -65,7 +62,6 @@ def create_case():
                       code="unknown_process", details={"field": "process"})
     case = engine.create_case(db.session, current_scope(), current_actor(), body["process"],
                               body.get("student_id"), body.get("data") or {}, today=clock.today())
-    db.session.commit()
     return jsonify({"id": case.id, "process": case.process, "state": case.state, "version": case.version,
                     "student_id": case.student_id, "school_id": case.school_id}), 201
 
@@ -139,15 +135,8 @@ def fire_transition(case_id: int, name: str):
         raise NotFound(_("该流程没有名为 %(name)s 的操作", name=name), code="unknown_transition",
                        details={"transition": name})
     body = validate(json_body(), FIRE_FIELDS)
-    try:
-        case = engine.fire(db.session, scope, user, case.id, name, version=body["version"],
-                           data=body.get("data"), comment=body.get("comment"), today=clock.today())
-        db.session.commit()
-    except Exception:
-        # Domain errors are answered by the blueprint's handler; anything else (a failing
-        # effect) must not leave a half-applied transition or its files behind either.
-        _rollback_and_discard_files()
-        raise
+    case = engine.fire(db.session, scope, user, case.id, name, version=body["version"],
+                       data=body.get("data"), comment=body.get("comment"), today=clock.today())
     return jsonify({"id": case.id, "state": case.state, "version": case.version, "is_open": case.is_open})
 
 

@@ -7,6 +7,9 @@ The `*_json` serializers are shared with the case detail.
 """
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -16,29 +19,30 @@ from workflow import clock
 from workflow.access.scope import get_in_scope
 from workflow.cases import evidence as services
 from workflow.errors import Invalid
+from workflow.validation import Field
 
 from ..extensions import db
 from ..security import current_actor, current_scope
 from ..views.files import send_document
 from . import bp
 from .openapi import array, integer, obj, op, path_param, string
-from .util import Field, json_body, validate
+from .util import json_body, validate
 
 VISIT_FIELDS = {
-    "date": Field("date"),
-    "kind": Field("str", choices=VISIT_KINDS),
-    "participant_ids": Field("list", item=Field("int")),
-    "guardian_present": Field("bool"),
-    "notes": Field("str", required=False, nullable=True),
-    "outcome": Field("str", required=False, nullable=True),
-    "other_participants": Field("str", required=False, nullable=True, max_len=255),
+    "date": Field(dt.date),
+    "kind": Field(str, choices=VISIT_KINDS),
+    "participant_ids": Field(list, item=Field(int)),
+    "guardian_present": Field(bool),
+    "notes": Field(str, required=False, nullable=True),
+    "outcome": Field(str, required=False, nullable=True),
+    "other_participants": Field(str, required=False, nullable=True, max_len=255),
 }
-FEE_FIELDS = {"item": Field("str", max_len=80), "amount_due": Field("decimal")}
-PAYMENT_FIELDS = {"fee_id": Field("int"), "amount": Field("decimal"), "receipt_no": Field("str", max_len=60)}
+FEE_FIELDS = {"item": Field(str, max_len=80), "amount_due": Field(Decimal)}
+PAYMENT_FIELDS = {"fee_id": Field(int), "amount": Field(Decimal), "receipt_no": Field(str, max_len=60)}
 CONTACT_FIELDS = {
-    "contacted_at": Field("datetime"),
-    "channel": Field("str", choices=services.CONTACT_CHANNELS),
-    "notes": Field("str", required=False, nullable=True),
+    "contacted_at": Field(dt.datetime),
+    "channel": Field(str, choices=services.CONTACT_CHANNELS),
+    "notes": Field(str, required=False, nullable=True),
 }
 
 
@@ -149,7 +153,6 @@ def add_visit(case_id: int):
     upload_dir, max_bytes = _upload_limits()
     visit = services.add_visit(db.session, current_scope(), current_actor(), case, photo=photo,
                                upload_dir=upload_dir, max_bytes=max_bytes, **body)
-    db.session.commit()
     return jsonify(visit_json(visit)), 201
 
 
@@ -160,7 +163,7 @@ def add_document(case_id: int):
     if request.mimetype != "multipart/form-data":
         raise Invalid(_("请以 multipart/form-data 上传，字段 file 和 kind"), details={"field": "file"})
     form, files = _multipart({"file"})
-    body = validate(form.to_dict(), {"kind": Field("str", choices=DOCUMENT_KINDS)})
+    body = validate(form.to_dict(), {"kind": Field(str, choices=DOCUMENT_KINDS)})
     upload = files.get("file")
     if upload is None or upload.filename == "":
         raise Invalid(_("缺少必填字段：%(name)s", name="file"), details={"field": "file"})
@@ -168,7 +171,6 @@ def add_document(case_id: int):
     doc = services.add_document(db.session, current_scope(), current_actor(), case, kind=body["kind"],
                                 filename=upload.filename, stream=upload.stream,
                                 upload_dir=upload_dir, max_bytes=max_bytes)
-    db.session.commit()
     return jsonify(document_json(doc)), 201
 
 
@@ -184,7 +186,6 @@ def add_fee(case_id: int):
     case = _case(case_id)
     body = validate(json_body(), FEE_FIELDS)
     fee = services.add_fee(db.session, current_scope(), current_actor(), case, **body)
-    db.session.commit()
     return jsonify(fee_json(fee, paid=0, outstanding=fee.amount_due)), 201
 
 
@@ -194,7 +195,6 @@ def add_payment(case_id: int):
     case = _case(case_id)
     body = validate(json_body(), PAYMENT_FIELDS)
     payment = services.add_payment(db.session, current_scope(), current_actor(), case, **body)
-    db.session.commit()
     return jsonify(payment_json(payment)), 201
 
 
@@ -204,7 +204,6 @@ def add_contact(case_id: int):
     case = _case(case_id)
     body = validate(json_body(), CONTACT_FIELDS)
     contact = services.add_contact(db.session, current_scope(), current_actor(), case, **body)
-    db.session.commit()
     return jsonify(contact_json(contact)), 201
 
 

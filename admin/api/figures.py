@@ -16,27 +16,29 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from models import EXAM_KINDS
 from workflow import clock
 from workflow.errors import Invalid
+from workflow.figures import baselines, ledger, losses, rates
 from workflow.figures import exams as exam_services
-from workflow.figures import losses as services
+from workflow.figures.common import FigureSettings
+from workflow.validation import Field
 
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .openapi import array, integer, obj, op, query, string
-from .util import Field, json_body, validate
+from .util import json_body, validate
 
 BASELINE_SPEC = {
-    "school_id": Field("int"),
-    "school_year": Field("str", max_len=9),
-    "term": Field("int", choices=(1, 2)),
-    "refreeze": Field("bool", required=False),
-    "reason": Field("str", required=False, nullable=True, max_len=500),
+    "school_id": Field(int),
+    "school_year": Field(str, max_len=9),
+    "term": Field(int, choices=(1, 2)),
+    "refreeze": Field(bool, required=False, nullable=True),
+    "reason": Field(str, required=False, nullable=True, max_len=500),
 }
 
 
-def settings() -> services.FigureSettings:
+def settings() -> FigureSettings:
     """The deployment's figure settings (config `FIGURES`, a mapping; defaults otherwise)."""
-    return services.FigureSettings.from_mapping(current_app.config.get("FIGURES"))
+    return FigureSettings.from_mapping(current_app.config.get("FIGURES"))
 
 
 def _dec(value: Decimal | None) -> str | None:
@@ -129,8 +131,7 @@ def _retention_json(r: dict | None) -> dict | None:
 def freeze_baselines():
     """Freeze the baselines of a school's classes for a term (refreeze=true records a new one)."""
     body = validate(json_body(), BASELINE_SPEC)
-    rows = services.freeze_baselines(db.session, current_scope(), current_actor(), **body)
-    db.session.commit()
+    rows = baselines.freeze_baselines(db.session, current_scope(), current_actor(), **body)
     return jsonify({"items": [baseline_json(b) for b in rows], "total": len(rows)})
 
 
@@ -139,8 +140,8 @@ def class_report():
     """Baseline, losses, loss rate, coefficient and recovered children per class for a term."""
     school_id = _query_int("school_id", required=False)
     term = _query_int("term", choices=(1, 2))
-    items = services.class_figures(db.session, current_scope(), school_id=school_id,
-                                   school_year=_query_year(), term=term, settings=settings())
+    items = losses.class_figures(db.session, current_scope(), school_id=school_id,
+                                 school_year=_query_year(), term=term, settings=settings())
     return jsonify({"items": [class_item_json(i) for i in items], "total": len(items)})
 
 
@@ -149,9 +150,9 @@ def ledger_report():
     """Reward/penalty lines of a school's term, each with its student and case."""
     school_id = _query_int("school_id")
     term = _query_int("term", choices=(1, 2))
-    lines = services.ledger(db.session, current_scope(), school_id=school_id, school_year=_query_year(),
-                            term=term, settings=settings())
-    totals = [{**t, "amount": _money(t["amount"])} for t in services.ledger_totals(lines)]
+    lines = ledger.ledger(db.session, current_scope(), school_id=school_id, school_year=_query_year(),
+                          term=term, settings=settings())
+    totals = [{**t, "amount": _money(t["amount"])} for t in ledger.ledger_totals(lines)]
     return jsonify({"items": [ledger_line_json(li) for li in lines], "total": len(lines), "totals": totals})
 
 
@@ -159,8 +160,8 @@ def ledger_report():
 def school_report():
     """Annual dropout rate (with the configured definition) and retention rates of a school."""
     school_id = _query_int("school_id")
-    fig = services.school_figures(db.session, current_scope(), school_id=school_id, school_year=_query_year(),
-                                  settings=settings())
+    fig = rates.school_figures(db.session, current_scope(), school_id=school_id, school_year=_query_year(),
+                               settings=settings())
     out = {**fig, "dropout_rate": _dec(fig["dropout_rate"]), "dropout_target": _dec(fig["dropout_target"]),
            "year_start": fig["year_start"].isoformat(), "year_end": fig["year_end"].isoformat(),
            "retention": {k: _retention_json(v) for k, v in fig["retention"].items()},
@@ -220,7 +221,6 @@ def import_exam_scores():
         db.session, current_scope(), current_actor(), class_id=class_id, school_year=school_year, term=term,
         data=data, subject=form.get("subject"), exam=(form.get("exam") or "final").strip(),
         only_valid=_form_bool(form, "only_valid"))
-    db.session.commit()
     return jsonify({"imported": result.imported, "updated": result.updated, "skipped": result.skipped,
                     "errors": [e.as_dict() for e in result.errors]}), 201
 

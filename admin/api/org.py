@@ -5,6 +5,8 @@ commit once → answer. Every read goes through workflow.scope, so what is out o
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
@@ -27,12 +29,13 @@ from workflow.access.scope import Scope, get_in_scope, scoped
 from workflow.errors import Invalid, NotFound
 from workflow.org import services
 from workflow.org.calendar import effective_term as term_on
+from workflow.validation import Field
 
 from ..extensions import db
 from ..security import current_scope
 from . import bp
 from .openapi import PAGINATION, array, integer, listing, obj, op, path_param, query, string
-from .util import Field, int_arg, json_body, paginate_args, validate
+from .util import int_arg, json_body, paginate_args, validate
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -108,9 +111,9 @@ def me():
 # --- schools -----------------------------------------------------------------------------------
 
 SCHOOL_SPEC = {
-    "name": Field("str", max_len=120),
-    "kind": Field("str", choices=SCHOOL_KINDS),
-    "parent_id": Field("int", nullable=True),
+    "name": Field(str, max_len=120),
+    "kind": Field(str, choices=SCHOOL_KINDS),
+    "parent_id": Field(int, nullable=True),
 }
 
 
@@ -119,7 +122,6 @@ def create_school():
     """Create a county node, center school or branch school."""
     body = validate(json_body(), SCHOOL_SPEC)
     school = services.create_school(db.session, current_scope(), **body)
-    db.session.commit()
     return jsonify(school_json(school)), 201
 
 
@@ -144,7 +146,7 @@ def get_school(school_id: int):
 
 # --- villages ----------------------------------------------------------------------------------
 
-VILLAGE_SPEC = {"name": Field("str", max_len=80), "center_school_id": Field("int")}
+VILLAGE_SPEC = {"name": Field(str, max_len=80), "center_school_id": Field(int)}
 
 
 @bp.post("/villages")
@@ -152,7 +154,6 @@ def create_village():
     """Add a village to a center school's catchment."""
     body = validate(json_body(), VILLAGE_SPEC)
     village = services.create_village(db.session, current_scope(), **body)
-    db.session.commit()
     return jsonify(village_json(village)), 201
 
 
@@ -169,10 +170,10 @@ def list_villages():
 # --- classes -----------------------------------------------------------------------------------
 
 CLASS_SPEC = {
-    "school_id": Field("int"),
-    "school_year": Field("str"),
-    "grade": Field("int"),
-    "name": Field("str", max_len=40),
+    "school_id": Field(int),
+    "school_year": Field(str),
+    "grade": Field(int),
+    "name": Field(str, max_len=40),
 }
 
 
@@ -181,7 +182,6 @@ def create_class():
     """Create a class of a school for a school year."""
     body = validate(json_body(), CLASS_SPEC)
     klass = services.create_class(db.session, current_scope(), **body)
-    db.session.commit()
     return jsonify(class_json(klass)), 201
 
 
@@ -208,17 +208,17 @@ def get_class(class_id: int):
 
 # --- users -------------------------------------------------------------------------------------
 
-ROLE_ITEM = Field("dict", fields={
-    "role": Field("str", choices=ROLES),
-    "school_id": Field("int", required=False, nullable=True),
-    "class_id": Field("int", required=False, nullable=True),
-    "village_id": Field("int", required=False, nullable=True),
+ROLE_ITEM = Field({
+    "role": Field(str, choices=ROLES),
+    "school_id": Field(int, required=False, nullable=True),
+    "class_id": Field(int, required=False, nullable=True),
+    "village_id": Field(int, required=False, nullable=True),
 })
 USER_SPEC = {
-    "username": Field("str", max_len=80),
-    "password": Field("str"),
-    "name": Field("str", max_len=80),
-    "roles": Field("list", item=ROLE_ITEM),
+    "username": Field(str, max_len=80),
+    "password": Field(str),
+    "name": Field(str, max_len=80),
+    "roles": Field(list, item=ROLE_ITEM),
 }
 
 
@@ -227,7 +227,6 @@ def create_user():
     """Create a user with scoped roles, never wider than the caller's own scope."""
     body = validate(json_body(), USER_SPEC)
     user = services.create_user(db.session, current_scope(), **body)
-    db.session.commit()
     return jsonify(user_json(user)), 201
 
 
@@ -245,19 +244,19 @@ def get_user(user_id: int):
 
 # --- students ----------------------------------------------------------------------------------
 
-GUARDIAN_ITEM = Field("dict", fields={
-    "name": Field("str", max_len=60), "relation": Field("str", max_len=20), "phone": Field("str", max_len=30),
+GUARDIAN_ITEM = Field({
+    "name": Field(str, max_len=60), "relation": Field(str, max_len=20), "phone": Field(str, max_len=30),
 })
 STUDENT_SPEC = {
-    "name": Field("str", max_len=60),
-    "gender": Field("str", choices=GENDERS),
-    "birth_date": Field("date"),
-    "class_id": Field("int"),
-    "village_id": Field("int"),
-    "student_no": Field("str", required=False, nullable=True, max_len=40),
-    "id_card_no": Field("str", required=False, nullable=True),
-    "flags": Field("list", required=False, item=Field("str", choices=STUDENT_FLAGS)),
-    "guardians": Field("list", item=GUARDIAN_ITEM),
+    "name": Field(str, max_len=60),
+    "gender": Field(str, choices=GENDERS),
+    "birth_date": Field(dt.date),
+    "class_id": Field(int),
+    "village_id": Field(int),
+    "student_no": Field(str, required=False, nullable=True, max_len=40),
+    "id_card_no": Field(str, required=False, nullable=True),
+    "flags": Field(list, required=False, nullable=True, item=Field(str, choices=STUDENT_FLAGS)),
+    "guardians": Field(list, item=GUARDIAN_ITEM),
 }
 
 
@@ -267,7 +266,6 @@ def create_student():
     body = validate(json_body(), STUDENT_SPEC)
     body["flags"] = body.get("flags") or []
     student = services.create_student(db.session, current_scope(), **body)
-    db.session.commit()
     return jsonify(student_json(student, current_scope())), 201
 
 
@@ -297,12 +295,12 @@ def get_student(student_id: int):
 # --- calendar ----------------------------------------------------------------------------------
 
 CALENDAR_SPEC = {
-    "school_year": Field("str"),
-    "term": Field("int", choices=(1, 2)),
-    "start": Field("date"),
-    "end": Field("date"),
-    "holidays": Field("list", item=Field("date")),
-    "workdays": Field("list", required=False, item=Field("date")),
+    "school_year": Field(str),
+    "term": Field(int, choices=(1, 2)),
+    "start": Field(dt.date),
+    "end": Field(dt.date),
+    "holidays": Field(list, item=Field(dt.date)),
+    "workdays": Field(list, required=False, nullable=True, item=Field(dt.date)),
 }
 
 
@@ -312,7 +310,6 @@ def put_calendar(school_id: int):
     body = validate(json_body(), CALENDAR_SPEC)
     body.setdefault("workdays", [])
     term = services.set_calendar(db.session, current_scope(), school_id, **body)
-    db.session.commit()
     school = db.session.get(School, school_id)
     return jsonify(term_json(term, school))
 

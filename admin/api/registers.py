@@ -11,14 +11,16 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from workflow import clock
+from workflow.access import permissions
 from workflow.errors import Invalid
 from workflow.registers import catchment, reports
+from workflow.validation import Field
 
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .openapi import array, integer, listing, obj, op, query, string
-from .util import Field, json_body, validate
+from .util import json_body, validate
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -114,7 +116,6 @@ def import_catchment():
     only_valid = parse_flag(form.get("only_valid"))
     result = catchment.import_register(db.session, current_scope(), current_actor(), village_id, data,
                                        only_valid=only_valid)
-    db.session.commit()
     return jsonify(import_json(result))
 
 
@@ -124,7 +125,7 @@ def list_catchment():
     scope = current_scope()
     village = catchment.get_village(db.session, scope, int_arg("village_id", required=True))
     children = catchment.list_children(db.session, scope, village.id)
-    full = catchment.sees_full_ids(db.session, scope, village.center_school_id)
+    full = permissions.sees_full_catchment_ids(db.session, scope, village.center_school_id)
     return jsonify({"items": [child_json(c, full) for c in children], "total": len(children)})
 
 
@@ -139,11 +140,10 @@ def export_catchment():
 @bp.post("/catchment/crosscheck")
 def crosscheck_catchment():
     """Cross-check a village's (or a center's) register against the rolls; opens recovery cases."""
-    body = validate(json_body(), {"village_id": Field("int", required=False),
-                                  "center_school_id": Field("int", required=False)})
+    body = validate(json_body(), {"village_id": Field(int, required=False, nullable=True),
+                                  "center_school_id": Field(int, required=False, nullable=True)})
     result = catchment.crosscheck(db.session, current_scope(), current_actor(),
                                   village_id=body.get("village_id"), center_school_id=body.get("center_school_id"))
-    db.session.commit()
     return jsonify(result.as_dict())
 
 

@@ -32,7 +32,7 @@ def oversight_report():
                           details={"field": "center_school_id"})
         center = ov.get_center(db.session, scope, int(raw))
     today = clock.today()
-    from workflow.figures.losses import FigureSettings
+    from workflow.figures.common import FigureSettings
 
     threshold = FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
     rows = ov.school_figures(db.session, ov.schools_of_centers(db.session, [center.id]), today=today,

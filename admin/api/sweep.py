@@ -1,9 +1,12 @@
 """The daily sweep (POST /sweep) and the home-visit ladder policy (GET/PUT /ladder/<center>).
 
-Thin: validate → scope (404) and role (403) → workflow.sweep / workflow.ladder → commit (the sweep
-commits after each school, so a request cut off half-way leaves whole schools swept).
+Thin: validate → scope (404) and role (403) → workflow.sweep / workflow.ladder → the request
+boundary commits (the sweep also commits after each batch of schools, `boundary.commit_batch`, so a
+request cut off half-way leaves whole schools swept).
 """
 from __future__ import annotations
+
+import datetime as dt
 
 from flask import jsonify
 from flask_babel import gettext as _
@@ -12,32 +15,35 @@ from sqlalchemy import select
 from models import School
 from workflow.absence import ladder
 from workflow.absence.sweep import run_sweep
-from workflow.access.scope import CENTER_ROLES, get_in_scope
+from workflow.access import permissions
+from workflow.access.scope import get_in_scope
 from workflow.errors import Forbidden, Invalid
+from workflow.validation import Field
 
+from ..boundary import commit_batch
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .openapi import array, integer, obj, op, path_param, string
-from .util import Field, json_body, validate
+from .util import json_body, validate
 
-SWEEP_FIELDS = {"date": Field("date"), "school_id": Field("int", required=False, nullable=True)}
-LADDER_FIELDS = {"rungs": Field("list"), "version": Field("int", required=False, nullable=True)}
+SWEEP_FIELDS = {"date": Field(dt.date), "school_id": Field(int, required=False, nullable=True)}
+LADDER_FIELDS = {"rungs": Field(list), "version": Field(int, required=False, nullable=True)}
 
 
 def _sweep_school_ids(scope, school_id):
-    """The schools the caller may sweep: admin any, center roles their centers' schools."""
-    centers = set().union(*(scope.roles.get(r, frozenset()) for r in CENTER_ROLES))
+    """The schools the caller may sweep (permissions.may_run_sweep); None: every school."""
     school = get_in_scope(db.session, scope, School, school_id) if school_id is not None else None
-    if not scope.is_all and not centers:
+    if not permissions.may_run_sweep(scope):
         raise Forbidden(_("只有系统管理员、中心校长或中心校教导主任可以运行每日清扫"))
     if school is not None:
-        if not scope.is_all and school.center_id not in centers:
+        if not permissions.may_run_sweep(scope, school):
             raise Forbidden(_("只能清扫本中心校及其下属学校"))
         if school.kind == "county":
             raise Invalid(_("字段 school_id 必须是学校（不能是县教育局）"), details={"field": "school_id"})
         return [school.id]
-    if scope.is_all:
+    centers = permissions.managed_center_ids(scope)
+    if centers is None:
         return None
     return list(db.session.scalars(select(School.id).where(School.center_id.in_(sorted(centers)))))
 
@@ -47,8 +53,7 @@ def sweep():
     """Run the daily sweep for a date (one school, or every school the caller oversees)."""
     body = validate(json_body(), SWEEP_FIELDS)
     school_ids = _sweep_school_ids(current_scope(), body.get("school_id"))
-    summary = run_sweep(db.session, date=body["date"], school_ids=school_ids, commit=db.session.commit)
-    db.session.commit()
+    summary = run_sweep(db.session, date=body["date"], school_ids=school_ids, commit=commit_batch)
     return jsonify({**summary.as_dict(), "schools": summary.schools})
 
 
@@ -65,7 +70,6 @@ def put_ladder(center_school_id):
     body = validate(json_body(), LADDER_FIELDS)
     policy = ladder.save_policy(db.session, current_scope(), current_actor(), center_school_id, body["rungs"],
                                 version=body.get("version"))
-    db.session.commit()
     return jsonify(policy.as_dict())
 
 

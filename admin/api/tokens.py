@@ -2,27 +2,28 @@
 from flask import current_app, jsonify
 
 from workflow import clock
-from workflow.access.accounts import authenticate, issue_token
+from workflow.access.accounts import AuthFailed, Throttled, authenticate, issue_token
+from workflow.validation import Field
 
+from ..boundary import keep_writes_on_error
 from ..extensions import db
 from . import bp
 from .openapi import obj, op, string
-from .util import Field, json_body, validate
+from .util import json_body, validate
 
 
 @bp.post("/tokens")
 def create_token():
     """Exchange username and password for a bearer token (stored hashed, expiring)."""
-    body = validate(json_body(), {"username": Field("str"), "password": Field("str")})
+    body = validate(json_body(), {"username": Field(str), "password": Field(str)})
     cfg = current_app.config
     try:
         user = authenticate(db.session, body["username"], body["password"],
                             max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"])
-    except Exception:
-        db.session.commit()  # keep the failure count: throttling must survive the error
+    except (AuthFailed, Throttled):
+        keep_writes_on_error()  # the failure count must outlive the 401/429: throttling counts it
         raise
     plain, row = issue_token(db.session, user, cfg["TOKEN_TTL_HOURS"])
-    db.session.commit()
     return jsonify({"token": plain, "expires_at": clock.local_iso(row.expires_at)}), 201
 
 

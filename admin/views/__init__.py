@@ -1,4 +1,5 @@
-"""Pages (blueprints). Each view: load in scope → call workflow → commit once → render."""
+"""Pages (blueprints). Each view: load in scope → call workflow → render; the request boundary
+(admin/boundary.py) commits once, or rolls back when the answer is an error."""
 from flask import Flask
 
 
@@ -30,15 +31,12 @@ def register_views(app: Flask) -> None:
 
     from workflow.errors import Forbidden, NotFound
 
-    from ..extensions import db
     from .queue import page_error
 
     @app.errorhandler(NotFound)
     def _domain_not_found(exc):
-        db.session.rollback()
         return page_error(exceptions.NotFound())
 
     @app.errorhandler(Forbidden)
     def _domain_forbidden(exc):
-        db.session.rollback()
         return page_error(exceptions.Forbidden())

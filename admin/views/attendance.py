@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from models import ATTENDANCE_STATUSES, AttendanceDay, AttendanceRecord, Case, SchoolClass, Student
 from workflow import clock
-from workflow.absence.attendance import day_refusal, may_record, record_attendance
+from workflow.absence.attendance import day_refusal, record_attendance
+from workflow.access.permissions import may_record_attendance
 from workflow.access.scope import class_filter
 from workflow.errors import DomainError
 
@@ -36,7 +37,7 @@ def _recordable_classes() -> list[SchoolClass]:
     rows = db.session.scalars(select(SchoolClass).where(class_filter(scope))
                               .order_by(SchoolClass.school_year.desc(), SchoolClass.grade, SchoolClass.name))
     own = {c for r in ("homeroom_teacher", "subject_teacher") for c in scope.roles.get(r, frozenset())}
-    classes = [k for k in rows if may_record(scope, k)]
+    classes = [k for k in rows if may_record_attendance(scope, k)]
     return sorted(classes, key=lambda k: k.id not in own)
 
 
@@ -108,7 +109,6 @@ def submit():
         result = record_attendance(db.session, current_scope(), current_actor(), class_id=class_id, date=day,
                                    records=records)
         opened = list(result.opened_case_ids)
-        db.session.commit()
     except DomainError as exc:
         flash_error(exc)
         return redirect(back)

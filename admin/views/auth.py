@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired
 
 from workflow.access.accounts import AuthFailed, Throttled, authenticate
 
+from ..boundary import keep_writes_on_error
 from ..extensions import db
 
 bp = Blueprint("auth", __name__)
@@ -57,13 +58,12 @@ def login():
             user = authenticate(db.session, form.username.data.strip(), form.password.data,
                                 max_failures=cfg["LOGIN_MAX_FAILURES"], lock_minutes=cfg["LOGIN_LOCK_MINUTES"])
         except Throttled:
-            db.session.commit()
+            keep_writes_on_error()  # the failure count must outlive the refusal: throttling counts it
             flash(_("登录失败次数过多，请 %(n)d 分钟后再试。", n=cfg["LOGIN_LOCK_MINUTES"]), "danger")
         except AuthFailed as exc:
-            db.session.commit()
+            keep_writes_on_error()
             flash(_("该账号已停用。") if "停用" in exc.message else _("用户名或密码错误。"), "danger")
         else:
-            db.session.commit()
             login_user(user)
             session.permanent = False
             return redirect(_safe_next(request.args.get("next")))

@@ -20,13 +20,12 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from models import (
     DOCUMENT_KINDS,
     RECOVERY_REASONS,
-    VISIT_KINDS,
     Case,
     CaseHistory,
     RoleAssignment,
@@ -36,23 +35,25 @@ from models import (
     User,
     Village,
     Visit,
-    mask_id_card,
 )
 from workflow import clock
-from workflow.access.scope import acting_roles, get_in_scope, village_filter
+from workflow.access import permissions
+from workflow.access.scope import acting_roles, case_staff_filter, get_in_scope, village_filter
 from workflow.cases import engine
 from workflow.cases import evidence as evidence_services
 from workflow.cases.definitions import Ctx
 from workflow.cases.diagram_svg import render_svg
+from workflow.cases.guards import DOCUMENT_NAMES
 from workflow.cases.queue import deadlines
 from workflow.cases.serialize import history_row, state_label
 from workflow.errors import DomainError, Invalid
 from workflow.org.calendar import school_year_of
+from workflow.org.services import id_card_as_seen_by
 from workflow.processes import REGISTRY, get_process, transfer_in
 from workflow.validation import OneOf, Req
 
 from ..extensions import db
-from ..labels import GENDER_LABELS, STUDENT_STATUS_LABELS, role_label
+from ..labels import GENDER_LABELS, STUDENT_STATUS_LABELS, lazy_translated, role_label
 from ..security import current_actor, current_scope
 
 bp = Blueprint("cases", __name__)
@@ -63,19 +64,7 @@ VISIT_KIND_LABELS = {
     "phone": _l("电话联系"),
     "village_joint": _l("村校联合家访"),
 }
-DOCUMENT_KIND_LABELS = {
-    "suspension_grounds": _l("休学依据"),
-    "parent_application": _l("家长申请"),
-    "acceptance_letter": _l("接收证明"),
-    "enrollment_proof": _l("入学证明"),
-    "enrollment_form": _l("入学登记表"),
-    "guardian_id": _l("监护人身份证明"),
-    "prior_school_record": _l("原学校学籍材料"),
-    "medical_deferral": _l("医疗缓学证明"),
-    "guardian_agreement": _l("家长同意书"),
-    "visit_photo": _l("家访照片"),
-    "other": _l("其他材料"),
-}
+DOCUMENT_KIND_LABELS = lazy_translated(DOCUMENT_NAMES, DOCUMENT_KINDS)
 CONTACT_CHANNEL_LABELS = {"phone": _l("电话"), "wechat": _l("微信"), "sms": _l("短信"),
                           "in_person": _l("当面"), "other": _l("其他")}
 # Labels of the data keys the processes use (T.data_spec, Process.create_data_spec).
@@ -120,9 +109,7 @@ def load_or_404(model, obj_id):
 def student_id_card(student: Student) -> str | None:
     """SPEC §1: the full ID-card number for admin, principal/academic office of the student's
     school and the center office of its center; masked for everyone else."""
-    from ..adminviews.org import may_see_full_id
-
-    return student.id_card_no if may_see_full_id(student) else mask_id_card(student.id_card_no)
+    return id_card_as_seen_by(current_scope(), student)
 
 
 @bp.app_template_filter("local_dt")
@@ -167,21 +154,11 @@ def _class_options(case_school: School | None, process: str) -> list[tuple[str, 
 
 
 def staff_for(case_school: School | None, student: Student | None) -> list[tuple[int, str]]:
-    """(user id, "name（roles）") of the active staff bound to the school, its center, the
-    student's class or village: the people who can join a visit or be credited (one query)."""
-    bound = []
-    if case_school is not None:
-        bound.append(RoleAssignment.school_id == case_school.id)
-        if case_school.center_id is not None:
-            bound.append(RoleAssignment.school_id == case_school.center_id)
-    if student is not None and student.class_id is not None:
-        bound.append(RoleAssignment.class_id == student.class_id)
-    if student is not None and student.village_id is not None:
-        bound.append(RoleAssignment.village_id == student.village_id)
-    if not bound:
-        return []
+    """(user id, "name（roles）") of the active staff of the case (scope.case_staff_filter): the
+    people who can join a visit or be credited (one query)."""
     rows = db.session.execute(select(User.id, User.name, RoleAssignment.role).join(
-        RoleAssignment, RoleAssignment.user_id == User.id).where(or_(*bound), User.is_active.is_(True))
+        RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(case_staff_filter(case_school, student), User.is_active.is_(True))
         .order_by(User.name, User.id))
     people: dict[int, tuple[str, list[str]]] = {}
     for uid, name, role in rows:
@@ -300,10 +277,8 @@ def detail(case_id: int):
     proc = engine.process_of(case)
     available, blocked = engine.available_transitions(db.session, scope, user, case)
     due, overdue = deadlines(db.session, [case], today=clock.today())[case.id]
-    held = engine.case_roles(scope, case, proc)
-    staff_evidence = evidence_services.may_add_evidence(db.session, scope, case)
-    visit_kinds = list(VISIT_KINDS) if staff_evidence else (
-        ["village_joint"] if case.is_open and "village_liaison" in held else [])
+    staff_evidence = permissions.may_add_evidence(db.session, scope, case)
+    visit_kinds = permissions.loggable_visit_kinds(db.session, scope, case)
     balances = evidence_services.fee_balances(db.session, case)
     return render_template(
         "cases/detail.html", case=case, proc=proc, student=case.student,
@@ -346,7 +321,6 @@ def fire(case_id: int, name: str):
             data["date"] = request.form["date"].strip()
         case = engine.fire(db.session, scope, user, case.id, name, version=int(version), data=data,
                            comment=request.form.get("comment"), today=clock.today())
-        db.session.commit()
     except DomainError as exc:
         flash_error(exc)
         return _back(case_id, "actions")
@@ -370,11 +344,11 @@ def _form_date(name: str) -> dt.date:
 
 
 def _evidence(case_id: int, anchor: str, success: str, action):
-    """Run one evidence service on the case: commit and flash `success`, or flash the error."""
+    """Run one evidence service on the case and flash `success` (the request boundary commits),
+    or flash the error."""
     case = load_or_404(Case, case_id)
     try:
         action(case)
-        db.session.commit()
     except DomainError as exc:
         flash_error(exc)
     else:
@@ -511,7 +485,6 @@ def create(student_id: int):
         data = parse_spec_form(request.form, proc.create_data_spec)
         case = engine.create_case(db.session, current_scope(), current_actor(), process, st.id, data,
                                   today=clock.today())
-        db.session.commit()
     except DomainError as exc:
         flash_error(exc)
         return redirect(url_for("cases.student", student_id=st.id))
@@ -522,11 +495,6 @@ def create(student_id: int):
 # --- transfer-in (SPEC §3.5): opened by the receiving school's academic office -------------------
 
 GUARDIAN_KEYS = ("name", "relation", "phone")
-
-
-def _office_school_ids() -> set[int]:
-    """Schools where the user is academic office: the only ones they may receive a child into."""
-    return set(current_scope().roles.get("academic_office", ()))
 
 
 def _receivable_class_options(school_ids: set[int]) -> list[tuple[str, str]]:
@@ -580,7 +548,7 @@ def _transfer_in_data(form) -> tuple[int | None, dict]:
 def transfer_in_new():
     """Open a transfer-in for a child a sister school sent here or for a new child (the family's
     chosen class, the origin school); only the receiving school's academic office may."""
-    school_ids = _office_school_ids()
+    school_ids = permissions.transfer_in_school_ids(current_scope())
     if not school_ids:
         abort(403)
     values = request.form if request.method == "POST" else {}
@@ -590,7 +558,6 @@ def transfer_in_new():
             student_id, data = _transfer_in_data(request.form)
             case = engine.create_case(db.session, current_scope(), current_actor(), "transfer_in", student_id,
                                       data, today=clock.today())
-            db.session.commit()
         except DomainError as exc:
             flash_error(exc)
             status = 422

@@ -15,10 +15,11 @@ from sqlalchemy import select
 
 from models import Baseline, ExamScore, School, SchoolClass, Student, User
 from workflow import clock
+from workflow.access import permissions
 from workflow.access.scope import get_in_scope, scoped
 from workflow.errors import DomainError, Forbidden, Invalid, NotFound
-from workflow.figures import exams
-from workflow.figures import losses as services
+from workflow.figures import baselines, common, exams, losses, rates
+from workflow.figures import ledger as ledger_figures
 from workflow.org.calendar import school_year_of
 
 from ..api.figures import settings
@@ -32,7 +33,7 @@ bp = Blueprint("figures", __name__)
 def _term_for(school_id: int | None, school_year: str, today: dt.date) -> int:
     if school_id is not None:
         for term in (1, 2):
-            dates = services.term_dates(db.session, [school_id], school_year, term).get(school_id)
+            dates = common.term_dates(db.session, [school_id], school_year, term).get(school_id)
             if dates and dates[0] <= today <= dates[1]:
                 return term
     return 2 if 2 <= today.month <= 7 else 1
@@ -80,20 +81,20 @@ def index():
     items, summary, error = [], None, None
     if school is not None:
         try:
-            items = services.class_figures(db.session, current_scope(), school_id=school.id,
-                                           school_year=school_year, term=term, settings=settings())
+            items = losses.class_figures(db.session, current_scope(), school_id=school.id,
+                                         school_year=school_year, term=term, settings=settings())
             if _school_level(school):
-                summary = services.school_figures(db.session, current_scope(), school_id=school.id,
-                                                  school_year=school_year, settings=settings())
+                summary = rates.school_figures(db.session, current_scope(), school_id=school.id,
+                                               school_year=school_year, settings=settings())
         except DomainError as exc:
             error = exc.message
-    has_term = school is not None and bool(services.term_dates(db.session, [school.id], school_year, term))
+    has_term = school is not None and bool(common.term_dates(db.session, [school.id], school_year, term))
     return render_template("figures/index.html", schools=schools, school=school, school_year=school_year,
                            term=term, items=items, summary=summary, error=error, has_term=has_term,
-                           cfg=settings(), may_freeze=school is not None and services.may_freeze(current_scope(), school),
+                           cfg=settings(),
+                           may_freeze=school is not None and permissions.may_freeze_baselines(current_scope(), school),
                            frozen_any=any(i["baseline"] is not None for i in items),
-                           may_import=current_scope().is_all or current_scope().has_role(
-                               *exams.IMPORT_SCHOOL_ROLES, *exams.IMPORT_CLASS_ROLES))
+                           may_import=permissions.may_import_scores(current_scope()))
 
 
 @bp.post("/figures/freeze")
@@ -108,15 +109,14 @@ def freeze():
     school_year = form.get("school_year", "")
     back = url_for("figures.index", school_id=school_id, school_year=school_year, term=term)
     try:
-        rows = services.freeze_baselines(db.session, current_scope(), current_actor(), school_id=school_id,
-                                         school_year=school_year, term=term, refreeze=form.get("refreeze") == "1",
-                                         reason=form.get("reason") or None)
+        rows = baselines.freeze_baselines(db.session, current_scope(), current_actor(), school_id=school_id,
+                                          school_year=school_year, term=term, refreeze=form.get("refreeze") == "1",
+                                          reason=form.get("reason") or None)
     except (NotFound, Forbidden):
         raise  # the 404/403 pages
     except DomainError as exc:
         flash_error(exc)
         return redirect(back)
-    db.session.commit()
     flash(_("已冻结 %(n)d 个班级的基数", n=len(rows)), "success")
     return redirect(back)
 
@@ -133,8 +133,8 @@ def klass(class_id: int):
         abort(400)
     if term not in (1, 2):
         abort(400)
-    items = services.class_figures(db.session, current_scope(), school_id=klass.school_id,
-                                   school_year=school_year, term=term, settings=settings())
+    items = losses.class_figures(db.session, current_scope(), school_id=klass.school_id,
+                                 school_year=school_year, term=term, settings=settings())
     item = next((i for i in items if i["class_id"] == klass.id), None)
     if item is None:
         abort(404)
@@ -157,12 +157,12 @@ def ledger():
     lines, error = [], None
     if school is not None:
         try:
-            lines = services.ledger(db.session, current_scope(), school_id=school.id, school_year=school_year,
-                                    term=term, settings=settings())
+            lines = ledger_figures.ledger(db.session, current_scope(), school_id=school.id, school_year=school_year,
+                                          term=term, settings=settings())
         except DomainError as exc:
             error = exc.message
     return render_template("figures/ledger.html", schools=schools, school=school, school_year=school_year,
-                           term=term, lines=lines, totals=services.ledger_totals(lines), error=error,
+                           term=term, lines=lines, totals=ledger_figures.ledger_totals(lines), error=error,
                            cfg=settings())
 
 
@@ -172,11 +172,11 @@ EXAM_NAMES = {"final": _l("期末考试"), "midterm": _l("期中考试")}
 
 
 def _importable_classes() -> list[SchoolClass]:
-    """Classes whose scores the user may import (workflow.exams.may_import), newest year first."""
+    """Classes whose scores the user may import (permissions.may_import_scores), newest year first."""
     scope = current_scope()
     rows = db.session.scalars(scoped(scope, SchoolClass).order_by(
         SchoolClass.school_year.desc(), SchoolClass.school_id, SchoolClass.grade, SchoolClass.name))
-    return [k for k in rows if exams.may_import(scope, k)]
+    return [k for k in rows if permissions.may_import_scores(scope, k)]
 
 
 def _import_page(status: int = 200, **extra):
@@ -222,12 +222,10 @@ def exam_import():
                                      subject=form.get("subject") or None, exam=form.get("exam") or "final",
                                      only_valid=form.get("only_valid") in ("1", "on"))
     except Forbidden:
-        db.session.rollback()
         abort(403)
     except Invalid as exc:
         db.session.rollback()
         return _import_page(422, error=exc.message, errors=(exc.details or {}).get("errors", []))
-    db.session.commit()
     return _import_page(result=result, errors=[e.as_dict() for e in result.errors])
 
 
@@ -251,4 +249,4 @@ def exam_stats(class_id: int):
                                    term=term, exam=exam, settings=settings())
     return render_template("figures/exam_stats.html", klass=klass, term=term, exam=exam, stats=stats,
                            held=held, exam_names=EXAM_NAMES,
-                           may_import=exams.may_import(current_scope(), klass))
+                           may_import=permissions.may_import_scores(current_scope(), klass))

@@ -10,13 +10,14 @@ import datetime as dt
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from models import Case, RoleAssignment, Student, User
 from workflow import clock
 from workflow.absence import ladder
-from workflow.access.scope import get_in_scope
+from workflow.access import permissions
+from workflow.access.scope import case_staff_filter, liaison_case_filter
 from workflow.cases.evidence import Upload, add_visit
 from workflow.errors import DomainError
 from workflow.processes import REGISTRY
@@ -26,30 +27,29 @@ from ..security import current_actor, current_scope
 
 bp = Blueprint("liaison", __name__, url_prefix="/liaison")
 
-PROCESSES = ("absence", "recovery")
-
 
 def _liaison_villages():
-    """The scope and the villages of the current liaison; 403 for anyone else."""
+    """The scope and the villages of the current liaison (permissions.liaison_village_ids); 403
+    for anyone else."""
     scope = current_scope()
-    villages = scope.roles.get("village_liaison")
+    villages = permissions.liaison_village_ids(scope)
     if not villages:
         abort(403)
     return scope, villages
 
 
 def _village_cases(villages):
-    return (select(Case).join(Student, Student.id == Case.student_id)
+    return (select(Case)
             .options(selectinload(Case.student).selectinload(Student.village),
                      selectinload(Case.student).selectinload(Student.klass), selectinload(Case.school))
-            .where(Case.process.in_(PROCESSES), Case.is_open.is_(True), Student.village_id.in_(sorted(villages))))
+            .where(liaison_case_filter(villages)))
 
 
 def _load_case(case_id: int):
+    """One of the liaison's cases (scope.liaison_case_filter); 404 for any other."""
     scope, villages = _liaison_villages()
-    case = get_in_scope(db.session, scope, Case, case_id)
-    if (case.process not in PROCESSES or not case.is_open or case.student is None
-            or case.student.village_id not in villages):
+    case = db.session.scalars(_village_cases(villages).where(Case.id == case_id)).first()
+    if case is None:
         abort(404)
     return scope, case
 
@@ -75,20 +75,11 @@ def index():
 
 
 def _case_staff(case: Case) -> list[User]:
-    """People a liaison can name as participants: staff of the case's school and center school,
-    of the student's class, and liaisons of the student's village."""
-    student = case.student
-    bound = [RoleAssignment.school_id == case.school_id]
-    if case.school is not None and case.school.center_id is not None:
-        bound.append(RoleAssignment.school_id == case.school.center_id)
-    if student.class_id is not None:
-        bound.append(RoleAssignment.class_id == student.class_id)
-    if student.village_id is not None:
-        bound.append(RoleAssignment.village_id == student.village_id)
+    """People a liaison can name as participants: the active staff of the case
+    (scope.case_staff_filter)."""
+    staff = select(RoleAssignment.user_id).where(case_staff_filter(case.school, case.student))
     return list(db.session.scalars(
-        select(User).where(User.is_active.is_(True),
-                           User.id.in_(select(RoleAssignment.user_id).where(or_(*bound))))
-        .order_by(User.name, User.id)))
+        select(User).where(User.is_active.is_(True), User.id.in_(staff)).order_by(User.name, User.id)))
 
 
 def _render_case(case: Case, form: dict, status: int = 200):
@@ -131,6 +122,5 @@ def case_detail(case_id: int):
         db.session.rollback()
         flash(exc.message, "danger")
         return _render_case(case, kept, exc.status if exc.status != 404 else 422)
-    db.session.commit()
     flash(_("联合家访已登记"), "success")
     return redirect(url_for("liaison.case_detail", case_id=case.id), code=303)

@@ -81,7 +81,7 @@ def chart_svg(weeks: list[ov.Week]) -> str:
 
 def _threshold():
     """The loss-rate threshold of the deployment (config FIGURES class_threshold, SPEC §4)."""
-    from workflow.figures.losses import FigureSettings
+    from workflow.figures.common import FigureSettings
 
     return FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
 

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from models import AttendanceDay, SchoolClass
 from workflow import clock
+from workflow.access import permissions
 from workflow.cases.queue import build_queue
 from workflow.org.calendar import CalendarBook
 
@@ -20,21 +21,6 @@ from ..extensions import db
 from ..security import current_actor, current_scope
 
 bp = Blueprint("queue", __name__)
-
-QUEUE_ROLES = ("center_head", "center_office", "principal", "academic_office", "homeroom_teacher",
-               "subject_teacher", "team_member", "village_liaison")
-ATTENDANCE_ROLES = ("homeroom_teacher", "subject_teacher", "principal", "academic_office")
-OVERSIGHT_ROLES = ("center_head", "center_office", "county_supervisor")
-ARCHIVE_ROLES = ("admin", "county_supervisor", "center_head", "center_office", "principal",
-                 "academic_office", "homeroom_teacher", "subject_teacher", "team_member")
-# 指标 (figures, ledger) and 周报/异动公示: every staff role (each sees the schools of its scope).
-FIGURES_ROLES = ARCHIVE_ROLES
-REPORT_ROLES = ARCHIVE_ROLES
-# 三本台账 cover whole schools: school-level roles and above.
-LEDGER_ROLES = ("admin", "county_supervisor", "center_head", "center_office", "principal", "academic_office",
-                "team_member")
-# 适龄儿童登记: whoever sees a village (village liaisons read their own village's register).
-CATCHMENT_ROLES = (*ARCHIVE_ROLES, "village_liaison")
 
 
 def queue_items() -> list[dict]:
@@ -45,8 +31,8 @@ def queue_items() -> list[dict]:
 
 
 class Nav:
-    """What the navigation bar shows the signed-in user; the badge is computed only when the
-    template asks for it."""
+    """What the navigation bar shows the signed-in user (each entry: workflow.access.permissions
+    allows it and the page exists); the badge is computed only when the template asks for it."""
 
     def __init__(self, scope, endpoints):
         self.scope = scope
@@ -54,46 +40,43 @@ class Nav:
 
     @property
     def queue(self) -> bool:
-        return self.scope.has_role(*QUEUE_ROLES)
+        return permissions.may_use_queue(self.scope)
 
     @property
     def attendance(self) -> bool:
-        return self.scope.has_role(*ATTENDANCE_ROLES)
+        return permissions.may_record_attendance(self.scope)
 
     @property
     def oversight(self) -> bool:
-        return self.scope.is_all or self.scope.has_role(*OVERSIGHT_ROLES)
+        return permissions.may_oversee(self.scope)
 
     @property
     def liaison(self) -> bool:
-        return self.scope.has_role("village_liaison") and "liaison.index" in self.endpoints
+        return bool(permissions.liaison_village_ids(self.scope)) and "liaison.index" in self.endpoints
 
     @property
     def archive(self) -> bool:
-        return self.scope.is_all or self.scope.has_role(*ARCHIVE_ROLES)
-
-    def _may(self, roles, endpoint: str) -> bool:
-        return (self.scope.is_all or self.scope.has_role(*roles)) and endpoint in self.endpoints
+        return permissions.is_staff(self.scope)
 
     @property
     def figures(self) -> bool:
-        return self._may(FIGURES_ROLES, "figures.index")
+        return permissions.is_staff(self.scope) and "figures.index" in self.endpoints
 
     @property
     def catchment(self) -> bool:
-        return self._may(CATCHMENT_ROLES, "registers.catchment_page")
+        return permissions.may_open_catchment(self.scope) and "registers.catchment_page" in self.endpoints
 
     @property
     def ledgers(self) -> bool:
-        return self._may(LEDGER_ROLES, "registers.ledgers")
+        return permissions.may_open_ledgers(self.scope) and "registers.ledgers" in self.endpoints
 
     @property
     def reports(self) -> bool:
-        return self._may(REPORT_ROLES, "registers.weekly")
+        return permissions.is_staff(self.scope) and "registers.weekly" in self.endpoints
 
     @property
     def transfer_in(self) -> bool:
-        return self.scope.has_role("academic_office") and "cases.transfer_in_new" in self.endpoints
+        return bool(permissions.transfer_in_school_ids(self.scope)) and "cases.transfer_in_new" in self.endpoints
 
     @cached_property
     def counts(self) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from models import School, Village
 from workflow import clock
+from workflow.access import permissions
 from workflow.access.scope import school_filter, village_filter
 from workflow.errors import Invalid
 from workflow.registers import catchment, reports
@@ -35,7 +36,6 @@ def pages(view):
             return view(*args, **kwargs)
         except Invalid:
             # a malformed request the page's own forms never send (e.g. no village_id)
-            db.session.rollback()
             abort(400)
 
     return wrapper
@@ -89,9 +89,9 @@ def _catchment_page(village_id, status: int = 200, **extra):
     if village_id is not None:
         village = catchment.get_village(db.session, scope, village_id)
         children = catchment.list_children(db.session, scope, village.id)
-        can_edit = catchment.may_edit(db.session, scope, village.center_school_id)
-        can_check = catchment.may_crosscheck(db.session, scope, village.center_school_id)
-        full = catchment.sees_full_ids(db.session, scope, village.center_school_id)
+        can_edit = permissions.may_edit_catchment(db.session, scope, village.center_school_id)
+        can_check = permissions.may_crosscheck_catchment(db.session, scope, village.center_school_id)
+        full = permissions.sees_full_catchment_ids(db.session, scope, village.center_school_id)
     today = clock.today()
     return render_template("registers/catchment.html", villages=villages, village=village, children=children,
                            can_edit=can_edit, can_check=can_check, full_ids=full, today=today,
@@ -124,7 +124,6 @@ def catchment_import():
         return _catchment_page(village_id, 422, import_error=exc.message,
                                import_errors=exc.details.get("errors", []),
                                import_warnings=exc.details.get("warnings", []))
-    db.session.commit()
     return _catchment_page(village_id, import_result=result, import_errors=result.check.error_dicts(),
                            import_warnings=result.check.warning_dicts())
 
@@ -143,7 +142,6 @@ def catchment_crosscheck():
     """Cross-check the village's register with the rolls; show what differs and the cases opened."""
     village_id = _int("village_id")
     result = catchment.crosscheck(db.session, current_scope(), current_actor(), village_id=village_id)
-    db.session.commit()
     return _catchment_page(village_id, crosscheck=result)
 
 

@@ -2,8 +2,10 @@
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
-from models import ApiToken
+from models import ApiToken, User
+from tests.factories import PASSWORD
 
 ORG_READS = ["/me", "/schools", "/villages", "/classes", "/users", "/students", "/students/1",
              "/classes/1", "/users/1", "/schools/1", "/calendar/1"]
@@ -55,3 +57,22 @@ def test_expired_token_is_401(api, world, session):
         row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     r = api.get("/me")
     assert r.status_code == 401
+
+
+def test_failed_token_requests_are_counted_although_they_answer_401(api, world, db):
+    """The failure count outlives the request's rollback (boundary.keep_writes_on_error)."""
+    def stored_failures() -> int:
+        with db.engine.connect() as conn:
+            return conn.scalar(select(User.failed_login_count).where(User.username == "teacher"))
+
+    for n in (1, 2):
+        assert api.anonymous().post("/tokens", json={"username": "teacher", "password": "nope"}).status_code == 401
+        assert stored_failures() == n
+
+
+def test_five_failed_token_requests_lock_the_account_for_the_api_too(api, world):
+    for _ in range(5):
+        api.anonymous().post("/tokens", json={"username": "teacher", "password": "nope"})
+    r = api.anonymous().post("/tokens", json={"username": "teacher", "password": PASSWORD})
+    assert r.status_code == 429
+    assert r.json["error"]["code"] == "throttled"

@@ -189,7 +189,7 @@ def test_report_api_refuses_other_roles_and_other_centers(world, cases, api):
 
 def test_loss_rate_shows_once_baselines_are_frozen_and_red_over_the_threshold(world, factory, session, login):
     from workflow.access.scope import scope_for
-    from workflow.figures.losses import freeze_baselines
+    from workflow.figures.baselines import freeze_baselines
 
     pupils = [factory.student(world.klass, world.village, name=f"学{i}") for i in range(20)]
     session.commit()

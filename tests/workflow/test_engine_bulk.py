@@ -1,5 +1,6 @@
-"""The engine's set-based system transitions (used by the daily sweep) write what `fire_system`
-writes, leave a case another writer changed alone, and refuse what they cannot write."""
+"""The engine's set-based half (`workflow.cases.bulk`, used by the daily sweep) writes what
+`fire_system` and `create_case_system` write, leaves a case another writer changed alone, and
+refuses what it cannot write."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,14 +10,8 @@ from sqlalchemy import func, select
 
 from models import Case, CaseHistory, LadderPolicy
 from workflow.absence import ladder
-from workflow.cases.engine import (
-    SystemFire,
-    SystemOpen,
-    create_case_system,
-    create_cases_system,
-    fire_system,
-    fire_system_many,
-)
+from workflow.cases.bulk import SystemFire, SystemOpen, create_cases_system, fire_system_many
+from workflow.cases.engine import create_case_system, fire_system
 from workflow.errors import Conflict, Invalid
 
 DAY = dt.date(2026, 11, 2)

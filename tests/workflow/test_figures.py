@@ -14,7 +14,8 @@ from models import Baseline, Case, Visit
 from workflow.access.scope import scope_for
 from workflow.cases import engine
 from workflow.errors import Forbidden, NotFound
-from workflow.figures import losses as fig
+from workflow.figures import baselines, ledger, losses, rates
+from workflow.figures.common import FigureSettings
 from workflow.org import enrolment
 
 T1 = (dt.date(2026, 9, 1), dt.date(2027, 1, 22))
@@ -43,16 +44,16 @@ class Drive:
 
     def freeze(self, school=None, term=1, who="office", refreeze=False, today=None, reason=None):
         user = self.user(who)
-        rows = fig.freeze_baselines(self.s, scope_for(self.s, user), user, school_id=(school or self.w.branch).id,
-                                    school_year=YEAR, term=term, refreeze=refreeze, reason=reason,
-                                    today=today or (T1[0] if term == 1 else T2[0]))
+        rows = baselines.freeze_baselines(self.s, scope_for(self.s, user), user, school_id=(school or self.w.branch).id,
+                                          school_year=YEAR, term=term, refreeze=refreeze, reason=reason,
+                                          today=today or (T1[0] if term == 1 else T2[0]))
         self.s.commit()
         return {b.class_id: b for b in rows}
 
     def figures(self, school=None, term=1, who="admin", **kw):
         user = self.user(who)
-        items = fig.class_figures(self.s, scope_for(self.s, user), school_id=(school or self.w.branch).id,
-                                  school_year=YEAR, term=term, **kw)
+        items = losses.class_figures(self.s, scope_for(self.s, user), school_id=(school or self.w.branch).id,
+                                     school_year=YEAR, term=term, **kw)
         return {i["class_id"]: i for i in items}
 
     def dropout(self, student, on: dt.date, office="office", principal="principal") -> Case:
@@ -137,14 +138,14 @@ def test_threshold_is_configurable(drive, world):
     drive.freeze()
     drive.dropout(kids[0], dt.date(2026, 10, 20))
     assert drive.figures(settings={"class_threshold": "0.01"})[world.klass.id]["over_threshold"] is True
-    assert drive.figures(settings=fig.FigureSettings(class_threshold=Decimal("0.05")))[
+    assert drive.figures(settings=FigureSettings(class_threshold=Decimal("0.05")))[
         world.klass.id]["over_threshold"] is False
 
 
 def test_coefficient_never_goes_below_zero():
-    assert fig.coefficient(49) == Decimal("0.02")
-    assert fig.coefficient(50) == Decimal("0.00")
-    assert fig.coefficient(80) == Decimal("0.00")
+    assert losses.coefficient(49) == Decimal("0.02")
+    assert losses.coefficient(50) == Decimal("0.00")
+    assert losses.coefficient(80) == Decimal("0.00")
 
 
 def test_baseline_and_rate_are_null_before_freezing(drive, world):
@@ -284,7 +285,7 @@ def test_refreeze_is_explicit_and_recorded(drive, session, world):
     assert redone.frozen_by_id == world["principal"].id
     session.expire_all()
     assert session.get(Baseline, first.id).is_current is False
-    history = fig.baseline_history(session, scope_for(session, world["admin"]), world.klass.id, YEAR, 1)
+    history = baselines.baseline_history(session, scope_for(session, world["admin"]), world.klass.id, YEAR, 1)
     assert [(b.count, b.is_current) for b in history] == [(32, True), (30, False)]
     assert drive.figures()[world.klass.id]["baseline"] == 32
 
@@ -356,7 +357,7 @@ def test_ledger_penalises_homeroom_teacher_and_team_per_loss_and_rewards_credite
     recovery = drive.mark_returned(kids[1], dt.date(2026, 12, 1), credited=("teacher", "office"))
     scope = scope_for(session, world["principal"])
 
-    lines = fig.ledger(session, scope, school_id=world.branch.id, school_year=YEAR, term=1)
+    lines = ledger.ledger(session, scope, school_id=world.branch.id, school_year=YEAR, term=1)
     assert sorted((li["user_id"], li["role"], li["amount"], li["student_id"]) for li in lines) == sorted([
         (world["teacher"].id, "homeroom_teacher", Decimal("-50"), kids[0].id),
         (world["team"].id, "team_member", Decimal("-50"), kids[0].id),
@@ -367,12 +368,12 @@ def test_ledger_penalises_homeroom_teacher_and_team_per_loss_and_rewards_credite
     assert {li["case_id"] for li in lines if li["amount"] < 0} == {lost.id}
     assert {li["case_id"] for li in lines if li["amount"] > 0} == {recovery.id}
     assert all(li["class_id"] == world.klass.id for li in lines)
-    totals = {t["user_id"]: t["amount"] for t in fig.ledger_totals(lines)}
+    totals = {t["user_id"]: t["amount"] for t in ledger.ledger_totals(lines)}
     assert totals[world["teacher"].id] == Decimal("0")
     assert totals[world["office"].id] == Decimal("50")
 
-    custom = fig.ledger(session, scope, school_id=world.branch.id, school_year=YEAR, term=1,
-                        amounts={"loss": "-30", "recovery": "20"})
+    custom = ledger.ledger(session, scope, school_id=world.branch.id, school_year=YEAR, term=1,
+                           amounts={"loss": "-30", "recovery": "20"})
     assert {li["amount"] for li in custom} == {Decimal("-30"), Decimal("20")}
 
 
@@ -385,7 +386,7 @@ def test_annual_dropout_rate_with_and_without_suspensions(drive, flow, session, 
     flow.bring("suspension", "suspended", kids[0])
     scope = scope_for(session, world["office"])
 
-    default = fig.school_figures(session, scope, school_id=world.branch.id, school_year=YEAR)
+    default = rates.school_figures(session, scope, school_id=world.branch.id, school_year=YEAR)
     assert (default["enrolment"], default["dropouts"]) == (50, 1)
     assert default["dropout_rate"] == Decimal("0.0200")
     assert default["dropout_target"] == Decimal("0.02") and default["meets_target"] is False
@@ -393,8 +394,8 @@ def test_annual_dropout_rate_with_and_without_suspensions(drive, flow, session, 
     assert (by_class[world.klass2.id]["dropouts"], by_class[world.klass2.id]["dropout_rate"]) == (1, Decimal("0.0500"))
     assert by_class[world.klass.id]["dropouts"] == 0
 
-    wider = fig.school_figures(session, scope, school_id=world.branch.id, school_year=YEAR,
-                               settings={"count_suspensions": True})
+    wider = rates.school_figures(session, scope, school_id=world.branch.id, school_year=YEAR,
+                                 settings={"count_suspensions": True})
     assert wider["dropouts"] == 2 and wider["dropout_rate"] == Decimal("0.0400")
     assert wider["counted"] == {"dropouts": 1, "suspensions": 1}
 
@@ -410,7 +411,7 @@ def test_junior_high_target_and_retention_from_exam_records(drive, factory, sess
     finishers = drive.students(grade9, 47, enrolled_on=dt.date(2026, 9, 1))
     scope = scope_for(session, world["center_head"])
 
-    no_exams = fig.school_figures(session, scope, school_id=school.id, school_year=YEAR)
+    no_exams = rates.school_figures(session, scope, school_id=school.id, school_year=YEAR)
     assert no_exams["dropout_target"] == Decimal("0.03")
     jh = no_exams["retention"]["junior_high"]
     assert (jh["cohort"], jh["finishers"], jh["source"]) == (50, 47, "year_end")
@@ -420,7 +421,7 @@ def test_junior_high_target_and_retention_from_exam_records(drive, factory, sess
         session.add(ExamScore(student_id=s.id, class_id=grade9.id, school_year=YEAR, term=2, subject="语文",
                               score=Decimal("70")))
     session.commit()
-    jh = fig.school_figures(session, scope, school_id=school.id, school_year=YEAR)["retention"]["junior_high"]
+    jh = rates.school_figures(session, scope, school_id=school.id, school_year=YEAR)["retention"]["junior_high"]
     assert (jh["finishers"], jh["source"], jh["rate"]) == (45, "exam", Decimal("0.9000"))
     assert jh["meets_target"] is False
 
@@ -433,7 +434,7 @@ def test_school_loss_rates_for_oversight(drive, factory, session, world):
     drive.freeze()
     drive.dropout(kids[0], dt.date(2026, 10, 20))
     drive.students(world.center_class, 5)
-    out = fig.school_loss_rates(session, [world.branch.id, world.center.id, world.branch2.id], YEAR, 1)
+    out = losses.school_loss_rates(session, [world.branch.id, world.center.id, world.branch2.id], YEAR, 1)
     assert out[world.branch.id] == (1, 50, Decimal("0.0200"))
     assert out[world.center.id] == (0, None, None)  # not frozen
     assert out[world.branch2.id] == (0, None, None)  # no classes
@@ -444,11 +445,11 @@ def test_current_loss_rates_follow_the_term_in_force(drive, session, world):
     drive.freeze()
     drive.dropout(kids[0], dt.date(2026, 10, 20))
     ids = [world.branch.id, world.other_branch.id]
-    in_term = fig.current_school_loss_rates(session, ids, today=dt.date(2026, 11, 1))
+    in_term = losses.current_school_loss_rates(session, ids, today=dt.date(2026, 11, 1))
     assert in_term == {world.branch.id: (1, 50, Decimal("0.0200")), world.other_branch.id: (0, None, None)}
     # the winter holiday still shows term 1; term 2 starts with nothing frozen
-    assert fig.current_school_loss_rates(session, ids, today=dt.date(2027, 2, 1))[world.branch.id][2] == Decimal("0.0200")
-    assert fig.current_school_loss_rates(session, ids, today=dt.date(2027, 3, 1))[world.branch.id] == (0, None, None)
+    assert losses.current_school_loss_rates(session, ids, today=dt.date(2027, 2, 1))[world.branch.id][2] == Decimal("0.0200")
+    assert losses.current_school_loss_rates(session, ids, today=dt.date(2027, 3, 1))[world.branch.id] == (0, None, None)
 
 
 def _count_queries(session, fn):
@@ -475,7 +476,7 @@ def test_class_figures_take_the_same_number_of_queries_for_one_class_or_many(dri
     scope = scope_for(session, world["admin"])
 
     def run():
-        fig.class_figures(session, scope, school_year=YEAR, term=1)
+        losses.class_figures(session, scope, school_year=YEAR, term=1)
 
     few = _count_queries(session, run)
     staff = {s.id: (factory.user(role="academic_office", school=s), factory.user(role="principal", school=s))

@@ -2,14 +2,13 @@
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
-from models import Case, School, SchoolClass, Student, User, Village
+from models import Case, RoleAssignment, School, SchoolClass, Student, User, Village
 from workflow.access.scope import (
     can_see,
+    case_staff_filter,
     get_in_scope,
-    managed_center_ids,
-    managed_school_ids,
-    may_grant,
     scope_for,
     scoped,
 )
@@ -206,62 +205,23 @@ def test_get_in_scope_answers_not_found_for_unknown_and_out_of_scope(session, wo
             get_in_scope(session, scope, Student, obj_id)
 
 
-# --- who may create and grant --------------------------------------------------------------
+# --- who is staff of a case ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role,schools", [
-    ("center_head", {"center", "branch", "branch2"}),
-    ("center_office", {"center", "branch", "branch2"}),
-    ("principal", {"branch"}),
-    ("office", {"branch"}),
-    ("team", set()),
-    ("teacher", set()),
-    ("supervisor", set()),
-    ("liaison", set()),
-])
-def test_managed_schools(session, world, role, schools):
-    scope = scope_for(session, world[role])
-    assert managed_school_ids(session, scope) == {getattr(world, s).id for s in schools}
+def _case_staff(session, school, student) -> set[str]:
+    return set(session.scalars(select(User.username).join(RoleAssignment, RoleAssignment.user_id == User.id)
+                               .where(case_staff_filter(school, student))))
 
 
-def test_admin_manages_everything(session, world):
-    scope = scope_for(session, world["admin"])
-    assert managed_school_ids(session, scope) is None
-    assert managed_center_ids(scope) is None
+def test_case_staff_are_bound_to_its_school_center_class_or_village(session, world, pupils):
+    assert _case_staff(session, world.branch, pupils["p_klass"]) == {
+        "center_head", "center_office", "principal", "office", "team", "teacher", "subject", "liaison"}
+    # a student of the same school living in another village: that village has no liaison
+    assert _case_staff(session, world.branch, pupils["p_village2"]) == {
+        "center_head", "center_office", "principal", "office", "team", "teacher", "subject"}
+    assert _case_staff(session, world.other_branch, pupils["p_other"]) == {
+        "other_principal", "other_office", "other_center_head", "other_teacher", "other_liaison"}
 
 
-@pytest.mark.parametrize("role,centers", [
-    ("center_head", {"center"}), ("center_office", {"center"}), ("principal", set()), ("supervisor", set()),
-])
-def test_managed_centers(session, world, role, centers):
-    assert managed_center_ids(scope_for(session, world[role])) == {getattr(world, c).id for c in centers}
-
-
-@pytest.mark.parametrize("granter,role,target,allowed", [
-    ("admin", "admin", None, True),
-    ("admin", "county_supervisor", "county", True),
-    ("center_head", "center_office", "center", True),
-    ("center_head", "center_office", "other_center", False),
-    ("center_head", "principal", "branch", True),
-    ("center_head", "homeroom_teacher", "klass", True),
-    ("center_head", "homeroom_teacher", "other_class", False),
-    ("center_head", "village_liaison", "village", True),
-    ("center_head", "village_liaison", "other_village", False),
-    ("center_head", "county_supervisor", "county", False),
-    ("center_head", "admin", None, False),
-    ("principal", "academic_office", "branch", True),
-    ("principal", "team_member", "branch2", False),
-    ("principal", "subject_teacher", "klass2", True),
-    ("principal", "subject_teacher", "center_class", False),
-    ("principal", "center_office", "center", False),
-    ("principal", "village_liaison", "village", False),
-    ("teacher", "subject_teacher", "klass", False),
-    ("supervisor", "principal", "branch", False),
-])
-def test_may_grant_never_wider_than_own_scope(session, world, granter, role, target, allowed):
-    ids = {"school_id": None, "class_id": None, "village_id": None}
-    if target:
-        obj = getattr(world, target)
-        key = {SchoolClass: "class_id", Village: "village_id"}.get(type(obj), "school_id")
-        ids[key] = obj.id
-    assert may_grant(session, scope_for(session, world[granter]), role, **ids) is allowed
+def test_without_school_or_student_nobody_is_case_staff(session, world):
+    assert _case_staff(session, None, None) == set()

@@ -4,9 +4,9 @@ A report lists the students who are not simply present; every other active stude
 is written as `present`, so the sweep can tell "present" from "attendance not taken" (the latter
 is an `AttendanceDay` row that is missing).
 
-Opening absence cases is not done here. The absence ladder registers a callable in
-`on_unexcused`; `record_attendance` calls each hook for each student marked `unexcused` and
-collects the case ids they return.
+Opening absence cases is not done here. `record_attendance` calls each hook of `on_unexcused`
+(by default the absence opener, `workflow.absence.opening.unexcused_hook`) for each student marked
+`unexcused` and collects the case ids they return.
 """
 from __future__ import annotations
 
@@ -19,20 +19,18 @@ from sqlalchemy.orm import Session
 
 from models import ATTENDANCE_STATUSES, AttendanceDay, AttendanceRecord, SchoolClass, Student, User
 from workflow import clock
+from workflow.absence import opening
+from workflow.access.permissions import may_record_attendance
 from workflow.access.scope import Scope, get_in_scope
 from workflow.errors import Forbidden, Invalid
 from workflow.org.calendar import SchoolCalendar
 
-# Roles that may take a class's attendance: teachers of that class, office/principal of its school.
-CLASS_RECORDERS = ("homeroom_teacher", "subject_teacher")
-SCHOOL_RECORDERS = ("principal", "academic_office")
-
 # Hooks for students marked unexcused: (session, scope, user, student_id, date, reported_at)
-# -> id of a case opened for the student, or None. The absence ladder appends its opener here;
+# -> id of a case opened for the student, or None. The absence opener is the one by default;
 # the hook decides itself whether a case is needed (e.g. none if one is already open) and must
 # only flush. A hook that raises aborts the whole report (the request rolls back).
 UnexcusedHook = Callable[[Session, Scope, User, int, dt.date, dt.datetime], "int | None"]
-on_unexcused: list[UnexcusedHook] = []
+on_unexcused: list[UnexcusedHook] = [opening.unexcused_hook]
 
 
 @dataclass
@@ -43,13 +41,6 @@ class RecordResult:
     unexcused_student_ids: list[int]
     opened_case_ids: list[int] = field(default_factory=list)
     attendance_day: AttendanceDay | None = None
-
-
-def may_record(scope: Scope, klass: SchoolClass) -> bool:
-    """Whether the user may take this class's attendance."""
-    if any(klass.id in scope.roles.get(r, frozenset()) for r in CLASS_RECORDERS):
-        return True
-    return any(klass.school_id in scope.roles.get(r, frozenset()) for r in SCHOOL_RECORDERS)
 
 
 def day_refusal(session: Session, klass: SchoolClass, date: dt.date) -> str | None:
@@ -78,7 +69,7 @@ def record_attendance(session: Session, scope: Scope, user: User, *, class_id: i
     a student who is not an active student of the class, a student listed twice).
     """
     klass = get_in_scope(session, scope, SchoolClass, class_id)
-    if not may_record(scope, klass):
+    if not may_record_attendance(scope, klass):
         raise Forbidden("只有本班班主任、科任教师或本校教导处、校长可以登记考勤")
     refusal = day_refusal(session, klass, date)
     if refusal == "future":

@@ -28,8 +28,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased, object_session, selectinload
 
 from models import (
     AttendanceDay,
@@ -42,9 +42,11 @@ from models import (
     User,
     Visit,
 )
-from workflow.access.scope import CENTER_ROLES, Scope, acting_roles, can_see
+from workflow.access.permissions import may_edit_ladder_policy
+from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, can_see
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.org.calendar import SchoolCalendar
+from workflow.validation import N_
 
 RUNG_STATES = ("visit_1", "visit_2", "visit_3", "village_joint")
 # Roles that can act for a student's case (SPEC §3 "who acts for whose student").
@@ -62,13 +64,10 @@ DEFAULT_RUNGS: list[dict] = [
     {"state": "village_joint", "day": 4, "visit_kind": "village_joint", "roles": ["village_liaison"]},
 ]
 
-ROLE_NAMES = {"homeroom_teacher": "班主任", "subject_teacher": "科任教师", "team_member": "控辍小组成员",
-              "principal": "校长", "academic_office": "教导处", "village_liaison": "村委联络员",
-              "center_office": "中心校教导主任", "center_head": "中心校长"}
-RUNG_NAMES = {"visit_1": "第一次家访", "visit_2": "第二次家访", "visit_3": "第三次家访（上报备案）",
-              "village_joint": "村校联合家访"}
-KIND_NAMES = {"home_visit": "家访", "in_person_at_school": "到校面谈", "phone": "电话",
-              "village_joint": "村校联合家访"}
+# The name of each visit kind (the rungs' names are the absence process's state labels, the roles'
+# names workflow.access.scope.ROLE_NAMES); N_ puts them in the catalogue for the pages.
+KIND_NAMES = {"home_visit": N_("家访"), "in_person_at_school": N_("到校面谈"), "phone": N_("电话"),
+              "village_joint": N_("村校联合家访")}
 
 
 # --- policy ------------------------------------------------------------------------------------
@@ -127,11 +126,18 @@ def default_policy(center_school_id: int | None = None) -> Policy:
 
 def policy_from_row(row: LadderPolicy) -> Policy:
     """A saved ladder row as a Policy."""
-    return _from_row(row)
-
-
-def _from_row(row: LadderPolicy) -> Policy:
     return Policy(id=row.id, center_school_id=row.center_school_id, version=row.version, rungs=_rungs(row.rungs))
+
+
+def is_current_policy() -> ColumnElement[bool]:
+    """SQL condition on `LadderPolicy`: the row is the one new cases of its center school open
+    under, its latest saved version (the highest version; of equal versions, the highest id).
+    The one definition of "current ladder": `current_policy`, the engine's set-based openings
+    and the admin's ladder list all filter with it."""
+    newer = aliased(LadderPolicy)
+    return ~exists().where(newer.center_school_id == LadderPolicy.center_school_id,
+                           or_(newer.version > LadderPolicy.version,
+                               and_(newer.version == LadderPolicy.version, newer.id > LadderPolicy.id)))
 
 
 def current_policy(session: Session, center_school_id: int | None) -> Policy:
@@ -139,9 +145,9 @@ def current_policy(session: Session, center_school_id: int | None) -> Policy:
     else the built-in default (version 0, id None)."""
     if center_school_id is None:
         return default_policy()
-    row = session.scalars(select(LadderPolicy).where(LadderPolicy.center_school_id == center_school_id)
-                          .order_by(LadderPolicy.version.desc(), LadderPolicy.id.desc())).first()
-    return _from_row(row) if row is not None else default_policy(center_school_id)
+    row = session.scalars(select(LadderPolicy).where(LadderPolicy.center_school_id == center_school_id,
+                                                     is_current_policy())).first()
+    return policy_from_row(row) if row is not None else default_policy(center_school_id)
 
 
 def policy_for_case(session: Session, case: Case) -> Policy:
@@ -149,7 +155,7 @@ def policy_for_case(session: Session, case: Case) -> Policy:
     if case.ladder_policy_id is None:
         return default_policy()
     row = session.get(LadderPolicy, case.ladder_policy_id)
-    return _from_row(row) if row is not None else default_policy()
+    return policy_from_row(row) if row is not None else default_policy()
 
 
 def _bad(field_name: str, message: str) -> Invalid:
@@ -219,11 +225,6 @@ def _center(session: Session, scope: Scope, center_school_id) -> School:
     return school
 
 
-def may_edit_policy(scope: Scope, center_school_id: int) -> bool:
-    """Admin, and the center head / center office of that center school."""
-    return scope.is_all or any(center_school_id in scope.roles.get(r, frozenset()) for r in CENTER_ROLES)
-
-
 def get_policy(session: Session, scope: Scope, center_school_id) -> Policy:
     """The center school's current ladder for anyone working under it. Raises NotFound."""
     school = _center(session, scope, center_school_id)
@@ -240,7 +241,7 @@ def save_policy(session: Session, scope: Scope, user: User, center_school_id, ru
     center), Invalid (rungs), Conflict `stale_version`.
     """
     school = _center(session, scope, center_school_id)
-    if not may_edit_policy(scope, school.id):
+    if not may_edit_ladder_policy(scope, school.id):
         raise Forbidden("只有该中心校的中心校长、中心校教导主任或系统管理员可以修改家访阶梯")
     clean = validate_rungs(rungs)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
@@ -255,7 +256,7 @@ def save_policy(session: Session, scope: Scope, user: User, center_school_id, ru
                        created_by_id=user.id if user is not None else None)
     session.add(row)
     session.flush()
-    return _from_row(row)
+    return policy_from_row(row)
 
 
 # --- counting ----------------------------------------------------------------------------------
@@ -381,27 +382,16 @@ class Assessment:
 
     due_on: dt.date | None
     is_overdue: bool
-    visit_missing: bool
-    missed: list[str]  # rung states whose visit was due and never logged
-
-
-def assess(session: Session, case: Case, policy: Policy, on: dt.date, reached: dict[str, dt.date],
-           visits: list[Visit], next_school_day: Callable[[dt.date], dt.date | None]) -> Assessment:
-    """Due date and overdue flag of an open absence case on `on` (module docstring, "Duties")."""
-
-    def logged(rung: Rung, since: dt.date) -> bool:
-        return any(visit_satisfies(session, case, v, rung, since) for v in visits)
-
-    return assess_state(case.state, case.opened_on, policy, on, reached, logged, next_school_day)
 
 
 def assess_state(state: str, opened_on: dt.date, policy: Policy, on: dt.date, reached: dict[str, dt.date],
                  logged: Callable[[Rung, dt.date], bool],
                  next_school_day: Callable[[dt.date], dt.date | None]) -> Assessment:
-    """`assess` from plain values (the sweep's set-based path): `logged(rung, since)` tells
-    whether the rung's visit was logged on or after `since`."""
+    """Due date and overdue flag of an open absence case on `on` (module docstring, "Duties"), from
+    plain values: `reached` maps rung states to the day the case reached them, `logged(rung,
+    since)` tells whether the rung's visit was logged on or after `since`."""
     if state == "reported" or policy.rung(state) is None:
-        return Assessment(due_on=opened_on, is_overdue=False, visit_missing=False, missed=[])
+        return Assessment(due_on=opened_on, is_overdue=False)
 
     def due(day: dt.date) -> dt.date:
         return next_school_day(day) or day + dt.timedelta(days=1)
@@ -409,16 +399,12 @@ def assess_state(state: str, opened_on: dt.date, policy: Policy, on: dt.date, re
     current = policy.rung(state)
     since = reached.get(current.state, opened_on)
     if logged(current, since):
-        return Assessment(due_on=None, is_overdue=False, visit_missing=False, missed=[])
-    missed = []
-    for rung in policy.rungs:
-        if rung.state == current.state:
-            break
-        if rung.state in reached and on >= due(reached[rung.state]) and not logged(rung, reached[rung.state]):
-            missed.append(rung.state)
+        return Assessment(due_on=None, is_overdue=False)
+    # an earlier rung whose visit fell due and was never logged keeps the case overdue
+    missed = any(rung.state in reached and on >= due(reached[rung.state]) and not logged(rung, reached[rung.state])
+                 for rung in policy.rungs[:policy.rungs.index(current)])
     due_on = due(since)
-    return Assessment(due_on=due_on, is_overdue=on >= due_on or bool(missed), visit_missing=True,
-                      missed=missed)
+    return Assessment(due_on=due_on, is_overdue=on >= due_on or missed)
 
 
 def _missing_attendance_open(session: Session, case: Case) -> list[str]:
@@ -474,9 +460,12 @@ def duty_notes(session: Session, case: Case) -> list[str]:
         since = rung_dates(session, case).get(rung.state, case.opened_on)
         visits = list(session.scalars(select(Visit).where(Visit.case_id == case.id)))
         if not any(visit_satisfies(session, case, v, rung, since) for v in visits):
+            # the rung's name is the absence process's state label (that process imports this module)
+            from workflow.processes import get_process
+
             who = "、".join(ROLE_NAMES.get(r, r) for r in rung.roles)
             when = f"，截止 {case.due_on.isoformat()}" if case.due_on else ""
-            notes.append(f"待完成{RUNG_NAMES.get(rung.state, rung.state)}"
+            notes.append(f"待完成{get_process('absence').state_labels.get(rung.state, rung.state)}"
                          f"（{KIND_NAMES.get(rung.visit_kind, rung.visit_kind)}，须有{who}参加{when}）")
     return notes
 
@@ -503,8 +492,6 @@ def duty_inputs(session: Session, cases: list[Case]) -> DutyInputs:
     counts, escalation dates, ladder policies, visits with participants, recorders and their
     roles, and the attendance days of the days recorded as missing. Expects `case.student` and
     `case.school` loaded (the queue eager-loads them)."""
-    from sqlalchemy.orm import selectinload
-
     open_cases = [c for c in cases if c.is_open and c.id is not None]
     out = DutyInputs()
     if not open_cases:

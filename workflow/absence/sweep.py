@@ -8,26 +8,27 @@ from the start and reaches the same end state (the batches already committed fin
 
 For each school and date D:
 
-1. absence cases: every open case is counted (`workflow.ladder.walk`) from its opening day to D;
+1. absence cases: every open case is counted (`workflow.absence.ladder.walk`) from its opening day to D;
    a `present` mark closes it (`mark_returned`, effective that day) and, if the child was
    unexcused again after that, a new case is opened from that day and counted too; otherwise it
    climbs (`escalate`, one rung per firing, effective the day the count reached the rung) to the
    highest rung the count has reached, never down. An unexcused mark of D with no case covering it
-   (the attendance hook missed it) opens a case from the first day of that run.
+   (the attendance hook missed it) opens a case from the first day of that run. Which days
+   need a case is `workflow.absence.opening`'s rule, the same one the attendance hook follows.
 2. due dates and overdue flags of open absence, suspension, transfer_out and transfer_in cases
    are recomputed and written only when they change.
 
 How (docs/performance.md): a batch reads its inputs set-based, as plain rows (open cases, their
 marks since opening, the class-days that lack a mark, escalation dates, visits with their
 people's roles, calendars: about fifteen statements whatever the number of schools), decides in
-Python, and writes only the cases that change, through `engine.fire_system_many` (one
-version-checked executemany per column set, the history rows in one insert: the same rows
-`fire_system` writes). Cases it opens go through `engine.create_cases_system`, all of a round at
-once (the same rows `create_case_system` writes).
+Python, and writes only the cases that change, through `workflow.cases.bulk.fire_system_many`
+(one version-checked executemany per column set, the history rows in one insert: the same rows
+`fire_system` writes). Cases it opens go through `opening.open_uncovered` and so
+`bulk.create_cases_system`, all of a round at once (the same rows `create_case_system` writes).
 
 Idempotent: the end state depends only on the marks, visits and calendar up to D, and nothing is
 written when it is already so (no history row, no version bump). Concurrency: on PostgreSQL each
-school of a batch is locked with a transaction-scoped advisory lock (`pg_advisory_xact_lock`,
+school of a batch is locked (`workflow.absence.locks`: a transaction-scoped advisory lock,
 ascending ids) before anything is read, so two sweeps of one school run one after the other and
 the second finds nothing to do; every change is also made with the version read (a user's
 concurrent change wins, the case is counted in `skipped` and left to the next run).
@@ -41,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -57,14 +58,13 @@ from models import (
     VisitParticipant,
 )
 from workflow import clock
-from workflow.absence import ladder
-from workflow.access.scope import Scope, acting_roles
-from workflow.cases.engine import SystemFire, SystemOpen, create_cases_system, fire_system_many
+from workflow.absence import ladder, opening
+from workflow.absence.locks import lock_schools
+from workflow.access.scope import ROLE_NAMES, Scope, acting_roles
+from workflow.cases.bulk import SystemFire, fire_system_many
 from workflow.errors import Invalid
 from workflow.org.calendar import SchoolCalendar
 
-# first key of pg_advisory_xact_lock(int, int); the second is the school id
-LOCK_NAMESPACE = 730_101
 # schools read, written and committed together: a batch holds the advisory locks of its schools
 # until its commit; reading a batch costs the same dozen statements as reading one school
 BATCH_SCHOOLS = 200
@@ -73,7 +73,6 @@ OPENER_LOOKBACK_DAYS = 45
 SUSPENSION_REMINDER_DAYS = 14
 TRANSFER_CONFIRM_DAYS = 30
 TIMED_PROCESSES = ("suspension", "transfer_out", "transfer_in")
-SYSTEM_REASON = "考勤登记旷课（每日清扫补建）"
 
 
 @dataclass
@@ -101,17 +100,6 @@ class Summary:
     def as_dict(self) -> dict:
         return {"opened": self.opened, "escalated": self.escalated, "closed": self.closed,
                 "overdue": self.overdue}
-
-
-def _is_postgres(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
-
-
-def lock_school(session: Session, school_id: int) -> None:
-    """Serialise the sweep (and absence openings) of one school until the transaction ends
-    (PostgreSQL advisory lock; SQLite serialises writers by itself)."""
-    if _is_postgres(session):
-        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :sid)"), {"ns": LOCK_NAMESPACE, "sid": school_id})
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:
@@ -193,18 +181,6 @@ def sweep_schools(session: Session, school_ids: list[int], date: dt.date) -> dic
         if collecting:
             gc.enable()
     return summaries
-
-
-def lock_schools(session: Session, school_ids: list[int]) -> None:
-    """`lock_school` for several schools in one statement, in ascending id order."""
-    if not school_ids or not _is_postgres(session):
-        return
-    if len(school_ids) == 1:
-        lock_school(session, school_ids[0])
-        return
-    session.execute(text("SELECT pg_advisory_xact_lock(:ns, x.id) FROM "
-                         "(SELECT unnest(CAST(:ids AS integer[])) AS id ORDER BY 1) AS x"),
-                    {"ns": LOCK_NAMESPACE, "ids": sorted(school_ids)}).all()
 
 
 def _ids(values):
@@ -436,7 +412,7 @@ class _Batch:
                 day = run.reached_on[rung.day]
                 comment = f"连续旷课第 {rung.day} 个上课日（{day.isoformat()}）"
                 if rung.report_to:
-                    comment += "，已上报" + "、".join(ladder.ROLE_NAMES.get(r, r) for r in rung.report_to) + "备案"
+                    comment += "，已上报" + "、".join(ROLE_NAMES.get(r, r) for r in rung.report_to) + "备案"
                 fire.steps.append(("escalate", day, comment))
                 reached[next_state] = day
                 state = next_state
@@ -537,25 +513,12 @@ class _Batch:
         return start
 
     def _create_all(self, opens: list[tuple[int, int, dt.date]]) -> list[_Row | None]:
-        """Open the cases in order, all at once through the engine (`create_cases_system`);
-        which are already covered is asked in one go."""
-        from workflow.processes.absence import covered_many
-
-        covered = covered_many(self.s, [(sid, day) for _school, sid, day in opens])
-        picked: list[int] = []
-        opened: set[int] = set()
-        for i, (_school, sid, day) in enumerate(opens):
-            # a case opened just now for the same child covers the day too
-            if (sid, day) not in covered and sid not in opened:
-                picked.append(i)
-                opened.add(sid)
-        # No savepoint: an INSERT cannot lose to a concurrent writer's version, and under the
-        # schools' advisory locks (which the attendance hook takes too) no other opening races it.
-        made = create_cases_system(self.s, "absence", [
-            SystemOpen(student_id=opens[i][1], data={"reason": SYSTEM_REASON}, effective_date=opens[i][2])
-            for i in picked])
+        """Open the cases in order, all at once (`opening.open_uncovered`), and follow them."""
+        made = opening.open_uncovered(self.s, [(sid, day) for _school, sid, day in opens])
         out: list[_Row | None] = [None] * len(opens)
-        for i, case in zip(picked, made, strict=True):
+        for i, case in enumerate(made):
+            if case is None:
+                continue
             school_id = opens[i][0]
             self.summaries[school_id].opened += 1
             row = _Row(id=case.id, school_id=case.school_id, student_id=case.student_id, process="absence",

@@ -1,7 +1,8 @@
 """Who may see what: the only module that knows the organization hierarchy.
 
 Every list, detail, export and API call filters through the functions here; an object out of
-scope is reported as not found (404), never as forbidden, so ids leak nothing.
+scope is reported as not found (404), never as forbidden, so ids leak nothing. What a user may
+*do* with what they see is workflow.access.permissions (refused: 403).
 """
 from __future__ import annotations
 
@@ -12,7 +13,23 @@ from sqlalchemy.orm import Session
 
 from models import Case, RoleAssignment, School, SchoolClass, Student, User, Village
 from workflow.errors import NotFound
+from workflow.validation import N_
 
+# The name of each role code: the one table. The domain's messages show it as it is, the pages in
+# the user's language (N_ puts each name in the catalogue). "system" is the sweep's acting role.
+ROLE_NAMES = {
+    "admin": N_("系统管理员"),
+    "county_supervisor": N_("教育局督导"),
+    "center_head": N_("中心校长"),
+    "center_office": N_("中心校教导主任"),
+    "principal": N_("校长"),
+    "academic_office": N_("教导处"),
+    "homeroom_teacher": N_("班主任"),
+    "subject_teacher": N_("科任教师"),
+    "team_member": N_("控辍小组成员"),
+    "village_liaison": N_("村委联络员"),
+    "system": N_("系统"),
+}
 CENTER_ROLES = ("center_head", "center_office")
 SCHOOL_ROLES = ("principal", "academic_office", "team_member")
 CLASS_ROLES = ("homeroom_teacher", "subject_teacher")
@@ -141,10 +158,15 @@ def village_filter(scope: Scope):
     return or_(_in(Village.center_school_id, scope.center_ids), _in(Village.id, scope.village_ids))
 
 
-def _open_liaison_case_students():
-    return select(Case.student_id).where(
-        Case.process.in_(LIAISON_PROCESSES), Case.is_open.is_(True)
-    )
+def _open_liaison_cases():
+    return Case.process.in_(LIAISON_PROCESSES) & Case.is_open.is_(True)
+
+
+def liaison_case_filter(village_ids):
+    """A village liaison's cases: the open absence and recovery cases of their villages'
+    students (SPEC §2)."""
+    return _open_liaison_cases() & Case.student_id.in_(
+        select(Student.id).where(_in(Student.village_id, village_ids)))
 
 
 # Processes where the family chooses a class before the child is in it: that class's homeroom
@@ -177,10 +199,8 @@ def student_filter(scope: Scope):
             )
         )
     if scope.village_ids:
-        parts.append(
-            _in(Student.village_id, scope.village_ids)
-            & Student.id.in_(_open_liaison_case_students())
-        )
+        parts.append(_in(Student.village_id, scope.village_ids)
+                     & Student.id.in_(select(Case.student_id).where(_open_liaison_cases())))
     return or_(*parts)
 
 
@@ -198,13 +218,7 @@ def case_filter(scope: Scope):
         )
         parts.append(_chosen_class_transfer_in(scope.class_ids))
     if scope.village_ids:
-        parts.append(
-            Case.process.in_(LIAISON_PROCESSES)
-            & Case.is_open.is_(True)
-            & Case.student_id.in_(
-                select(Student.id).where(Student.village_id.in_(sorted(scope.village_ids)))
-            )
-        )
+        parts.append(liaison_case_filter(scope.village_ids))
     return or_(*parts)
 
 
@@ -224,6 +238,22 @@ def user_filter(scope: Scope):
         )
     )
     return or_(User.id == scope.user_id, User.id.in_(visible_roles))
+
+
+def case_staff_filter(school: School | None, student: Student | None):
+    """The role assignments that make someone staff of a student's case, who may be named on its
+    visits (SPEC §3): any role at the case's school or its center school, a teacher of the
+    student's class, the liaison of the student's village."""
+    bound = []
+    if school is not None:
+        bound.append(RoleAssignment.school_id == school.id)
+        if school.center_id is not None:
+            bound.append(RoleAssignment.school_id == school.center_id)
+    if student is not None and student.class_id is not None:
+        bound.append(RoleAssignment.class_id == student.class_id)
+    if student is not None and student.village_id is not None:
+        bound.append(RoleAssignment.village_id == student.village_id)
+    return or_(*bound) if bound else false()
 
 
 FILTERS = {
@@ -290,64 +320,3 @@ def acting_roles(scope: Scope, case: Case, center_id: int | None, class_id: int 
         elif role == "village_liaison" and village_id is not None and village_id in ids:
             held.add(role)
     return held
-
-
-# --- who may create and grant (API.md "Organization") ------------------------------------------
-
-
-def managed_school_ids(session: Session, scope: Scope) -> set[int] | None:
-    """Schools whose classes, students and staff the user may create (None = every school):
-    center roles their center's schools, principal and academic office their own school."""
-    if scope.is_all:
-        return None
-    ids: set[int] = set()
-    centers = set().union(*(scope.roles.get(r, frozenset()) for r in CENTER_ROLES))
-    if centers:
-        ids |= set(session.scalars(select(School.id).where(School.center_id.in_(centers))))
-    for r in ("principal", "academic_office"):
-        ids |= set(scope.roles.get(r, frozenset()))
-    return ids
-
-
-def managed_center_ids(scope: Scope) -> set[int] | None:
-    """Center schools under which the user may add branch schools and villages."""
-    if scope.is_all:
-        return None
-    return set().union(*(scope.roles.get(r, frozenset()) for r in CENTER_ROLES))
-
-
-def may_grant(session: Session, scope: Scope, role: str, school_id: int | None,
-              class_id: int | None, village_id: int | None) -> bool:
-    """Whether the user may give someone `role` bound there: never wider than their own scope.
-
-    Admin grants anything. Center roles grant school, class and village roles within their
-    center. Principal and academic office grant staff roles of their own school and its classes.
-    """
-    if scope.is_all:
-        return True
-    if role in ("admin", "county_supervisor"):
-        return False
-    centers = managed_center_ids(scope) or set()
-    own_schools = set().union(*(scope.roles.get(r, frozenset()) for r in ("principal", "academic_office")))
-    if role in CENTER_ROLES:
-        return school_id is not None and school_id in centers
-    if role == "village_liaison":
-        if village_id is None or not centers:
-            return False
-        v = session.get(Village, village_id)
-        return v is not None and v.center_school_id in centers
-    if role in SCHOOL_ROLES:
-        target_school = school_id
-    elif role in CLASS_ROLES:
-        if class_id is None:
-            return False
-        k = session.get(SchoolClass, class_id)
-        target_school = k.school_id if k else None
-    else:
-        return False
-    if target_school is None:
-        return False
-    if target_school in own_schools:
-        return True
-    s = session.get(School, target_school)
-    return s is not None and s.center_id in centers

@@ -18,17 +18,6 @@ APPROVAL_STEPS = ("office_approve", "principal_approve", "center_file")
 SUBMIT_STEPS = ("submit", "extend")
 UNDO_STEPS = ("send_back", "withdraw")
 
-ROLE_NAMES = {
-    "center_head": "中心校长",
-    "center_office": "中心校教导主任",
-    "principal": "校长",
-    "academic_office": "教导处",
-    "homeroom_teacher": "班主任",
-    "subject_teacher": "科任教师",
-    "team_member": "控辍小组成员",
-    "village_liaison": "村委联络员",
-    "system": "系统",
-}
 CENTER_ROLES = ("center_office", "center_head")
 
 
@@ -189,6 +178,11 @@ class Ctx:
     effective_date: dt.date | None = None
     today: dt.date | None = None
     transition: T | None = None
+    # The engine's `fire_system` and `create_case_system`, set by the engine when it builds the
+    # context: effects on other cases go through the engine without importing it (the engine
+    # imports the processes, which import the effects).
+    fire_system: Callable | None = None
+    create_case_system: Callable | None = None
 
     @property
     def student(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from html import escape
 
 from workflow.cases.definitions import Process
+from workflow.cases.diagrams import edges
 from workflow.processes import get_process
 
 BOX_W = 104
@@ -40,17 +41,6 @@ def _layers(proc: Process) -> list[list[str]]:
     for state in proc.states:  # keep the definition's order within a row
         rows.setdefault(depth[state], []).append(state)
     return [rows[k] for k in sorted(rows)]
-
-
-def _edges(proc: Process) -> dict[tuple[str, str], list[str]]:
-    edges: dict[tuple[str, str], list[str]] = {}
-    for t in proc.transitions:
-        for source in t.sources:
-            labels = edges.setdefault((source, t.dest), [])
-            label = t.label or t.name
-            if label not in labels:
-                labels.append(label)
-    return edges
 
 
 def render_svg(process: str | Process, current: str | None = None) -> str:
@@ -81,7 +71,7 @@ def render_svg(process: str | Process, current: str | None = None) -> str:
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6c757d"/></marker></defs>',
     ]
     labels_svg = []
-    for (src, dst), names in _edges(proc).items():
+    for (src, dst), names in edges(proc, lambda t: t.label or t.name).items():
         title = escape("、".join(names))
         sx, sy = pos[src]
         dx, dy = pos[dst]

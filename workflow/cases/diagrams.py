@@ -1,82 +1,68 @@
 """Process diagrams and the process reference, generated from the definitions.
 
-`mermaid(name, highlight=None)` is a mermaid `stateDiagram-v2` of a process, with the current
-state highlighted when given; `svg(name, highlight=None)` draws it with Graphviz when the
-`graphviz` Python package is importable (it is optional: None otherwise, and pages fall back to
-the mermaid text or `workflow.diagram_svg`). `processes_markdown()` is docs/processes.md:
+`mermaid(process, highlight=None)` is a mermaid `stateDiagram-v2` of a process, with one state
+(the case's) highlighted when given: the API's case detail and docs/processes.md show it. The
+case page draws the same edges as SVG (`workflow.cases.diagram_svg`). `processes_markdown()` is
+docs/processes.md:
 
-    .venv/bin/python -m workflow.diagrams > docs/processes.md
+    .venv/bin/python -m workflow.cases.diagrams > docs/processes.md
 """
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from models import PROCESSES
-from workflow.cases.definitions import APPROVAL_STEPS, ROLE_NAMES, SUBMIT_STEPS, Process, T
+from workflow.access.scope import ROLE_NAMES
+from workflow.cases.definitions import APPROVAL_STEPS, SUBMIT_STEPS, Process, T
 from workflow.processes import REGISTRY, get_process
 from workflow.validation import spec_summary
 
 HIGHLIGHT_STYLE = "fill:#fde68a,stroke:#b45309,stroke-width:3px"
 
 
-def _process(name: str) -> Process:
-    proc = get_process(name)
+def _process(process: str | Process) -> Process:
+    proc = get_process(process) if isinstance(process, str) else process
     if proc is None:
-        raise KeyError(name)
+        raise KeyError(process)
     return proc
 
 
-def _edge_label(t: T) -> str:
-    return t.name + (f" [{t.when.__name__}]" if t.when is not None else "")
-
-
-def _edges(proc: Process) -> dict[tuple[str, str], list[str]]:
-    """(source, dest) -> transition labels, in definition order, without repeats."""
-    edges: dict[tuple[str, str], list[str]] = {}
+def edges(proc: Process, label: Callable[[T], str]) -> dict[tuple[str, str], list[str]]:
+    """(source, dest) -> the `label`s of the transitions along it, in definition order, without
+    repeats (a transition from several states is an edge from each)."""
+    out: dict[tuple[str, str], list[str]] = {}
     for t in proc.transitions:
         for source in t.sources:
-            labels = edges.setdefault((source, t.dest), [])
-            if _edge_label(t) not in labels:
-                labels.append(_edge_label(t))
-    return edges
+            labels = out.setdefault((source, t.dest), [])
+            if label(t) not in labels:
+                labels.append(label(t))
+    return out
 
 
-def mermaid(name: str, highlight: str | None = None) -> str:
-    """A mermaid stateDiagram-v2 of process `name`; `highlight` marks one state (e.g. the case's)."""
-    proc = _process(name)
+def _edge_label(t: T) -> str:
+    """`提交 submit`: the Chinese label for people, the name for the API and the code."""
+    text = f"{t.label} {t.name}" if t.label else t.name
+    return text + (f" [{t.when.__name__}]" if t.when is not None else "")
+
+
+def mermaid(process: str | Process, highlight: str | None = None) -> str:
+    """A mermaid stateDiagram-v2 of `process` (a name or a Process); `highlight` marks one
+    state (the case's). Raises KeyError for an unknown process name."""
+    proc = _process(process)
     lines = ["stateDiagram-v2"]
     for state in proc.states:
         label = proc.state_labels.get(state)
         lines.append(f'    state "{label} {state}" as {state}' if label else f"    state {state}")
     lines.append(f"    [*] --> {proc.initial}")
-    for (source, dest), labels in _edges(proc).items():
+    for (source, dest), labels in edges(proc, _edge_label).items():
         lines.append(f"    {source} --> {dest} : {', '.join(labels)}")
     for state in proc.final_states:
         lines.append(f"    {state} --> [*]")
     if highlight is not None and highlight in proc.states:
         lines.append(f"    classDef current {HIGHLIGHT_STYLE}")
         lines.append(f"    class {highlight} current")
-    return "\n".join(lines) + "\n"
-
-
-def svg(name: str, highlight: str | None = None) -> str | None:
-    """The diagram as SVG through Graphviz, or None when the `graphviz` package (and Debian's
-    `dot`) is not available."""
-    try:
-        import graphviz
-    except ImportError:
-        return None
-    proc = _process(name)
-    g = graphviz.Digraph(proc.name, graph_attr={"rankdir": "TB"}, node_attr={"shape": "box", "style": "rounded"})
-    for state in proc.states:
-        attrs = {"style": "rounded,filled", "fillcolor": "#fde68a"} if state == highlight else {}
-        g.node(state, f"{proc.state_labels.get(state, state)}\n{state}", **attrs)
-    for (source, dest), labels in _edges(proc).items():
-        g.edge(source, dest, label=", ".join(labels))
-    try:
-        return g.pipe(format="svg").decode()
-    except Exception:  # the Python package without the `dot` binary
-        return None
+    return "\n".join(lines)
 
 
 def _roles(roles) -> str:
@@ -113,12 +99,12 @@ def processes_markdown() -> str:
     out = [
         "# 流程 Processes",
         "",
-        "Generated from `workflow/processes/*.py` by `python -m workflow.diagrams > docs/processes.md`;",
+        "Generated from `workflow/processes/*.py` by `python -m workflow.cases.diagrams > docs/processes.md`;",
         "do not edit by hand. SPEC §3 is the source; this is what the code does.",
         "",
         "## Rules common to every process",
         "",
-        "- **Checks, in this order** (`workflow.engine.fire`): case not found or out of scope → 404;",
+        "- **Checks, in this order** (`workflow.cases.engine.fire`): case not found or out of scope → 404;",
         "  unknown transition → 404 `unknown_transition`; malformed body (data not an object,",
         "  unknown keys, wrong types, ids naming nothing usable, `data.date` in the future, a",
         "  required comment missing) → 422; the user holds none of the transition's roles *for this",
@@ -156,7 +142,7 @@ def processes_markdown() -> str:
             " (* = required). Closed states: " + ", ".join(f"`{s}`" for s in proc.final_states) + ".",
             "",
             "```mermaid",
-            mermaid(proc.name).rstrip(),
+            mermaid(proc),
             "```",
             "",
             transition_table(proc.name),

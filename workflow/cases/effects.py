@@ -1,16 +1,18 @@
 """Effects: what a transition writes besides the state (SPEC §3), run by the engine after the
 state change has been flushed and before the history row is written.
 
-Each takes the context (`workflow.processes.Ctx`). An effect that fails raises; the caller's
-rollback then undoes the state, the history and every write of the other effects. Effects on
-other cases go through the engine (`fire_system`, `create_case_system`) so those cases get their
-own history rows.
+Each takes the context (`workflow.cases.definitions.Ctx`). An effect that fails raises; the
+caller's rollback then undoes the state, the history and every write of the other effects. Effects
+on other cases go through the engine, as the context hands it over (`ctx.fire_system`,
+`ctx.create_case_system`), so those cases get their own history rows; this module never imports
+the engine (the engine imports the processes, which import these effects).
 """
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from models import Case, SchoolClass
+from workflow.absence import ladder
 from workflow.org import enrolment
 
 
@@ -76,15 +78,13 @@ def enrol_transfer_in(ctx) -> None:
 
 def confirm_sister_transfer_out(ctx) -> None:
     """本系统内原学校的转出案件自动确认到达（confirm_arrival）"""
-    from workflow.cases.engine import fire_system
-
     origin = ctx.session.scalars(select(Case).where(
         Case.student_id == ctx.case.student_id, Case.process == "transfer_out",
         Case.state == "transferred").order_by(Case.id.desc())).first()
     if origin is not None:
-        fire_system(ctx.session, origin, "confirm_arrival", data={"transfer_in_case_id": ctx.case.id},
-                    comment=f"转入学校已接收（转入案件 #{ctx.case.id}）",
-                    effective_date=ctx.effective_date)
+        ctx.fire_system(ctx.session, origin, "confirm_arrival", data={"transfer_in_case_id": ctx.case.id},
+                        comment=f"转入学校已接收（转入案件 #{ctx.case.id}）",
+                        effective_date=ctx.effective_date)
 
 
 # --- return ------------------------------------------------------------------------------------
@@ -123,16 +123,14 @@ def complete_re_enrolment(ctx) -> None:
 
 def close_open_recovery(ctx) -> None:
     """学生的未结劝返案件（recovery）自动以 returned 办结"""
-    from workflow.cases.engine import fire_system
-
     recovery = ctx.session.scalars(select(Case).where(
         Case.student_id == ctx.case.student_id, Case.process == "recovery", Case.state == "open")).first()
     if recovery is not None:
-        fire_system(ctx.session, recovery, "mark_returned",
-                    data={"class_id": int(ctx.get("class_id")),
-                          "credited_user_ids": list(ctx.get("credited_user_ids") or [])},
-                    comment=f"返校手续已完成（返校案件 #{ctx.case.id}）",
-                    effective_date=ctx.effective_date)
+        ctx.fire_system(ctx.session, recovery, "mark_returned",
+                        data={"class_id": int(ctx.get("class_id")),
+                              "credited_user_ids": list(ctx.get("credited_user_ids") or [])},
+                        comment=f"返校手续已完成（返校案件 #{ctx.case.id}）",
+                        effective_date=ctx.effective_date)
 
 
 # --- recovery ----------------------------------------------------------------------------------
@@ -151,12 +149,10 @@ def enrolled_elsewhere(ctx) -> None:
 
 def open_recovery(ctx) -> None:
     """为该学生开启劝返案件（一人一案：已有未结案件则沿用）"""
-    from workflow.cases.engine import create_case_system
-
-    create_case_system(ctx.session, "recovery", ctx.case.student_id,
-                       {"reason_category": ctx.get("reason_category")},
-                       effective_date=ctx.effective_date, parent_case_id=ctx.case.id,
-                       existing_ok=True)
+    ctx.create_case_system(ctx.session, "recovery", ctx.case.student_id,
+                           {"reason_category": ctx.get("reason_category")},
+                           effective_date=ctx.effective_date, parent_case_id=ctx.case.id,
+                           existing_ok=True)
 
 
 # --- absence -----------------------------------------------------------------------------------
@@ -164,11 +160,9 @@ def open_recovery(ctx) -> None:
 
 def pin_ladder_policy(ctx) -> None:
     """案件沿用开启时所在中心校的家访阶梯版本"""
-    from workflow.absence.ladder import current_policy
-
     school = ctx.case.school
     center_id = school.center_id if school is not None else None
-    ctx.case.ladder_policy_id = current_policy(ctx.session, center_id).id
+    ctx.case.ladder_policy_id = ladder.current_policy(ctx.session, center_id).id
 
 
 def drop_out_student(ctx) -> None:

@@ -2,8 +2,8 @@
 
 Every service loads nothing by itself that the caller should have scoped: the caller passes a
 case it loaded with `workflow.scope.get_in_scope`; the services check it again (404), then the
-fields (422), then the user's role for the case (403), then that the case is open (409
-`invalid_state`). They flush and never commit.
+fields (422), then the user's role for the case (403, workflow.access.permissions), then that the
+case is open (409 `invalid_state`). They flush and never commit.
 
 Uploaded files are written before the transaction ends. So that a rolled-back upload leaves no
 file behind, each stored path is remembered in `session.info["pending_files"]`: a commit forgets
@@ -39,8 +39,9 @@ from models import (
     Visit,
 )
 from workflow import clock
-from workflow.access.scope import Scope, acting_roles, can_see, get_in_scope, user_filter
-from workflow.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.access.permissions import evidence_roles, require_case_staff, require_visit_kind
+from workflow.access.scope import Scope, case_staff_filter, get_in_scope, user_filter
+from workflow.errors import Conflict, Invalid, NotFound
 
 # How far before the case was opened a visit may be dated: the visit that led to the case
 # (e.g. the day-one home visit before a suspension was applied for) belongs to it.
@@ -70,33 +71,9 @@ class Upload:
     stream: BinaryIO
 
 
-# --- who may add evidence ---------------------------------------------------------------------
-
-
-def _case_roles(session: Session, scope: Scope, case: Case) -> set[str]:
-    if not can_see(session, scope, Case, case.id):
-        raise NotFound("案件不存在或不在您的管辖范围内")
-    center_id = case.school.center_id if case.school is not None else None
-    return acting_roles(scope, case, center_id=center_id)
-
-
 def _require_open(case: Case) -> None:
     if not case.is_open:
         raise Conflict("案件已结束，不能再添加记录", code="invalid_state")
-
-
-def _require_staff(roles: set[str], what: str) -> None:
-    if not roles - {"village_liaison"}:
-        raise Forbidden(f"只有负责该学生的学校工作人员可以登记{what}")
-
-
-def may_add_evidence(session: Session, scope: Scope, case: Case) -> bool:
-    """Whether the user may add staff evidence (documents, fees, payments, contacts) to the case."""
-    try:
-        roles = _case_roles(session, scope, case)
-    except NotFound:
-        return False
-    return bool(case.is_open and roles - {"village_liaison"})
 
 
 # --- visits -----------------------------------------------------------------------------------
@@ -118,7 +95,7 @@ def add_visit(session: Session, scope: Scope, user: User, case: Case, *, date: d
     Raises NotFound, Invalid (kind, date, participant_ids, photo), Forbidden, Conflict
     `invalid_state` (closed case).
     """
-    roles = _case_roles(session, scope, case)
+    roles = evidence_roles(session, scope, case)
     if kind not in VISIT_KINDS:
         raise _bad("kind", f"字段 kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
     if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
@@ -131,13 +108,7 @@ def add_visit(session: Session, scope: Scope, user: User, case: Case, *, date: d
     if not isinstance(guardian_present, bool):
         raise _bad("guardian_present", "字段 guardian_present 必须是 true 或 false")
     ids = _unique_ints(participant_ids, "participant_ids")
-    if not roles - {"village_liaison"}:
-        if "village_liaison" in roles and kind == "village_joint":
-            pass
-        elif "village_liaison" in roles:
-            raise Forbidden("村委联络员只能登记村校联合家访（village_joint）")
-        else:
-            raise Forbidden("只有负责该学生的学校工作人员或村委联络员可以登记家访")
+    require_visit_kind(roles, kind)
     _require_open(case)
     participants = _participants(session, scope, case, ids)
 
@@ -161,15 +132,7 @@ def add_visit(session: Session, scope: Scope, user: User, case: Case, *, date: d
 def _participants(session: Session, scope: Scope, case: Case, ids: list[int]) -> list[User]:
     if not ids:
         return []
-    student = case.student
-    bound = [RoleAssignment.school_id == case.school_id]
-    if case.school is not None and case.school.center_id is not None:
-        bound.append(RoleAssignment.school_id == case.school.center_id)
-    if student is not None and student.class_id is not None:
-        bound.append(RoleAssignment.class_id == student.class_id)
-    if student is not None and student.village_id is not None:
-        bound.append(RoleAssignment.village_id == student.village_id)
-    case_staff = select(RoleAssignment.user_id).where(or_(*bound))
+    case_staff = select(RoleAssignment.user_id).where(case_staff_filter(case.school, case.student))
     found = {
         u.id: u
         for u in session.scalars(
@@ -198,10 +161,10 @@ def add_document(session: Session, scope: Scope, user: User, case: Case, *, kind
     Raises NotFound, Invalid (kind; file empty, larger than `max_bytes`, or not PDF/JPEG/PNG),
     Forbidden (not school staff for the case), Conflict `invalid_state` (closed case).
     """
-    roles = _case_roles(session, scope, case)
+    roles = evidence_roles(session, scope, case)
     if kind not in DOCUMENT_KINDS:
         raise _bad("kind", f"字段 kind 必须是以下之一：{', '.join(DOCUMENT_KINDS)}")
-    _require_staff(roles, "材料")
+    require_case_staff(roles, "材料")
     _require_open(case)
     return _store_document(session, user, case, kind=kind, upload=Upload(filename, stream),
                            upload_dir=upload_dir, max_bytes=max_bytes, field="file")
@@ -344,10 +307,10 @@ def add_fee(session: Session, scope: Scope, user: User, case: Case, *, item: str
 
     Raises NotFound, Invalid (item, amount_due), Forbidden, Conflict `invalid_state`.
     """
-    roles = _case_roles(session, scope, case)
+    roles = evidence_roles(session, scope, case)
     item = _required_text(item, "item", 80)
     amount = _money(amount_due, "amount_due")
-    _require_staff(roles, "收费项目")
+    require_case_staff(roles, "收费项目")
     _require_open(case)
     fee = Fee(case_id=case.id, item=item, amount_due=amount, created_by_id=user.id)
     session.add(fee)
@@ -366,12 +329,12 @@ def add_payment(session: Session, scope: Scope, user: User, case: Case, *, fee_i
     Raises NotFound, Invalid (fee_id not a fee of this case, amount, receipt_no), Forbidden,
     Conflict `invalid_state` (closed case) or `duplicate` (receipt number already used).
     """
-    roles = _case_roles(session, scope, case)
+    roles = evidence_roles(session, scope, case)
     amount = _money(amount, "amount")
     receipt_no = _required_text(receipt_no, "receipt_no", 60)
     if isinstance(fee_id, bool) or not isinstance(fee_id, int):
         raise _bad("fee_id", "字段 fee_id 必须是整数")
-    _require_staff(roles, "缴费")
+    require_case_staff(roles, "缴费")
     _require_open(case)
     fee = session.scalars(
         select(Fee).where(Fee.id == fee_id, Fee.case_id == case.id).with_for_update()
@@ -449,7 +412,7 @@ def add_contact(session: Session, scope: Scope, user: User, case: Case, *, conta
     Raises NotFound, Invalid (not an absence case; contacted_at, channel), Forbidden,
     Conflict `invalid_state`.
     """
-    roles = _case_roles(session, scope, case)
+    roles = evidence_roles(session, scope, case)
     if case.process != "absence":
         raise _bad("case", "只有缺勤（absence）案件可以登记家长联系")
     if not isinstance(contacted_at, dt.datetime) or contacted_at.tzinfo is None:
@@ -458,7 +421,7 @@ def add_contact(session: Session, scope: Scope, user: User, case: Case, *, conta
         raise _bad("contacted_at", "字段 contacted_at 不能晚于当前时间")
     if channel not in CONTACT_CHANNELS:
         raise _bad("channel", f"字段 channel 必须是以下之一：{', '.join(CONTACT_CHANNELS)}")
-    _require_staff(roles, "家长联系")
+    require_case_staff(roles, "家长联系")
     _require_open(case)
     reported_at = absence_reported_at(session, case)
     contact = GuardianContact(case_id=case.id, contacted_at=contacted_at, channel=channel,

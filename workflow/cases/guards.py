@@ -17,24 +17,38 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from models import Case, CaseHistory, Document, Fee, Payment, School, SchoolClass, User, Visit
-from workflow.access.scope import user_filter
+from models import (
+    Case,
+    CaseHistory,
+    Document,
+    Fee,
+    Payment,
+    RoleAssignment,
+    School,
+    SchoolClass,
+    User,
+    Visit,
+    VisitParticipant,
+)
+from workflow.absence import ladder
+from workflow.access.scope import can_see, user_filter
 from workflow.errors import Invalid
+from workflow.org.services import STUDENT_STATUS_NAMES
+from workflow.validation import N_
 
+# The name of each document kind: the one table (N_ puts them in the catalogue for the pages).
 DOCUMENT_NAMES = {
-    "suspension_grounds": "休学依据",
-    "parent_application": "家长申请",
-    "acceptance_letter": "接收证明",
-    "enrollment_proof": "入学证明",
-    "enrollment_form": "入学登记表",
-    "guardian_id": "监护人身份证明",
-    "prior_school_record": "原学校学籍材料",
-    "medical_deferral": "医疗缓学证明",
-    "guardian_agreement": "家长同意书",
-}
-STATUS_NAMES = {
-    "incoming": "待入学", "active": "在校", "suspended": "休学", "transferred_out": "已转出",
-    "dropped_out": "辍学", "graduated": "毕业", "deceased": "死亡",
+    "suspension_grounds": N_("休学依据"),
+    "parent_application": N_("家长申请"),
+    "acceptance_letter": N_("接收证明"),
+    "enrollment_proof": N_("入学证明"),
+    "enrollment_form": N_("入学登记表"),
+    "guardian_id": N_("监护人身份证明"),
+    "prior_school_record": N_("原学校学籍材料"),
+    "medical_deferral": N_("医疗缓学证明"),
+    "guardian_agreement": N_("家长同意书"),
+    "visit_photo": N_("家访照片"),
+    "other": N_("其他材料"),
 }
 
 
@@ -149,7 +163,7 @@ def student_settled_active(ctx):
     """学生在校（active），且不是手续未完成的随班就读"""
     s = ctx.student
     if s.status != "active":
-        return f"学生当前状态为「{STATUS_NAMES.get(s.status, s.status)}」，须为「在校」"
+        return f"学生当前状态为「{STUDENT_STATUS_NAMES.get(s.status, s.status)}」，须为「在校」"
     if s.is_provisional:
         return "学生正在随班就读，返校手续（return）尚未完成"
     return None
@@ -157,13 +171,13 @@ def student_settled_active(ctx):
 
 def student_status(*allowed: str):
     """A guard: the student's status is one of `allowed`."""
-    names = "、".join(STATUS_NAMES.get(a, a) for a in allowed)
+    names = "、".join(STUDENT_STATUS_NAMES.get(a, a) for a in allowed)
 
     def guard(ctx):
         s = ctx.student
         if s.status in allowed:
             return None
-        return f"学生当前状态为「{STATUS_NAMES.get(s.status, s.status)}」，须为「{names}」"
+        return f"学生当前状态为「{STUDENT_STATUS_NAMES.get(s.status, s.status)}」，须为「{names}」"
 
     guard.__name__ = "student_status_" + "_".join(allowed)
     guard.__doc__ = f"学生状态为：{names}"
@@ -243,18 +257,14 @@ def check_destination_school(ctx) -> None:
 
 def returned_to_class(ctx):
     """返校后的出勤记录（present，晚于最后一个旷课日，且不晚于生效日期）"""
-    from workflow.absence.ladder import present_after
-
     upto = ctx.effective_date or ctx.today
-    if upto is not None and present_after(ctx.session, ctx.case, upto) is not None:
+    if upto is not None and ladder.present_after(ctx.session, ctx.case, upto) is not None:
         return None
     return "需要学生返校后的出勤（present）考勤记录（最后一个旷课日之后）"
 
 
 def liaison_joint_visit(ctx):
     """村委联络员参与或登记的村校联合家访（village_joint）记录"""
-    from models import RoleAssignment, VisitParticipant
-
     liaisons = select(RoleAssignment.user_id).where(RoleAssignment.role == "village_liaison")
     village_id = ctx.student.village_id if ctx.student is not None else None
     if village_id is not None:
@@ -275,11 +285,8 @@ def check_conversion_case(ctx) -> None:
     if case_id is None:
         return
     other = ctx.session.get(Case, case_id)
-    if ctx.scope is not None and other is not None:
-        from workflow.access.scope import can_see
-
-        if not can_see(ctx.session, ctx.scope, Case, case_id):
-            other = None
+    if ctx.scope is not None and other is not None and not can_see(ctx.session, ctx.scope, Case, case_id):
+        other = None
     if (other is None or other.student_id != ctx.case.student_id
             or other.process not in CONVERSION_PROCESSES or other.state == "withdrawn"):
         raise _bad("data.case_id", "字段 data.case_id 必须是该学生的休学（suspension）或转出（transfer_out）案件（未撤回）")

@@ -11,7 +11,8 @@ import datetime as dt
 
 from models import Case, CaseHistory, Student
 from workflow import clock
-from workflow.cases.definitions import ROLE_NAMES, Process
+from workflow.access.scope import ROLE_NAMES
+from workflow.cases.diagrams import mermaid
 from workflow.processes import get_process
 
 
@@ -92,29 +93,6 @@ def history_row(row: CaseHistory, process: str) -> dict:
         "comment": row.comment,
         "data": row.data or {},
     }
-
-
-def mermaid(proc: Process, current: str | None = None) -> str:
-    """The process as a Mermaid state diagram, the case's current state highlighted."""
-    lines = ["stateDiagram-v2", f"    [*] --> {proc.initial}"]
-    seen: set[tuple[str, str, str]] = set()
-    for t in proc.transitions:
-        for source in t.sources:
-            edge = (source, t.dest, t.name)
-            if edge in seen:
-                continue
-            seen.add(edge)
-            lines.append(f"    {source} --> {t.dest}: {t.label or t.name}")
-    for state in proc.final_states:
-        lines.append(f"    {state} --> [*]")
-    for state in proc.states:
-        label = proc.state_labels.get(state)
-        if label:
-            lines.append(f"    {state}: {label}")
-    if current in proc.states:
-        lines.append("    classDef current fill:#fde68a,stroke:#b45309,stroke-width:2px")
-        lines.append(f"    class {current} current")
-    return "\n".join(lines)
 
 
 def case_detail(case: Case, *, due: dt.date | None, overdue: bool, available: list[str],

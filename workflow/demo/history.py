@@ -62,7 +62,7 @@ from workflow.demo.township import (
     make_id_card,
 )
 from workflow.demo.township import SCHOOL_YEAR as CURRENT_YEAR
-from workflow.figures import losses as figures
+from workflow.figures import baselines
 from workflow.org import enrolment
 from workflow.org.calendar import SchoolCalendar
 from workflow.processes import REGISTRY
@@ -492,8 +492,8 @@ def _freeze(session: Session, world: DemoWorld, school_year: str, term: int, *, 
         if session.scalar(select(SchoolClass.id).where(SchoolClass.school_id == school.id,
                                                        SchoolClass.school_year == school_year).limit(1)) is None:
             continue
-        count += len(figures.freeze_baselines(session, scope, office, school_id=school.id, school_year=school_year,
-                                              term=term, reason=reason, today=world.today))
+        count += len(baselines.freeze_baselines(session, scope, office, school_id=school.id, school_year=school_year,
+                                                term=term, reason=reason, today=world.today))
     return count
 
 

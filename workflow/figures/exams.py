@@ -8,7 +8,7 @@ for the valid rows only (`only_valid`). Importing a score that already exists (s
 year, term, exam, subject) replaces it.
 
 Accounting: a student lost from the second week of term (dropout effective on or after term
-start + `exam_grace_days`, within the term, not back by term end: workflow.figures.movements)
+start + `exam_grace_days`, within the term, not back by term end: workflow.figures.common.movements)
 counts with a score of zero in every subject of the class, whether or not a score was recorded,
 so that losses cannot improve a class's results (seeds: 从每期第二周算起，学生中途流失…以零分来计算).
 Students excluded from assessment (special_exclusion) are left out of the accounted figures.
@@ -28,15 +28,16 @@ from sqlalchemy.orm import Session
 
 from models import EXAM_KINDS, Enrolment, ExamScore, SchoolClass, Student, User
 from workflow import clock
+from workflow.access.permissions import may_import_scores
 from workflow.access.scope import Scope, get_in_scope
 from workflow.errors import Forbidden, Invalid
-from workflow.figures.losses import (
+from workflow.figures.common import (
     MONEY_PLACES,
     ClassRow,
     FigureSettings,
-    _excluded_on,
-    _exclusion_events,
     check_term,
+    excluded_on,
+    exclusion_events,
     movements,
     rate,
     term_dates,
@@ -49,8 +50,6 @@ HEADER_SUBJECT = "科目"
 HEADER_SCORE = "分数"
 MAX_ROWS = 5000
 MAX_SUBJECT_LEN = 20
-IMPORT_SCHOOL_ROLES = ("principal", "academic_office")
-IMPORT_CLASS_ROLES = ("homeroom_teacher", "subject_teacher")
 
 
 @dataclass
@@ -71,15 +70,6 @@ class ImportResult:
     @property
     def skipped(self) -> int:
         return len(self.errors)
-
-
-def may_import(scope: Scope, klass: SchoolClass) -> bool:
-    """Admin, the school's principal or academic office, a teacher of the class."""
-    if scope.is_all:
-        return True
-    if any(klass.school_id in scope.roles.get(r, frozenset()) for r in IMPORT_SCHOOL_ROLES):
-        return True
-    return any(klass.id in scope.roles.get(r, frozenset()) for r in IMPORT_CLASS_ROLES)
 
 
 def _text(value) -> str:
@@ -160,7 +150,7 @@ def import_scores(session: Session, scope: Scope, user: User, *, class_id: int, 
     subject = (subject or "").strip() or None
     if subject is not None and len(subject) > MAX_SUBJECT_LEN:
         raise Invalid(f"字段 subject 超过 {MAX_SUBJECT_LEN} 个字符", details={"field": "subject"})
-    if not may_import(scope, klass):
+    if not may_import_scores(scope, klass):
         raise Forbidden("只有本班教师、本校校长或教导处可以导入成绩", code="role_forbidden")
     rows = _read_rows(data)
 
@@ -288,9 +278,9 @@ def class_exam_stats(session: Session, scope: Scope, *, class_id: int, school_ye
         ExamScore.class_id == klass.id, ExamScore.school_year == school_year, ExamScore.term == term,
         ExamScore.exam == exam).order_by(ExamScore.subject, ExamScore.student_id)).all()
     scored_ids = {s for s, _, _ in scores}
-    exclusions = _exclusion_events(session, sorted(scored_ids | lost_ids)) if scored_ids | lost_ids else {}
+    exclusions = exclusion_events(session, sorted(scored_ids | lost_ids)) if scored_ids | lost_ids else {}
     excluded = {s for s in scored_ids | lost_ids
-                if start is not None and (_excluded_on(exclusions.get(s), start) or _excluded_on(exclusions.get(s), end))}
+                if start is not None and (excluded_on(exclusions.get(s), start) or excluded_on(exclusions.get(s), end))}
     by_subject: dict[str, dict[int, Decimal]] = defaultdict(dict)
     for student_id, subject, score in scores:
         by_subject[subject][student_id] = Decimal(score)

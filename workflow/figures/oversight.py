@@ -22,12 +22,12 @@ from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import AttendanceDay, AttendanceRecord, Case, CaseHistory, School, SchoolClass, Student
+from workflow.access.permissions import may_oversee
 from workflow.access.scope import Scope
 from workflow.cases.queue import COMPUTED_DUE, deadlines
 from workflow.errors import Forbidden, NotFound
 from workflow.org.calendar import CalendarBook
 
-OVERSIGHT_ROLES = ("center_head", "center_office", "county_supervisor")
 # SPEC §4 "three ledgers": open absence cases at rung 3 and above are suspected dropouts.
 SUSPECTED_DROPOUT_STATES = ("visit_3", "village_joint")
 # Missing attendance is counted over this many calendar days before today (today is not over).
@@ -75,7 +75,7 @@ class SchoolFigures:
         self.suspected_dropouts += other.suspected_dropouts
         self.missing_attendance_days += other.missing_attendance_days
         if other.baseline:
-            from workflow.figures.losses import rate
+            from workflow.figures.common import rate
 
             self.baseline = (self.baseline or 0) + other.baseline
             self.frozen_losses += other.frozen_losses
@@ -94,10 +94,6 @@ class SchoolFigures:
 
 
 # --- who oversees what -------------------------------------------------------------------------
-
-
-def may_oversee(scope: Scope) -> bool:
-    return scope.is_all or scope.has_role(*OVERSIGHT_ROLES)
 
 
 def overseen_centers(session: Session, scope: Scope) -> list[School]:

@@ -34,9 +34,19 @@ from models import (
     mask_id_card,
 )
 from workflow import clock
-from workflow.access.scope import Scope, get_in_scope, managed_center_ids, managed_school_ids, may_grant
+from workflow.access.permissions import managed_center_ids, may_grant, may_manage_school, sees_full_id_card
+from workflow.access.scope import Scope, get_in_scope
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.validation import N_
 
+# The names of students' statuses and genders and of schools' kinds: the one table each (the
+# domain's messages and sheets use them as they are, the pages translate them: N_ puts them in the
+# catalogue).
+STUDENT_STATUS_NAMES = {"incoming": N_("待入学"), "active": N_("在校"), "suspended": N_("休学"),
+                        "transferred_out": N_("已转出"), "dropped_out": N_("辍学"), "graduated": N_("毕业"),
+                        "deceased": N_("死亡")}
+GENDER_NAMES = {"M": N_("男"), "F": N_("女")}
+SCHOOL_KIND_NAMES = {"county": N_("县教育局"), "center": N_("中心校"), "branch": N_("村小/教学点")}
 MIN_PASSWORD_LENGTH = 8
 SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{4})$")
 ID_CARD_RE = re.compile(r"^\d{17}[\dX]$")
@@ -52,9 +62,6 @@ _ROLE_SCHOOL_KINDS = {
     "academic_office": ("center", "branch"),
     "team_member": ("center", "branch"),
 }
-# Roles that see a student's ID-card number in full (SPEC §1), and where they must hold them.
-ID_CARD_SCHOOL_ROLES = ("principal", "academic_office")
-ID_CARD_CENTER_ROLES = ("center_office",)
 _SCOPE_FIELDS = {"school": "school_id", "class": "class_id", "village": "village_id"}
 _LABELS = {School: "学校", SchoolClass: "班级", Village: "村", User: "用户", Student: "学生"}
 
@@ -174,8 +181,7 @@ def create_village(session: Session, scope: Scope, *, name: str, center_school_i
 
 
 def _require_manages(session: Session, scope: Scope, school_id: int, what: str) -> None:
-    managed = managed_school_ids(session, scope)
-    if managed is not None and school_id not in managed:
+    if not may_manage_school(session, scope, school_id):
         raise Forbidden(f"您无权为该学校{what}")
 
 
@@ -242,9 +248,9 @@ def create_user(session: Session, scope: Scope, *, username: str, password: str,
 
     Each role item is {role, school_id?, class_id?, village_id?} carrying exactly the id its role
     is bound to (models.ROLE_SCOPE). Nobody grants a role wider than their own scope
-    (workflow.scope.may_grant). Raises Invalid (bad values, password under 8 characters, a role
-    bound to the wrong kind of school), NotFound (roles[i].school_id etc.), Forbidden, Conflict
-    "duplicate" (username taken).
+    (workflow.access.permissions.may_grant). Raises Invalid (bad values, password under 8
+    characters, a role bound to the wrong kind of school), NotFound (roles[i].school_id etc.),
+    Forbidden, Conflict "duplicate" (username taken).
     """
     username = _require_text("username", username, 80)
     name = _require_text("name", name, 80)
@@ -262,7 +268,7 @@ def create_user(session: Session, scope: Scope, *, username: str, password: str,
             kinds = _ROLE_SCHOOL_KINDS.get(role)
             if k == "school_id" and kinds and obj.kind not in kinds:
                 raise _invalid(f"roles[{i}].school_id",
-                               f"角色 {role} 须绑定到{'、'.join(_kind_label(x) for x in kinds)}（roles[{i}].school_id）")
+                               f"角色 {role} 须绑定到{'、'.join(SCHOOL_KIND_NAMES[x] for x in kinds)}（roles[{i}].school_id）")
     for i, (role, ids) in enumerate(shaped):
         if not may_grant(session, scope, role, ids["school_id"], ids["class_id"], ids["village_id"]):
             raise Forbidden(f"您不能授予超出自己管辖范围的角色（roles[{i}]：{role}）",
@@ -281,10 +287,6 @@ def create_user(session: Session, scope: Scope, *, username: str, password: str,
     session.add(user)
     session.flush()
     return user
-
-
-def _kind_label(kind: str) -> str:
-    return {"county": "县教育局", "center": "中心校", "branch": "村小/教学点"}[kind]
 
 
 # --- students ----------------------------------------------------------------------------------
@@ -362,17 +364,6 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
                           start_date=clock.today(), start_reason="enrol"))
     session.flush()
     return student
-
-
-def sees_full_id_card(scope: Scope, student: Student) -> bool:
-    """SPEC §1: admin, the principal and academic office of the student's school and the center
-    office of that school's center school see the ID-card number in full."""
-    if scope.is_all:
-        return True
-    if any(student.school_id in scope.roles.get(r, ()) for r in ID_CARD_SCHOOL_ROLES):
-        return True
-    center_id = student.school.center_id if student.school is not None else None
-    return center_id is not None and any(center_id in scope.roles.get(r, ()) for r in ID_CARD_CENTER_ROLES)
 
 
 def id_card_as_seen_by(scope: Scope, student: Student) -> str | None:

@@ -33,10 +33,12 @@ from sqlalchemy.orm import Session
 
 from models import Case, CatchmentChild, School, Student, User, Village, mask_id_card
 from workflow import clock
+from workflow.access.permissions import may_crosscheck_catchment, may_edit_catchment, sees_full_catchment_ids
 from workflow.access.scope import Scope, get_in_scope
 from workflow.cases.engine import create_case_system
 from workflow.errors import Forbidden, Invalid, NotFound
-from workflow.org.services import normalize_id_card
+from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES, normalize_id_card
+from workflow.validation import N_
 
 # --- columns and values --------------------------------------------------------------------------
 
@@ -62,8 +64,7 @@ HEADER_ALIASES = {
     "备注": "notes",
 }
 GENDER_IN = {"男": "M", "女": "F", "M": "M", "F": "F"}
-GENDER_OUT = {"M": "男", "F": "女"}
-HOUSEHOLD_LABELS = {"local": "本地户籍", "migrant": "外地户籍"}
+HOUSEHOLD_LABELS = {"local": N_("本地户籍"), "migrant": N_("外地户籍")}
 HOUSEHOLD_IN = {
     "本地户籍": "local", "本地": "local", "本村": "local", "本村户籍": "local", "local": "local",
     "外地户籍": "migrant", "外地": "migrant", "外来": "migrant", "流入": "migrant", "非本地户籍": "migrant",
@@ -83,36 +84,11 @@ STATUS_IN.update({k: k for k in STATUS_LABELS})
 MIN_AGE, MAX_AGE = 6, 15
 MAX_ROWS = 5000
 HEADER_SEARCH_ROWS = 5
-EDITOR_SCHOOL_ROLES = ("principal", "academic_office")
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
 # --- who ------------------------------------------------------------------------------------------
-
-
-def _center_school_ids(session: Session, scope: Scope, roles) -> set[int]:
-    """Center schools of the schools where the user holds one of `roles`."""
-    ids = set().union(*(scope.roles.get(r, frozenset()) for r in roles))
-    if not ids:
-        return set()
-    return {c for c in session.scalars(select(School.center_id).where(School.id.in_(sorted(ids)))) if c}
-
-
-def may_edit(session: Session, scope: Scope, center_id: int) -> bool:
-    """Import into the register of a village of `center_id` (and see its ID numbers in full)."""
-    if scope.is_all or center_id in scope.roles.get("center_office", frozenset()):
-        return True
-    return center_id in _center_school_ids(session, scope, EDITOR_SCHOOL_ROLES)
-
-
-def may_crosscheck(session: Session, scope: Scope, center_id: int) -> bool:
-    """Run the cross-check (it links children to students and opens recovery cases)."""
-    return may_edit(session, scope, center_id) or center_id in scope.roles.get("center_head", frozenset())
-
-
-def sees_full_ids(session: Session, scope: Scope, center_id: int) -> bool:
-    return may_edit(session, scope, center_id)
 
 
 def id_as_seen(child: CatchmentChild, full: bool) -> str | None:
@@ -315,7 +291,7 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
     file, no header row, a required column missing, no data rows).
     """
     village = get_village(session, scope, village_id)
-    if not may_edit(session, scope, village.center_school_id):
+    if not may_edit_catchment(session, scope, village.center_school_id):
         raise Forbidden("只有本学区的教导处、校长和中心校教导主任可以导入登记表", code="role_forbidden")
     today = today or clock.today()
     rows = read_rows(data)
@@ -509,13 +485,13 @@ def export_register(session: Session, scope: Scope, village_id) -> tuple[Village
     who may not see them in full). Raises NotFound."""
     village = get_village(session, scope, village_id)
     children = list_children(session, scope, village.id)
-    full = sees_full_ids(session, scope, village.center_school_id)
+    full = sees_full_catchment_ids(session, scope, village.center_school_id)
     wb = Workbook()
     ws = wb.active
     ws.title = (_SHEET_BAD.sub("", village.name) or "登记表")[:31]
     ws.append([h for _, h in COLUMNS])
     for c in children:
-        ws.append([village.name, c.name, GENDER_OUT.get(c.gender, c.gender), c.birth_date,
+        ws.append([village.name, c.name, GENDER_NAMES.get(c.gender, c.gender), c.birth_date,
                    id_as_seen(c, full) or "", HOUSEHOLD_LABELS.get(c.household_status, c.household_status),
                    STATUS_LABELS.get(c.status, c.status), c.destination or "", c.notes or ""])
     for row in ws.iter_rows(min_row=2):
@@ -534,8 +510,6 @@ def export_register(session: Session, scope: Scope, village_id) -> tuple[Village
 RECOVERY_REASON = "其他"
 # Students we may open a recovery for (the recovery process's own rule).
 RECOVERABLE = ("dropped_out", "transferred_out", "incoming")
-STUDENT_STATUS_NAMES = {"incoming": "待入学", "active": "在校", "suspended": "休学", "transferred_out": "已转出",
-                        "dropped_out": "辍学", "graduated": "毕业", "deceased": "死亡"}
 
 
 @dataclass
@@ -635,7 +609,7 @@ def crosscheck(session: Session, scope: Scope, user: User, *, village_id=None, c
     villages = _target_villages(session, scope, village_id, center_school_id)
     today = today or clock.today()
     centers = {v.center_school_id for v in villages}
-    if not all(may_crosscheck(session, scope, c) for c in centers):
+    if not all(may_crosscheck_catchment(session, scope, c) for c in centers):
         raise Forbidden("只有本学区的教导处、校长、中心校长和中心校教导主任可以核对登记表", code="role_forbidden")
     result = CrosscheckResult()
     if not villages:

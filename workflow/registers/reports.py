@@ -28,8 +28,13 @@ from models import (
     Village,
     Visit,
 )
+from workflow.absence import ladder
+from workflow.access import permissions
 from workflow.access.scope import Scope, case_filter, get_in_scope, school_filter, village_filter
 from workflow.errors import Invalid, NotFound
+from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES
+from workflow.processes.absence import PROCESS as ABSENCE
+from workflow.processes.recovery import PROCESS as RECOVERY
 from workflow.registers import catchment
 
 # (process, transition) -> kind of status change. A suspension's `center_file` counts only the
@@ -53,14 +58,10 @@ KIND_LABELS = {
 # kinds whose class is the one the child joins (the others: the class the child left)
 JOINING = ("resumed", "transferred_in", "re_enrolled", "recovered")
 LADDER_STATES = ("reported", "visit_1", "visit_2", "visit_3", "village_joint")
-RUNG_LABELS = {"reported": "已报告", "visit_1": "第一次家访", "visit_2": "第二次家访",
-               "visit_3": "第三次家访（已备案）", "village_joint": "村校联合家访"}
+# the ladder columns, named by the absence process's state labels (the one table)
+RUNG_LABELS = {s: ABSENCE.state_labels[s] for s in LADDER_STATES}
 # SPEC §5: open absence cases at rung 3 and above are suspected dropouts.
 SUSPECTED_DROPOUT_STATES = ("visit_3", "village_joint")
-RECOVERY_STATE_LABELS = {"open": "劝返中", "returned": "已返校", "enrolled_elsewhere": "已在外校就读",
-                         "exempt": "缓学/免学"}
-VISIT_KIND_LABELS = {"home_visit": "家访", "in_person_at_school": "到校面谈", "phone": "电话",
-                     "village_joint": "村校联合家访"}
 
 
 def week_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
@@ -397,8 +398,6 @@ def dropout_dates(session: Session, cases: list[Case]) -> dict[int, dt.date]:
 # --- ledger workbooks -------------------------------------------------------------------------------
 
 LEDGER_KINDS = {"children": "适龄儿童台账", "suspected": "疑似辍学台账", "recoveries": "辍学劝返台账"}
-STUDENT_STATUS_NAMES = {"incoming": "待入学", "active": "在校", "suspended": "休学", "transferred_out": "已转出",
-                        "dropped_out": "辍学", "graduated": "毕业", "deceased": "死亡"}
 
 
 def _last_visit(case: Case):
@@ -407,20 +406,21 @@ def _last_visit(case: Case):
 
 def ledger_rows(session: Session, scope: Scope, area: Area, kind: str, *, today: dt.date) -> tuple[list[str], list[list]]:
     """(headers, rows) of one ledger, as the page and the .xlsx show it. Ledger 1 shows ID numbers
-    in full only to the register's editors (workflow.catchment.sees_full_ids). Raises Invalid
+    in full only to the register's editors (permissions.sees_full_catchment_ids). Raises Invalid
     (unknown kind)."""
     if kind == "children":
         children = ledger_children(session, area)
-        full = {cid: catchment.sees_full_ids(session, scope, cid)
+        full = {cid: permissions.sees_full_catchment_ids(session, scope, cid)
                 for cid in {c.village.center_school_id for c in children}}
         headers = ["村", "姓名", "性别", "出生日期", "年龄", "身份证号", "户籍", "就读状态", "就读学校/去向",
                    "学籍状态", "备注"]
-        rows = [[c.village.name, c.name, catchment.GENDER_OUT.get(c.gender, c.gender), c.birth_date,
+        rows = [[c.village.name, c.name, GENDER_NAMES.get(c.gender, c.gender), c.birth_date,
                  catchment.age_on(c.birth_date, today),
                  catchment.id_as_seen(c, full[c.village.center_school_id]) or "",
                  catchment.HOUSEHOLD_LABELS.get(c.household_status, c.household_status),
                  catchment.STATUS_LABELS.get(c.status, c.status), c.destination or "",
-                 STUDENT_STATUS_NAMES.get(c.student.status, "") if c.student else "未匹配", c.notes or ""]
+                 STUDENT_STATUS_NAMES.get(c.student.status, "") if c.student else "未匹配",
+                 c.notes or ""]
                 for c in children]
         return headers, rows
     if kind == "suspected":
@@ -443,13 +443,13 @@ def ledger_rows(session: Session, scope: Scope, area: Area, kind: str, *, today:
             st = c.student
             head = [c.school.name, st.name, st.village.name if st.village else "", dropped.get(c.id, ""),
                     (c.data or {}).get("reason_category", ""), c.opened_on,
-                    RECOVERY_STATE_LABELS.get(c.state, c.state)]
+                    RECOVERY.state_labels.get(c.state, c.state)]
             visits = sorted(c.visits, key=lambda v: (v.date, v.id))
             if not visits:
                 rows.append([*head, "", "", "", "", "尚无劝返记录", c.id])
             for v in visits:
                 people = "、".join([u.name for u in v.participants] + ([v.other_participants] if v.other_participants else []))
-                rows.append([*head, v.date, VISIT_KIND_LABELS.get(v.kind, v.kind), people,
+                rows.append([*head, v.date, ladder.KIND_NAMES.get(v.kind, v.kind), people,
                              "是" if v.guardian_present else "否", v.outcome or v.notes or "", c.id])
         return headers, rows
     raise Invalid(f"台账种类须为：{', '.join(LEDGER_KINDS)}", details={"field": "kind"})

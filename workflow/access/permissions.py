@@ -1,0 +1,374 @@
+"""What may this user do: every role rule of Baoxue, each written once (SPEC §1–§5, API.md).
+
+`workflow.access.scope` answers what a user may *see* (out of scope: 404); this module answers what
+they may *do* with what they see (refused: 403). The services ask it before they write; the pages,
+the JSON API and the 档案管理 screens ask the same functions which menus, buttons and forms to
+show, and decide nothing themselves.
+
+Every rule is a function of the user's `Scope` (and of the object it is about) and only reads;
+the `require_*` functions raise Forbidden instead of answering. Which transitions a role may fire
+is part of each process definition (`T.roles`), applied by `workflow.cases.engine`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import VISIT_KINDS, Case, School, SchoolClass, Student, User, Village
+from workflow.access.scope import CENTER_ROLES, CLASS_ROLES, SCHOOL_ROLES, Scope, acting_roles, can_see
+from workflow.errors import Forbidden, NotFound
+
+# A school's management: its principal and its academic office.
+SCHOOL_OFFICE_ROLES = ("principal", "academic_office")
+# Every role but the village liaison, who works from the liaison pages only.
+STAFF_ROLES = ("admin", "county_supervisor", *CENTER_ROLES, *SCHOOL_ROLES, *CLASS_ROLES)
+OVERSIGHT_ROLES = (*CENTER_ROLES, "county_supervisor")
+LIAISON = "village_liaison"
+# The only visit a village liaison logs (SPEC §2, §3.1: the joint visit of school and village).
+LIAISON_VISIT_KINDS = ("village_joint",)
+
+
+def _ids(scope: Scope, roles) -> set[int]:
+    """The schools (classes, villages) to which the user holds one of `roles`."""
+    return set().union(*(scope.roles.get(r, frozenset()) for r in roles))
+
+
+def _bound(scope: Scope, roles, target_id: int | None) -> bool:
+    """Whether the user holds one of `roles` bound to `target_id`."""
+    return target_id is not None and any(target_id in scope.roles.get(r, frozenset()) for r in roles)
+
+
+# --- pages and menus ---------------------------------------------------------------------------
+
+
+def is_staff(scope: Scope) -> bool:
+    """Every role but the village liaison: opens 档案管理 (to read), the figures, the weekly report
+    and the status-change notice, each showing the schools of the user's scope."""
+    return scope.has_role(*STAFF_ROLES)
+
+
+def may_use_queue(scope: Scope) -> bool:
+    """我的待办: the roles that act on cases (neither the admin nor the county supervisor)."""
+    return scope.has_role(*CENTER_ROLES, *SCHOOL_ROLES, *CLASS_ROLES, LIAISON)
+
+
+def may_oversee(scope: Scope) -> bool:
+    """The oversight pages: admin, center head, center office, county supervisor."""
+    return scope.is_all or scope.has_role(*OVERSIGHT_ROLES)
+
+
+def may_open_ledgers(scope: Scope) -> bool:
+    """三本台账 cover whole schools: admin, county supervisor, center and school roles."""
+    return scope.has_role("admin", "county_supervisor", *CENTER_ROLES, *SCHOOL_ROLES)
+
+
+def may_open_catchment(scope: Scope) -> bool:
+    """适龄儿童登记: whoever sees a village, staff and village liaisons (their own village)."""
+    return is_staff(scope) or scope.has_role(LIAISON)
+
+
+def liaison_village_ids(scope: Scope) -> frozenset[int]:
+    """The villages whose liaison the user is: the liaison pages follow their open absence and
+    recovery cases. Empty: the liaison pages are not for this user."""
+    return scope.roles.get(LIAISON, frozenset())
+
+
+def transfer_in_school_ids(scope: Scope) -> frozenset[int]:
+    """Schools into which the user may receive a transferring child: the receiving school's
+    academic office opens a transfer-in (SPEC §3.5). Empty: none."""
+    return scope.roles.get("academic_office", frozenset())
+
+
+# --- attendance, scores, baselines, the ladder, the sweep ---------------------------------------
+
+
+def may_record_attendance(scope: Scope, klass: SchoolClass | None = None) -> bool:
+    """Take a class's attendance: its homeroom and subject teachers, the principal and academic
+    office of its school (the admin does not). Without `klass`: whether the user takes some
+    class's attendance (the menu)."""
+    if klass is None:
+        return scope.has_role(*CLASS_ROLES, *SCHOOL_OFFICE_ROLES)
+    return _bound(scope, CLASS_ROLES, klass.id) or _bound(scope, SCHOOL_OFFICE_ROLES, klass.school_id)
+
+
+def may_import_scores(scope: Scope, klass: SchoolClass | None = None) -> bool:
+    """Import a class's exam scores: admin, the principal and academic office of its school, a
+    teacher of the class. Without `klass`: whether the user imports some class's scores."""
+    if scope.is_all:
+        return True
+    if klass is None:
+        return scope.has_role(*SCHOOL_OFFICE_ROLES, *CLASS_ROLES)
+    return _bound(scope, SCHOOL_OFFICE_ROLES, klass.school_id) or _bound(scope, CLASS_ROLES, klass.id)
+
+
+def may_freeze_baselines(scope: Scope, school: School) -> bool:
+    """Freeze (or re-freeze) the baselines of a school's classes: admin, the school's principal
+    and academic office, the center roles of its center school."""
+    return (scope.is_all or _bound(scope, SCHOOL_OFFICE_ROLES, school.id)
+            or _bound(scope, CENTER_ROLES, school.center_id))
+
+
+def may_edit_ladder_policy(scope: Scope, center_school_id: int) -> bool:
+    """Save a new version of a center school's ladder: admin, that center's head and office."""
+    return scope.is_all or _bound(scope, CENTER_ROLES, center_school_id)
+
+
+def may_run_sweep(scope: Scope, school: School | None = None) -> bool:
+    """Run the daily sweep for a school: admin any, center roles the schools of their center.
+    Without `school`: whether the user may sweep some school."""
+    centers = managed_center_ids(scope)
+    if centers is None:
+        return True
+    return bool(centers) if school is None else school.center_id in centers
+
+
+# --- personal data (SPEC §1) -------------------------------------------------------------------
+
+
+def sees_full_id_card(scope: Scope, student: Student) -> bool:
+    """Admin, the principal and academic office of the student's school and the center office of
+    that school's center school see the ID-card number in full; everyone else masked."""
+    if scope.is_all or _bound(scope, SCHOOL_OFFICE_ROLES, student.school_id):
+        return True
+    center_id = student.school.center_id if student.school is not None else None
+    return _bound(scope, ("center_office",), center_id)
+
+
+def _centers_of_schools(session: Session, scope: Scope, roles) -> set[int]:
+    """Center schools of the schools where the user holds one of `roles`."""
+    ids = _ids(scope, roles)
+    if not ids:
+        return set()
+    return {c for c in session.scalars(select(School.center_id).where(School.id.in_(sorted(ids)))) if c}
+
+
+def may_edit_catchment(session: Session, scope: Scope, center_id: int) -> bool:
+    """Import into the catchment register of a village of `center_id`: admin, its center office,
+    the principal and academic office of a school of that center."""
+    if scope.is_all or _bound(scope, ("center_office",), center_id):
+        return True
+    return center_id in _centers_of_schools(session, scope, SCHOOL_OFFICE_ROLES)
+
+
+def may_crosscheck_catchment(session: Session, scope: Scope, center_id: int) -> bool:
+    """Run the register's cross-check (it links children to students and opens recovery cases):
+    the register's editors and the center head."""
+    return may_edit_catchment(session, scope, center_id) or _bound(scope, ("center_head",), center_id)
+
+
+def sees_full_catchment_ids(session: Session, scope: Scope, center_id: int) -> bool:
+    """The register's editors see its ID-card numbers in full; everyone else masked."""
+    return may_edit_catchment(session, scope, center_id)
+
+
+# --- evidence on a case (SPEC §3: visits, documents, fees, payments, contacts) ------------------
+
+
+def evidence_roles(session: Session, scope: Scope, case: Case) -> set[str]:
+    """The roles the user holds for the case's student (`scope.acting_roles`), which decide the
+    evidence they may record. Raises NotFound when the case is out of scope."""
+    if not can_see(session, scope, Case, case.id):
+        raise NotFound("案件不存在或不在您的管辖范围内")
+    center_id = case.school.center_id if case.school is not None else None
+    return acting_roles(scope, case, center_id=center_id)
+
+
+def _is_case_staff(roles: set[str]) -> bool:
+    return bool(roles - {LIAISON})
+
+
+def may_add_evidence(session: Session, scope: Scope, case: Case) -> bool:
+    """Add documents, fees, payments and guardian contacts to an open case: the school staff
+    acting for its student (a village liaison alone may not)."""
+    try:
+        roles = evidence_roles(session, scope, case)
+    except NotFound:
+        return False
+    return bool(case.is_open and _is_case_staff(roles))
+
+
+def require_case_staff(roles: set[str], what: str) -> None:
+    """Raise Forbidden unless `roles` (`evidence_roles`) make the user school staff for the case:
+    a village liaison alone may not record `what`."""
+    if not _is_case_staff(roles):
+        raise Forbidden(f"只有负责该学生的学校工作人员可以登记{what}")
+
+
+def visit_kinds(roles: set[str]) -> tuple[str, ...]:
+    """The kinds of visit a user with `roles` (`evidence_roles`) may log: school staff every
+    kind, a village liaison only the joint village visit, anyone else none."""
+    if _is_case_staff(roles):
+        return VISIT_KINDS
+    return LIAISON_VISIT_KINDS if LIAISON in roles else ()
+
+
+def require_visit_kind(roles: set[str], kind: str) -> None:
+    """Raise Forbidden unless a user with `roles` may log a visit of `kind` (`visit_kinds`)."""
+    if kind in visit_kinds(roles):
+        return
+    if LIAISON in roles:
+        raise Forbidden("村委联络员只能登记村校联合家访（village_joint）")
+    raise Forbidden("只有负责该学生的学校工作人员或村委联络员可以登记家访")
+
+
+def loggable_visit_kinds(session: Session, scope: Scope, case: Case) -> list[str]:
+    """The visit kinds the user may log on the case now (`visit_kinds`); none once it is closed."""
+    try:
+        roles = evidence_roles(session, scope, case)
+    except NotFound:
+        return []
+    return list(visit_kinds(roles)) if case.is_open else []
+
+
+# --- who may create and grant (SPEC §2, API.md "Organization") ---------------------------------
+
+
+def managed_school_ids(session: Session, scope: Scope) -> set[int] | None:
+    """Schools whose classes, students, staff and calendar the user may create and change
+    (None = every school): center roles their center's schools, principal and academic office
+    their own school."""
+    if scope.is_all:
+        return None
+    ids: set[int] = set()
+    centers = _ids(scope, CENTER_ROLES)
+    if centers:
+        ids |= set(session.scalars(select(School.id).where(School.center_id.in_(centers))))
+    return ids | _ids(scope, SCHOOL_OFFICE_ROLES)
+
+
+def managed_center_ids(scope: Scope) -> set[int] | None:
+    """Center schools under which the user may add branch schools and villages (None = all)."""
+    if scope.is_all:
+        return None
+    return _ids(scope, CENTER_ROLES)
+
+
+def may_grant(session: Session, scope: Scope, role: str, school_id: int | None,
+              class_id: int | None, village_id: int | None) -> bool:
+    """Whether the user may give someone `role` bound there: never wider than their own scope.
+
+    Admin grants anything. Center roles grant school, class and village roles within their
+    center. Principal and academic office grant staff roles of their own school and its classes.
+    """
+    if scope.is_all:
+        return True
+    if role in ("admin", "county_supervisor"):
+        return False
+    centers = managed_center_ids(scope) or set()
+    if role in CENTER_ROLES:
+        return school_id is not None and school_id in centers
+    if role == LIAISON:
+        if village_id is None or not centers:
+            return False
+        v = session.get(Village, village_id)
+        return v is not None and v.center_school_id in centers
+    if role in SCHOOL_ROLES:
+        target_school = school_id
+    elif role in CLASS_ROLES:
+        if class_id is None:
+            return False
+        k = session.get(SchoolClass, class_id)
+        target_school = k.school_id if k else None
+    else:
+        return False
+    if target_school is None:
+        return False
+    if target_school in _ids(scope, SCHOOL_OFFICE_ROLES):
+        return True
+    s = session.get(School, target_school)
+    return s is not None and s.center_id in centers
+
+
+def may_edit_school(scope: Scope, school: School) -> bool:
+    """Rename a school: admin any, center roles the schools of their center."""
+    centers = managed_center_ids(scope)
+    return centers is None or school.center_id in centers
+
+
+def may_edit_village(scope: Scope, village: Village) -> bool:
+    """Rename or delete a village: admin any, center roles the villages of their center."""
+    centers = managed_center_ids(scope)
+    return centers is None or village.center_school_id in centers
+
+
+def may_manage_school(session: Session, scope: Scope, school_id: int) -> bool:
+    """Change or delete a class, student or term of this school (`managed_school_ids`)."""
+    managed = managed_school_ids(session, scope)
+    return managed is None or school_id in managed
+
+
+def may_edit_user(session: Session, scope: Scope, user: User) -> bool:
+    """Change a user account: only one all of whose roles the editor could have granted (never
+    an admin account for a non-admin, never a colleague with a wider role)."""
+    if scope.is_all:
+        return True
+    return all(may_grant(session, scope, r.role, r.school_id, r.class_id, r.village_id) for r in user.roles)
+
+
+# --- 档案管理: the record screens ---------------------------------------------------------------
+
+ORG_WRITERS = ("admin", *CENTER_ROLES)
+SCHOOL_WRITERS = (*ORG_WRITERS, *SCHOOL_OFFICE_ROLES)
+USER_READERS = ("admin", "county_supervisor", *CENTER_ROLES, *SCHOOL_OFFICE_ROLES)
+RECORD_ACTIONS = ("read", "create", "edit", "delete")
+
+
+def _admin_only(session: Session, scope: Scope, obj: Any) -> bool:
+    return scope.is_all
+
+
+@dataclass(frozen=True)
+class RecordRule:
+    """Who opens one kind of record screen and may create, edit and delete its records at all
+    (by role), and `write`: whether they may edit or delete one record they can see."""
+
+    read: tuple[str, ...] = STAFF_ROLES
+    create: tuple[str, ...] = ()
+    edit: tuple[str, ...] = ()
+    delete: tuple[str, ...] = ()
+    write: Callable[[Session, Scope, Any], bool] = _admin_only
+
+
+RECORDS: dict[str, RecordRule] = {
+    "school": RecordRule(create=ORG_WRITERS, edit=ORG_WRITERS, delete=("admin",),
+                         write=lambda session, scope, school: may_edit_school(scope, school)),
+    "village": RecordRule(create=ORG_WRITERS, edit=ORG_WRITERS, delete=ORG_WRITERS,
+                          write=lambda session, scope, village: may_edit_village(scope, village)),
+    "class": RecordRule(create=SCHOOL_WRITERS, edit=SCHOOL_WRITERS, delete=SCHOOL_WRITERS,
+                        write=lambda session, scope, klass: may_manage_school(session, scope, klass.school_id)),
+    # users are deactivated, never deleted: history rows keep pointing at them
+    "user": RecordRule(read=USER_READERS, create=SCHOOL_WRITERS, edit=SCHOOL_WRITERS, write=may_edit_user),
+    # students leave through the workflow processes, never by deletion
+    "student": RecordRule(create=SCHOOL_WRITERS, edit=SCHOOL_WRITERS,
+                          write=lambda session, scope, student: may_manage_school(session, scope, student.school_id)),
+    "term": RecordRule(create=SCHOOL_WRITERS, edit=SCHOOL_WRITERS, delete=SCHOOL_WRITERS,
+                       write=lambda session, scope, term: may_manage_school(session, scope, term.school_id)),
+    # saving writes a new version (workflow.absence.ladder.save_policy), never changes a row
+    "ladder_policy": RecordRule(create=ORG_WRITERS, edit=ORG_WRITERS,
+                                write=lambda session, scope, policy: may_edit_ladder_policy(
+                                    scope, policy.center_school_id)),
+    # written only by the workflow: read-only screens
+    "enrolment": RecordRule(),
+    "case": RecordRule(),
+    "baseline": RecordRule(),
+    "exam_score": RecordRule(),
+    "catchment_child": RecordRule(),
+}
+
+
+def may_use_records(scope: Scope, record: str, action: str) -> bool:
+    """Whether the user may `action` ("read", "create", "edit", "delete") records of the kind
+    `record` (a key of RECORDS) at all: the screen and its buttons. Raises KeyError for an
+    unknown kind or action."""
+    if action not in RECORD_ACTIONS:
+        raise KeyError(action)
+    return scope.has_role(*getattr(RECORDS[record], action))
+
+
+def may_write_record(session: Session, scope: Scope, record: str, obj: Any) -> bool:
+    """Whether the user may edit or delete this record, one they can see, of the kind `record`."""
+    return RECORDS[record].write(session, scope, obj)
