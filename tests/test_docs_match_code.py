@@ -84,7 +84,10 @@ def test_the_readme_layout_lists_every_area_of_workflow():
     layout = readme.split("## Project layout", 1)[1].split("\n## ", 1)[0]
     areas = sorted(p.name for p in (ROOT / "workflow").iterdir()
                    if p.is_dir() and (p / "__init__.py").is_file())
-    listed = sorted(set(re.findall(r"^\s+(\w+)/", layout, flags=re.M)))
+    # the indented lines under `workflow/`, up to the next top-level entry
+    block = layout.split("\nworkflow/", 1)[1].split("\n")[1:]
+    block = block[:next(i for i, line in enumerate(block) if line and not line.startswith(" "))]
+    listed = sorted({m.group(1) for line in block if (m := re.match(r"^ {2}(\w+)/", line))})
     assert listed == areas
     # and each area's package imports (the layout is a real tree, not a picture)
     for area in areas:

@@ -2,10 +2,10 @@
 
 Flask-Admin views (档案管理) over one scoped base class.
 
-Every list, count, detail, edit, delete and export goes through `ScopedModelView.scope_clause`,
-built only from workflow.scope filters; an id outside the user's scope answers 404. Creating
-schools, villages, classes, users, students and terms goes through workflow.org, so the admin
-pages and the JSON API follow the same rules. Who may do what is decided in
+Every list, count, detail, edit, delete and export goes through `ScopedModelView.scope_clause`:
+the model's filter in workflow.access.scope.FILTERS; an id outside the user's scope answers
+404. Creating schools, villages, classes, users, students and terms goes through workflow.org,
+so the admin pages and the JSON API follow the same rules. Who may do what is decided in
 workflow.access.permissions (`RECORDS`) and explained in docs/admin.md.
 """
 from __future__ import annotations
@@ -44,6 +44,7 @@ from ..extensions import db
 from ..security import current_scope
 
 CALENDAR_DAY_LABELS = {"holiday": _l("节假日（不上课）"), "workday": _l("调休上课日")}
+TERM_OPTIONS = [("1", _l("第一学期")), ("2", _l("第二学期"))]
 
 
 # --- scope helpers ------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ class ScopedIndexView(AdminIndexView):
 class ScopedModelView(ModelView):
     """A ModelView that sees only the current user's scope (workflow.access.scope) and writes only
     what workflow.access.permissions allows for its kind of record. Subclasses set `record` (a key
-    of permissions.RECORDS) and, where their model has no filter of its own, `scope_clause`."""
+    of permissions.RECORDS); what they show is filtered by their model's scope.FILTERS entry."""
 
     form_base_class = FlaskForm  # CSRF on every admin form (CSRFProtect is global)
     can_view_details = True

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import select
 from wtforms import (
     HiddenField,
     IntegerField,
@@ -30,6 +30,7 @@ from workflow.processes.absence import PROCESS as ABSENCE
 
 from ..extensions import db
 from ..labels import (
+    VISIT_KIND_LABELS,
     lazy_translated,
     role_label,
 )
@@ -104,9 +105,8 @@ class CaseView(ScopedModelView):
 
 # --- 防辍阶梯 -------------------------------------------------------------------------------------
 
-# the rungs named by the absence process, the visit kinds by the ladder (translated when shown)
+# the rungs named by the absence process (translated when shown)
 RUNG_LABELS = lazy_translated(ABSENCE.state_labels, ladder.RUNG_STATES)
-VISIT_KIND_LABELS = lazy_translated(ladder.KIND_NAMES, ladder.VISIT_KINDS)
 
 
 def _roles_text(codes) -> str:
@@ -156,7 +156,7 @@ def _ladder_form_class():
     """The edit form of a ladder: the four rungs in their fixed order, each with its day, visit
     kind, the roles who must take part and (optionally) the roles it is reported to."""
     role_choices = [(c, role_label(c)) for c in ladder.RUNG_ROLES]
-    kind_choices = [(k, VISIT_KIND_LABELS[k]) for k in ladder.VISIT_KINDS]
+    kind_choices = list(VISIT_KIND_LABELS.items())
     attrs = {"center": SelectField(_l("中心校"), coerce=str, validators=[Optional()]),
              "base_version": HiddenField()}
     for i, state in enumerate(ladder.RUNG_STATES):
@@ -204,16 +204,6 @@ class LadderPolicyView(ScopedModelView):
     def __init__(self, *args, **kwargs):
         self.form = _ladder_form_class()
         super().__init__(*args, **kwargs)
-
-    def scope_clause(self):
-        scope = _scope()
-        if scope.is_all:
-            return true()
-        # the centers whose ladder the user edits (permissions.may_edit_ladder_policy): every version
-        editable = permissions.managed_center_ids(scope)
-        current_of_mine = and_(LadderPolicy.center_school_id.in_(sorted(scope.center_ids) or [-1]),
-                               ladder.is_current_policy())
-        return or_(LadderPolicy.center_school_id.in_(sorted(editable) or [-1]), current_of_mine)
 
     def _editable_centers(self) -> list[School]:
         return [c for c in managed_centers_query() if permissions.may_edit_ladder_policy(_scope(), c.id)]

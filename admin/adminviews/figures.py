@@ -4,17 +4,17 @@ from __future__ import annotations
 from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual, IntEqualFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from models import (
     Baseline,
     ExamScore,
     SchoolClass,
 )
-from workflow.access import scope as sc
 
 from ..extensions import db
+from ..labels import EXAM_LABELS
 from .base import (
+    TERM_OPTIONS,
     ScopedModelView,
     _class_options,
     _fmt_label,
@@ -22,14 +22,12 @@ from .base import (
     _local_time_fmt,
     _school_name,
     _school_options,
-    _scope,
 )
 
 # --- 基数 -----------------------------------------------------------------------------------------
 
 BASELINE_RULE_LABELS = {"term_start": _l("学期初在籍"), "takeover": _l("上学期末人数（中途接班）"),
                         "grade1_enrolment": _l("一年级招生人数")}
-TERM_OPTIONS = [("1", _l("第一学期")), ("2", _l("第二学期"))]
 
 
 def _class_school_fmt(view, context, model, name):
@@ -44,10 +42,6 @@ def _class_fmt(view, context, model, name):
 
 def _term_fmt(view, context, model, name):
     return _("第%(n)d学期", n=model.term)
-
-
-def _in_visible_classes(column):
-    return column.in_(select(SchoolClass.id).where(sc.class_filter(_scope())))
 
 
 class BaselineView(ScopedModelView):
@@ -78,17 +72,11 @@ class BaselineView(ScopedModelView):
         BooleanEqualFilter(Baseline.is_current, _l("现行")),
     ]
 
-    def scope_clause(self):
-        return _in_visible_classes(Baseline.class_id)
-
     def get_export_name(self, export_type: str = "csv") -> str:
         return f"baselines.{export_type}"
 
 
 # --- 考试成绩 -------------------------------------------------------------------------------------
-
-EXAM_LABELS = {"final": _l("期末考试"), "midterm": _l("期中考试")}
-
 
 class ExamScoreView(ScopedModelView):
     """考试成绩: imported exam scores of the classes in scope (read-only: scores come from the
@@ -115,9 +103,6 @@ class ExamScoreView(ScopedModelView):
         FilterEqual(ExamScore.exam, _l("考试"), options=_label_options(EXAM_LABELS)),
         FilterEqual(ExamScore.subject, _l("科目")),
     ]
-
-    def scope_clause(self):
-        return _in_visible_classes(ExamScore.class_id)
 
     def get_export_name(self, export_type: str = "csv") -> str:
         return f"exam-scores.{export_type}"

@@ -31,7 +31,6 @@ from models import (
     Village,
 )
 from workflow.access import permissions
-from workflow.access import scope as sc
 from workflow.errors import Forbidden, Invalid
 from workflow.org import services as org
 
@@ -46,6 +45,7 @@ from ..labels import (
 )
 from .base import (
     CALENDAR_DAY_LABELS,
+    TERM_OPTIONS,
     HoldsRoleFilter,
     ScopedModelView,
     _center_options,
@@ -361,8 +361,7 @@ class StudentView(ScopedModelView):
                      "student_no": _l("学籍号"), "id_card_no": _l("身份证号"), "school": _l("学校"),
                      "klass": _l("班级"), "village": _l("户籍村"), "status": _l("学籍状态"),
                      "is_provisional": _l("临时学籍"), "flags": _l("关注标记"), "guardians": _l("监护人"),
-                     "created_at": _l("登记时间"), "left_behind": _l("留守儿童"), "poor": _l("贫困"),
-                     "disability": _l("残疾"), "learning_difficulty": _l("学困")}
+                     "created_at": _l("登记时间"), **FLAG_LABELS}
     column_choices = {"gender": _choices(GENDER_LABELS), "status": _choices(STUDENT_STATUS_LABELS)}
     column_searchable_list = ("name", "student_no")
     column_sortable_list = ("name", "birth_date", "student_no", "status")
@@ -450,7 +449,7 @@ class TermView(ScopedModelView):
     column_default_sort = [("school_year", True), ("term", False)]
     column_formatters = {"days": _days_fmt}
     form_columns = ("school", "school_year", "term", "start", "end", "days")
-    form_choices = {"term": [("1", _l("第一学期")), ("2", _l("第二学期"))]}
+    form_choices = {"term": TERM_OPTIONS}
     form_args = {"school": {"query_factory": managed_schools_query, "label": _l("学校"),
                             "validators": [DataRequired()]},
                  "school_year": {"description": _l("如 2026-2027")},
@@ -466,9 +465,6 @@ class TermView(ScopedModelView):
                        options=_school_options),
         FilterEqual(Term.school_year, _l("学年")),
     ]
-
-    def scope_clause(self):
-        return Term.school_id.in_(select(School.id).where(sc.school_filter(_scope())))
 
     def edit_form(self, obj=None):
         form = super().edit_form(obj)
@@ -533,6 +529,3 @@ class EnrolmentView(ScopedModelView):
                        options=_school_options),
         IntEqualFilter(Enrolment.class_id, _l("班级"), options=_class_options),
     ]
-
-    def scope_clause(self):
-        return Enrolment.student_id.in_(select(Student.id).where(sc.student_filter(_scope())))

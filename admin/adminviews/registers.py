@@ -4,20 +4,19 @@ from __future__ import annotations
 from flask import g
 from flask_admin.contrib.sqla.filters import FilterEqual, IntEqualFilter
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 
 from models import (
     CatchmentChild,
     Village,
 )
 from workflow.access import permissions
-from workflow.access import scope as sc
 from workflow.registers import catchment
 
 from ..extensions import db
 from ..labels import (
+    CATCHMENT_STATUS_LABELS,
     GENDER_LABELS,
-    lazy_translated,
+    HOUSEHOLD_LABELS,
 )
 from .base import (
     ScopedModelView,
@@ -28,10 +27,6 @@ from .base import (
 )
 
 # --- 适龄儿童登记 ---------------------------------------------------------------------------------
-
-HOUSEHOLD_LABELS = lazy_translated(catchment.HOUSEHOLD_LABELS, catchment.HOUSEHOLD_LABELS)
-CATCHMENT_STATUS_LABELS = {"enrolled_here": _l("本学区就读"), "enrolled_elsewhere": _l("外地就读"),
-                           "deferred": _l("缓学"), "not_enrolled": _l("未入学")}
 
 
 def _sees_full_catchment_ids(child: CatchmentChild) -> bool:
@@ -79,9 +74,6 @@ class CatchmentChildView(ScopedModelView):
         FilterEqual(CatchmentChild.household_status, _l("户籍"), options=_label_options(HOUSEHOLD_LABELS)),
         FilterEqual(CatchmentChild.gender, _l("性别"), options=_label_options(GENDER_LABELS)),
     ]
-
-    def scope_clause(self):
-        return CatchmentChild.village_id.in_(select(Village.id).where(sc.village_filter(_scope())))
 
     def get_export_name(self, export_type: str = "csv") -> str:
         return f"catchment.{export_type}"

@@ -1,6 +1,6 @@
 """Attendance API: record a class's day (POST) and read it back (GET).
 
-Thin: validate (422 naming the field) → workflow.attendance (404 / 403 / 422) → commit once.
+Thin: validate (422 naming the field) → workflow.absence.attendance (404 / 403 / 422); the request boundary commits.
 """
 from __future__ import annotations
 

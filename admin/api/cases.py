@@ -1,6 +1,6 @@
 """Cases API: open a case, list and read cases in scope, fire transitions, the work queue.
 
-Each view: load in scope (404) → validate (422) → workflow.engine (403 / 409) → commit once →
+Each view: load in scope (404) → validate (422) → workflow.cases.engine (403 / 409) →
 answer. The order of checks of a transition is SPEC §3's: case out of scope 404, unknown
 transition 404, malformed body 422, then the engine's role, separation of duties, version,
 state and guard checks. A failed call writes nothing: the request boundary (admin/boundary.py)

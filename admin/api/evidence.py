@@ -1,8 +1,8 @@
 """Case evidence API: visits, documents, fees, payments, guardian contacts; document download.
 
 Each view: load the case in scope (404) → validate the body (422 naming the field) →
-workflow.evidence service (403 / 409 / 422) → commit once → 201. Files stored by a request that
-fails are deleted when its transaction rolls back (workflow.evidence pending files).
+workflow.cases.evidence service (403 / 409 / 422) → 201. Files stored by a request that
+fails are deleted when its transaction rolls back (workflow.cases.evidence pending files).
 The `*_json` serializers are shared with the case detail.
 """
 from __future__ import annotations
@@ -75,7 +75,7 @@ def document_json(d: Document) -> dict:
 
 
 def fee_json(f: Fee, paid=None, outstanding=None) -> dict:
-    """A fee; pass `paid`/`outstanding` from workflow.evidence.fee_balances to include them."""
+    """A fee; pass `paid`/`outstanding` from workflow.cases.evidence.fee_balances to include them."""
     out = {"id": f.id, "case_id": f.case_id, "item": f.item, "amount_due": _money(f.amount_due),
            "created_at": clock.local_iso(f.created_at)}
     if paid is not None:
@@ -251,7 +251,7 @@ _DOWNLOAD["responses"]["200"] = {
 
 OPENAPI_PATHS = {
     "/api/v1/cases/{case_id}/visits": {"post": _with_multipart(op(
-        "登记一次家访/到校面谈/电话/村校联合家访", ok=201, response=_VISIT, body=_VISIT_BODY,
+        "登记一次入户家访/家长到校面谈/电话联系/村校联合家访", ok=201, response=_VISIT, body=_VISIT_BODY,
         params=_CASE, errors=_WRITE_ERRORS, tag="evidence",
         description="date 不能晚于今天，也不能早于立案前 30 天；participant_ids 须是可见的用户或该案学校、"
                     "班级、村的工作人员；村委联络员只能登记 village_joint。也可用 multipart/form-data "

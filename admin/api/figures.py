@@ -1,7 +1,7 @@
 """Figures API (SPEC §4): baselines, class figures, the ledger, school figures, exam scores.
 
-Each view: validate the query/body (422 naming the field) → workflow.figures / workflow.exams
-(404 out of scope, 403 role) → commit once when something was written → respond. Rates and
+Each view: validate the query/body (422 naming the field) → the services of workflow/figures/
+(404 out of scope, 403 role) → respond. Rates and
 money are decimal strings ("0.0200", "0.98", "-50.00"). Thresholds and amounts come from the app
 config `FIGURES` (see docs/figures.md).
 """

@@ -1,7 +1,7 @@
 """Organization API: me, schools, villages, classes, users, students, the school calendar.
 
-Each view: validate the body (422 naming the field) → workflow.org service (404 / 403 / 409) →
-commit once → answer. Every read goes through workflow.scope, so what is out of scope is 404.
+Each view: validate the body (422 naming the field) → workflow.org.services (404 / 403 / 409) →
+answer; the request boundary commits. Every read goes through workflow.access.scope, so what is out of scope is 404.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Registers and reports API: the catchment register (import, list, export, cross-check), the weekly
-report and the status-change notice. Thin: parse → workflow.catchment / workflow.reports (scope,
-404, 403, 422) → commit once (import and cross-check only) → respond."""
+report and the status-change notice. Thin: parse → workflow.registers.catchment / workflow.registers.reports (scope,
+404, 403, 422) → respond."""
 from __future__ import annotations
 
 import datetime as dt

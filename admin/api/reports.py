@@ -1,5 +1,5 @@
 """Reports API. GET /reports/oversight: a center school's oversight figures per school (the
-same workflow.oversight service as the /oversight page)."""
+same workflow.figures.oversight service as the /oversight page)."""
 from __future__ import annotations
 
 from flask import current_app, jsonify, request
@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from workflow import clock
 from workflow.errors import Invalid
 from workflow.figures import oversight as ov
+from workflow.figures.common import FigureSettings
 
 from ..extensions import db
 from ..security import current_scope
@@ -32,8 +33,6 @@ def oversight_report():
                           details={"field": "center_school_id"})
         center = ov.get_center(db.session, scope, int(raw))
     today = clock.today()
-    from workflow.figures.common import FigureSettings
-
     threshold = FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
     rows = ov.school_figures(db.session, ov.schools_of_centers(db.session, [center.id]), today=today,
                              threshold=threshold)

@@ -1,6 +1,6 @@
 """The daily sweep (POST /sweep) and the home-visit ladder policy (GET/PUT /ladder/<center>).
 
-Thin: validate → scope (404) and role (403) → workflow.sweep / workflow.ladder → the request
+Thin: validate → scope (404) and role (403) → workflow.absence.sweep / workflow.absence.ladder → the request
 boundary commits (the sweep also commits after each batch of schools, `boundary.commit_batch`, so a
 request cut off half-way leaves whole schools swept).
 """

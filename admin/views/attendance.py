@@ -1,7 +1,7 @@
 """考勤 (/attendance): a teacher takes a class's attendance on a phone.
 
 Everyone is present by default; a tap switches a student to 旷课 / 病假 / 事假. Submitting calls
-workflow.attendance.record_attendance (re-recording a day replaces its marks) and commits once;
+workflow.absence.attendance.record_attendance (re-recording a day replaces its marks);
 the page then lists the class's open absence cases, including any the report just opened.
 """
 from __future__ import annotations

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -38,32 +37,26 @@ from models import (
 )
 from workflow import clock
 from workflow.access import permissions
-from workflow.access.scope import acting_roles, case_staff_filter, get_in_scope, village_filter
+from workflow.access.scope import case_filter, case_staff_filter, get_in_scope, village_filter
 from workflow.cases import engine
 from workflow.cases import evidence as evidence_services
-from workflow.cases.definitions import Ctx
 from workflow.cases.diagram_svg import render_svg
 from workflow.cases.guards import DOCUMENT_NAMES
 from workflow.cases.queue import deadlines
 from workflow.cases.serialize import history_row, state_label
 from workflow.errors import DomainError, Invalid
+from workflow.org import transfers
 from workflow.org.calendar import school_year_of
 from workflow.org.services import id_card_as_seen_by
-from workflow.processes import REGISTRY, get_process, transfer_in
+from workflow.processes import REGISTRY, get_process
 from workflow.validation import OneOf, Req
 
 from ..extensions import db
-from ..labels import GENDER_LABELS, STUDENT_STATUS_LABELS, lazy_translated, role_label
+from ..labels import GENDER_LABELS, STUDENT_STATUS_LABELS, VISIT_KIND_LABELS, lazy_translated, role_label
 from ..security import current_actor, current_scope
 
 bp = Blueprint("cases", __name__)
 
-VISIT_KIND_LABELS = {
-    "home_visit": _l("入户家访"),
-    "in_person_at_school": _l("家长到校"),
-    "phone": _l("电话联系"),
-    "village_joint": _l("村校联合家访"),
-}
 DOCUMENT_KIND_LABELS = lazy_translated(DOCUMENT_NAMES, DOCUMENT_KINDS)
 CONTACT_CHANNEL_LABELS = {"phone": _l("电话"), "wechat": _l("微信"), "sms": _l("短信"),
                           "in_person": _l("当面"), "other": _l("其他")}
@@ -440,20 +433,9 @@ class CreateForm:
 def _create_forms(student: Student) -> list[CreateForm]:
     """The processes the user may open for this student (by role), each with its data inputs
     and, when the student's status rules it out, the reason."""
-    scope = current_scope()
-    school = student.school
-    probe = SimpleNamespace(student=student, school_id=student.school_id, school=school, data={}, state=None, id=None)
-    held = acting_roles(scope, probe, center_id=school.center_id if school else None)
-    forms = []
-    for name, proc in REGISTRY.items():
-        if name == "transfer_in" or not held & set(proc.create_roles):
-            continue  # a transfer-in is opened from the receiving class, with the new student's data
-        blocked = None
-        if proc.create_check is not None:
-            blocked = proc.create_check(Ctx(session=db.session, case=probe, process=proc, scope=scope))
-        forms.append(CreateForm(name, proc.label, spec_inputs(proc.create_data_spec, process=name,
-                                                             school=school, student=student), blocked))
-    return forms
+    return [CreateForm(proc.name, proc.label, spec_inputs(proc.create_data_spec, process=proc.name,
+                                                          school=student.school, student=student), blocked)
+            for proc, blocked in engine.creatable_processes(db.session, current_scope(), student)]
 
 
 @bp.route("/students/<int:student_id>")
@@ -461,8 +443,6 @@ def _create_forms(student: Student) -> list[CreateForm]:
 def student(student_id: int):
     """A student: who they are, their cases, and the forms to open a new one."""
     st = load_or_404(Student, student_id)
-    from workflow.access.scope import case_filter
-
     cases = list(db.session.scalars(select(Case).where(Case.student_id == st.id, case_filter(current_scope()))
                                     .order_by(Case.opened_on.desc(), Case.id.desc())))
     return render_template("cases/student.html", student=st, id_card=student_id_card(st), cases=cases,
@@ -508,7 +488,7 @@ def _receivable_class_options(school_ids: set[int]) -> list[tuple[str, str]]:
 def _sister_transfers(school_ids: set[int]) -> list[tuple[str, str]]:
     """The students a sister school sent here, as select options (the rule is the process's)."""
     out = []
-    for st in transfer_in.awaiting_transfer_in(db.session, school_ids):
+    for st in transfers.awaiting_transfer_in(db.session, school_ids):
         origin = st.school.name if st.school else ""
         out.append((st.id, f"{st.name}（{GENDER_LABELS.get(st.gender, st.gender)}，{st.birth_date.isoformat()}，{origin}）"))
     return out

@@ -1,7 +1,7 @@
 """考核数据 (/figures): per class baseline, losses, loss rate, coefficient and recovered children
 of a school's term, the students behind each number, the freeze button, and the reward/penalty
 ledger (/figures/ledger), the exam import (/figures/exams/import) and a class's exam statistics
-(/figures/exams/classes/<id>). Figures come from workflow.figures; thresholds and amounts from the
+(/figures/exams/classes/<id>). Figures come from workflow.figures.losses; thresholds and amounts from the
 app config `FIGURES` (admin.api.figures.settings)."""
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import datetime as dt
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -24,6 +23,7 @@ from workflow.org.calendar import school_year_of
 
 from ..api.figures import settings
 from ..extensions import db
+from ..labels import EXAM_LABELS
 from ..security import current_actor, current_scope
 from .cases import flash_error
 
@@ -168,9 +168,6 @@ def ledger():
 
 # --- exams --------------------------------------------------------------------------------------
 
-EXAM_NAMES = {"final": _l("期末考试"), "midterm": _l("期中考试")}
-
-
 def _importable_classes() -> list[SchoolClass]:
     """Classes whose scores the user may import (permissions.may_import_scores), newest year first."""
     scope = current_scope()
@@ -190,7 +187,7 @@ def _import_page(status: int = 200, **extra):
                                                                          clock.today()))
     return render_template("figures/exam_import.html", classes=classes, klass=klass, term=term,
                            subject=form.get("subject", ""), exam=form.get("exam", "final"),
-                           only_valid=form.get("only_valid") in ("1", "on"), exam_names=EXAM_NAMES,
+                           only_valid=form.get("only_valid") in ("1", "on"), exam_names=EXAM_LABELS,
                            **extra), status
 
 
@@ -243,10 +240,10 @@ def exam_stats(class_id: int):
         ExamScore.class_id == klass.id, ExamScore.school_year == klass.school_year, ExamScore.term == term)
         .distinct()))
     exam = request.args.get("exam") or ("final" if "final" in held or not held else sorted(held)[0])
-    if term not in (1, 2) or exam not in EXAM_NAMES:
+    if term not in (1, 2) or exam not in EXAM_LABELS:
         abort(400)
     stats = exams.class_exam_stats(db.session, current_scope(), class_id=klass.id, school_year=klass.school_year,
                                    term=term, exam=exam, settings=settings())
     return render_template("figures/exam_stats.html", klass=klass, term=term, exam=exam, stats=stats,
-                           held=held, exam_names=EXAM_NAMES,
+                           held=held, exam_names=EXAM_LABELS,
                            may_import=permissions.may_import_scores(current_scope(), klass))

@@ -1,7 +1,7 @@
 """督导 (/oversight): a center school's branch schools at a glance, with drill-down to a school,
 a class and a case. For center head, center office and county supervisor (and admin); other
 roles get 403, a center, school or class outside the user's centers 404. Figures come from
-workflow.oversight; the eight-week chart is drawn here as inline SVG (no JavaScript)."""
+workflow.figures.oversight; the eight-week chart is drawn here as inline SVG (no JavaScript)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
@@ -10,6 +10,7 @@ from flask_login import login_required
 
 from workflow import clock
 from workflow.figures import oversight as ov
+from workflow.figures.common import FigureSettings
 from workflow.processes import REGISTRY
 
 from ..extensions import db
@@ -19,7 +20,7 @@ bp = Blueprint("oversight", __name__)
 
 
 def _guard(fn, *args, **kwargs):
-    """Call a workflow.oversight lookup (its Forbidden/NotFound become the 403/404 pages)."""
+    """Call a workflow.figures.oversight lookup (its Forbidden/NotFound become the 403/404 pages)."""
     return fn(db.session, current_scope(), *args, **kwargs)
 
 
@@ -81,8 +82,6 @@ def chart_svg(weeks: list[ov.Week]) -> str:
 
 def _threshold():
     """The loss-rate threshold of the deployment (config FIGURES class_threshold, SPEC §4)."""
-    from workflow.figures.common import FigureSettings
-
     return FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
 
 

@@ -1,5 +1,5 @@
 """我的待办 (/queue): the cases the user can act on now, most urgent first, and the navigation
-bar's menu and counts badge (workflow.queue.build_queue, computed at most once per request and
+bar's menu and counts badge (workflow.cases.queue.build_queue, computed at most once per request and
 cached on `g`). Also the Chinese 403/404 pages."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Register and report pages: the catchment register (list, import, export, cross-check), the three
-ledgers, the weekly report and the status-change notice. Thin: parse → workflow.catchment /
-workflow.reports → commit once (import, cross-check) → render. Out of scope → 404."""
+ledgers, the weekly report and the status-change notice. Thin: parse → workflow.registers.catchment /
+workflow.registers.reports → render. Out of scope → 404."""
 from __future__ import annotations
 
 import datetime as dt
@@ -20,6 +20,7 @@ from workflow.errors import Invalid
 from workflow.registers import catchment, reports
 
 from ..extensions import db
+from ..labels import CATCHMENT_STATUS_LABELS, HOUSEHOLD_LABELS
 from ..security import current_actor, current_scope
 
 bp = Blueprint("registers", __name__)
@@ -96,7 +97,7 @@ def _catchment_page(village_id, status: int = 200, **extra):
     return render_template("registers/catchment.html", villages=villages, village=village, children=children,
                            can_edit=can_edit, can_check=can_check, full_ids=full, today=today,
                            age_on=catchment.age_on, id_as_seen=catchment.id_as_seen,
-                           status_labels=catchment.STATUS_LABELS, household_labels=catchment.HOUSEHOLD_LABELS,
+                           status_labels=CATCHMENT_STATUS_LABELS, household_labels=HOUSEHOLD_LABELS,
                            headers=[h for _k, h in catchment.COLUMNS], **extra), status
 
 

@@ -118,7 +118,7 @@ def test_editing_the_ladder_saves_a_new_version_and_keeps_the_old_one(rows, worl
     # the list reads like the ladder, in Chinese
     html = client.get("/admin/ladderpolicy/").get_data(as_text=True)
     assert "第 6 天 · 村校联合家访 · 村校联合家访 · 村委联络员" in html
-    assert "到校面谈" in html
+    assert "家长到校面谈" in html
 
 
 def test_ladder_edit_with_bad_days_writes_nothing_and_says_why(rows, world, login, session):
@@ -197,7 +197,7 @@ def test_catchment_ids_are_masked_for_roles_that_may_not_see_them(rows, world, l
     head_csv = login(world["center_head"]).get("/admin/catchmentchild/export/csv/").get_data(as_text=True)
     assert INNER_ID not in head_csv
     table = list(csv.reader(io.StringIO(head_csv.lstrip("\ufeff"))))
-    assert table[0][:3] == ["村", "姓名", "性别"] and table[1][1] == "内童甲" and table[1][6] == "未入学"
+    assert table[0][:3] == ["村", "姓名", "性别"] and table[1][1] == "内童甲" and table[1][6] == "未就读"
     assert "外童乙" not in head_csv
 
 

@@ -90,7 +90,7 @@ def test_teacher_logs_visit_uploads_grounds_and_submits_through_the_page(world, 
         content_type="multipart/form-data", follow_redirects=True)
     assert "材料已上传" in resp.get_data(as_text=True)
     html = _page(client, case)
-    assert "诊断证明.pdf" in html and "家长到校" in html
+    assert "诊断证明.pdf" in html and "家长到校面谈" in html
     block = html[html.index('data-transition="submit"'):]
     assert 'data-blocked="submit"' not in block[:block.index("</form>")]
     resp = client.post(f"/cases/{case.id}/transitions/submit", data={

@@ -13,8 +13,9 @@ from workflow.access.scope import scope_for
 from workflow.cases import engine
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.org import enrolment
+from workflow.processes import REGISTRY
 
-from .conftest import TODAY
+from .conftest import TODAY, create_data
 
 # --- order of the checks -------------------------------------------------------------------------
 
@@ -338,6 +339,57 @@ def test_who_may_open_which_process(flow, who, process, error, code):
     with pytest.raises(error) as err:
         flow.create(who, process, st, {} if process == "no_such_process" else None)
     assert err.value.code == code
+
+
+# what the student page offers (engine.creatable_processes) for an active and a dropped-out pupil
+OFFERED = {
+    ("teacher", "active"): {"absence", "suspension", "transfer_out", "special_exclusion", "return"},
+    ("teacher", "dropped_out"): {"absence", "suspension", "transfer_out", "special_exclusion", "return"},
+    ("office", "active"): {"absence", "suspension", "transfer_out", "return", "recovery"},
+    ("office", "dropped_out"): {"absence", "suspension", "transfer_out", "return", "recovery"},
+    ("principal", "dropped_out"): {"recovery"},
+    ("center_office", "dropped_out"): {"recovery"},
+    ("subject", "active"): set(),
+    ("team", "dropped_out"): set(),
+}
+
+
+def _opening_data(world, process: str) -> dict:
+    return {"reason": "连续两天未到校"} if process == "absence" else create_data(world, process)
+
+
+@pytest.mark.parametrize("who,status", sorted(OFFERED))
+def test_creatable_processes_agree_with_create_case(flow, session, who, status):
+    st = flow.student(status)
+    user = flow.w[who]
+    offered = {proc.name: blocked for proc, blocked in
+               engine.creatable_processes(session, scope_for(session, user), st)}
+    assert set(offered) == OFFERED[(who, status)]
+    for name in REGISTRY:
+        if name == "transfer_in":
+            continue  # opened from the receiving class with the new student's data, not offered here
+        try:
+            case = engine.create_case(session, scope_for(session, user), user, name, st.id,
+                                      _opening_data(flow.w, name), today=TODAY)
+        except (Forbidden, Conflict) as exc:
+            refused = exc
+        else:
+            assert case.process == name
+            refused = None
+        session.rollback()
+        if name not in offered:
+            assert isinstance(refused, Forbidden) and refused.code == "role_forbidden", name
+        elif offered[name] is not None:  # offered, with the reason the status rules it out now
+            assert isinstance(refused, Conflict) and refused.code == "invalid_state", name
+            assert refused.message == offered[name]
+        else:
+            assert refused is None, name
+
+
+def test_transfer_in_is_not_offered_on_a_students_page(flow, session):
+    st = flow.student("transferred_out")
+    offered = engine.creatable_processes(session, scope_for(session, flow.w["office"]), st)
+    assert "transfer_in" not in {proc.name for proc, _blocked in offered}
 
 
 def test_create_with_unknown_data_key_is_422(flow):

@@ -194,7 +194,7 @@ def test_ledgers_list_suspected_dropouts_and_recoveries_with_each_attempt(sessio
     assert [c.student.name for c in suspected] == ["甲旷课"]
     headers, rows = reports.ledger_rows(session, scope, area, "recoveries", today=day(6))
     c_rows = [r for r in rows if r[1] == "丙辍学"]
-    assert [(r[3], r[4], r[8], r[11]) for r in c_rows] == [(day(4), "厌学", "家访", "家长答应周一送回"),
+    assert [(r[3], r[4], r[8], r[11]) for r in c_rows] == [(day(4), "厌学", "入户家访", "家长答应周一送回"),
                                                             (day(4), "厌学", "村校联合家访", "孩子外出未见")]
     data = reports.ledger_xlsx(headers, rows, "辍学劝返台账")
     sheet = load_workbook(io.BytesIO(data)).active

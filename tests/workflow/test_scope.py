@@ -4,7 +4,21 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from models import Case, RoleAssignment, School, SchoolClass, Student, User, Village
+from models import (
+    Baseline,
+    Case,
+    CatchmentChild,
+    Enrolment,
+    ExamScore,
+    LadderPolicy,
+    RoleAssignment,
+    School,
+    SchoolClass,
+    Student,
+    Term,
+    User,
+    Village,
+)
 from workflow.access.scope import (
     can_see,
     case_staff_filter,
@@ -225,3 +239,179 @@ def test_case_staff_are_bound_to_its_school_center_class_or_village(session, wor
 
 def test_without_school_or_student_nobody_is_case_staff(session, world):
     assert _case_staff(session, None, None) == set()
+
+
+# --- records seen with their school, class, village or student ---------------------------------
+
+
+def named(rows: dict, names) -> set:
+    return {rows[n] for n in names}
+
+
+@pytest.fixture
+def terms(world, factory):
+    return {"branch": factory.term(world.branch), "center": factory.term(world.center),
+            "other_branch": factory.term(world.other_branch)}
+
+
+@pytest.mark.parametrize("role,names", [
+    ("admin", {"branch", "center", "other_branch"}),
+    ("center_office", {"branch", "center"}),
+    ("office", {"branch"}),
+    ("teacher", {"branch"}),            # the school of the class they teach
+    ("other_teacher", {"other_branch"}),
+    ("liaison", set()),
+])
+def test_terms_follow_the_schools_scope(session, world, terms, role, names):
+    assert visible(session, world, role, Term) == named(terms, names)
+
+
+@pytest.fixture
+def enrolments(session, world, pupils):
+    """Each pupil's enrolment, and an earlier period of p_klass at the other center's branch."""
+    rows = {n: session.scalars(select(Enrolment).where(Enrolment.student_id == p.id)).one()
+            for n, p in pupils.items()}
+    rows["p_klass_before"] = Enrolment(student_id=pupils["p_klass"].id, school_id=world.other_branch.id,
+                                       class_id=world.other_class.id, start_date=dt.date(2025, 9, 1),
+                                       start_reason="enrol", end_date=dt.date(2026, 6, 30),
+                                       end_reason="transfer_out")
+    session.add(rows["p_klass_before"])
+    session.flush()
+    return rows
+
+
+@pytest.mark.parametrize("role,names", [
+    ("admin", {"p_klass", "p_klass_before", "p_klass2", "p_center", "p_other", "p_village2"}),
+    ("center_office", {"p_klass", "p_klass_before", "p_klass2", "p_center", "p_village2"}),
+    ("office", {"p_klass", "p_klass_before", "p_klass2", "p_village2"}),
+    # a student's periods at other schools come with the student
+    ("teacher", {"p_klass", "p_klass_before", "p_village2"}),
+    ("other_teacher", {"p_other"}),
+    ("other_principal", {"p_other"}),
+    ("liaison", set()),
+])
+def test_enrolments_follow_the_students_scope(session, world, enrolments, role, names):
+    assert visible(session, world, role, Enrolment) == named(enrolments, names)
+
+
+def test_liaison_sees_the_enrolments_of_a_student_with_an_open_case(session, world, pupils, enrolments):
+    open_case(session, pupils["p_klass"])
+    assert visible(session, world, "liaison", Enrolment) == named(enrolments, {"p_klass", "p_klass_before"})
+
+
+@pytest.fixture
+def register(session, world):
+    rows = {v: CatchmentChild(village_id=getattr(world, v).id, name=f"{v}童", gender="F",
+                              birth_date=dt.date(2016, 3, 1), household_status="local", status="not_enrolled")
+            for v in ("village", "village2", "other_village")}
+    session.add_all(rows.values())
+    session.flush()
+    return rows
+
+
+@pytest.mark.parametrize("role,names", [
+    ("admin", {"village", "village2", "other_village"}),
+    ("center_office", {"village", "village2"}),
+    ("office", {"village", "village2"}),
+    ("teacher", {"village", "village2"}),
+    ("other_teacher", {"other_village"}),
+    ("liaison", {"village"}),
+    ("other_liaison", {"other_village"}),
+])
+def test_catchment_register_follows_the_villages_scope(session, world, register, role, names):
+    assert visible(session, world, role, CatchmentChild) == named(register, names)
+
+
+@pytest.fixture
+def baselines(session, world):
+    rows = {k: Baseline(class_id=getattr(world, k).id, school_id=getattr(world, k).school_id,
+                        school_year="2026-2027", term=1, count=30, rule="term_start",
+                        counted_on=dt.date(2026, 9, 1))
+            for k in ("klass", "klass2", "center_class", "other_class")}
+    session.add_all(rows.values())
+    session.flush()
+    return rows
+
+
+@pytest.mark.parametrize("role,names", [
+    ("admin", {"klass", "klass2", "center_class", "other_class"}),
+    ("center_office", {"klass", "klass2", "center_class"}),
+    ("office", {"klass", "klass2"}),
+    ("teacher", {"klass"}),
+    ("other_teacher", {"other_class"}),
+    ("liaison", set()),
+])
+def test_baselines_follow_the_classes_scope(session, world, baselines, role, names):
+    assert visible(session, world, role, Baseline) == named(baselines, names)
+
+
+@pytest.fixture
+def scores(session, world, pupils):
+    """A score per class; `moved` is p_klass2's score recorded in klass (the class they sat it in)."""
+    sat = {"klass": "p_klass", "klass2": "p_klass2", "center_class": "p_center", "other_class": "p_other"}
+    rows = {k: ExamScore(student_id=pupils[p].id, class_id=getattr(world, k).id, school_year="2026-2027",
+                         term=1, exam="final", subject="语文", score=80) for k, p in sat.items()}
+    rows["moved"] = ExamScore(student_id=pupils["p_klass2"].id, class_id=world.klass.id, school_year="2025-2026",
+                              term=2, exam="final", subject="语文", score=75)
+    session.add_all(rows.values())
+    session.flush()
+    return rows
+
+
+@pytest.mark.parametrize("role,names", [
+    ("admin", {"klass", "moved", "klass2", "center_class", "other_class"}),
+    ("center_office", {"klass", "moved", "klass2", "center_class"}),
+    ("office", {"klass", "moved", "klass2"}),
+    ("teacher", {"klass", "moved"}),    # the class the score was recorded in, not the student's now
+    ("other_teacher", {"other_class"}),
+    ("liaison", set()),
+])
+def test_exam_scores_follow_the_class_they_were_recorded_in(session, world, scores, role, names):
+    assert visible(session, world, role, ExamScore) == named(scores, names)
+
+
+@pytest.fixture
+def ladders(session, world):
+    """Two saved versions of the center's ladder, one of the other center's."""
+    rows = {"center_v1": LadderPolicy(center_school_id=world.center.id, version=1, rungs=[]),
+            "center_v2": LadderPolicy(center_school_id=world.center.id, version=2, rungs=[]),
+            "other_v1": LadderPolicy(center_school_id=world.other_center.id, version=1, rungs=[])}
+    session.add_all(rows.values())
+    session.flush()
+    return rows
+
+
+@pytest.mark.parametrize("role,names", [
+    ("admin", {"center_v1", "center_v2", "other_v1"}),
+    ("supervisor", {"center_v2", "other_v1"}),
+    # center roles edit their center's ladder: every version of it
+    ("center_head", {"center_v1", "center_v2"}),
+    ("center_office", {"center_v1", "center_v2"}),
+    ("other_center_head", {"other_v1"}),
+    # school staff: their center's current version only
+    ("principal", {"center_v2"}),
+    ("office", {"center_v2"}),
+    ("teacher", {"center_v2"}),
+    ("other_teacher", {"other_v1"}),
+    ("liaison", set()),
+])
+def test_ladder_versions_each_role_sees(session, world, ladders, role, names):
+    assert visible(session, world, role, LadderPolicy) == named(ladders, names)
+
+
+def test_a_new_ladder_version_replaces_the_current_one_for_school_staff(session, world, ladders):
+    newer = LadderPolicy(center_school_id=world.center.id, version=3, rungs=[])
+    session.add(newer)
+    session.flush()
+    assert visible(session, world, "office", LadderPolicy) == {newer}
+    assert visible(session, world, "center_office", LadderPolicy) == {newer, *named(ladders, {"center_v1", "center_v2"})}
+
+
+@pytest.mark.parametrize("model", [Term, Enrolment, CatchmentChild, Baseline, ExamScore, LadderPolicy])
+def test_derived_records_out_of_scope_answer_not_found(session, world, terms, enrolments, register, baselines,
+                                                       scores, ladders, model):
+    rows = {Term: terms["other_branch"], Enrolment: enrolments["p_other"], CatchmentChild: register["other_village"],
+            Baseline: baselines["other_class"], ExamScore: scores["other_class"], LadderPolicy: ladders["other_v1"]}
+    with pytest.raises(NotFound):
+        get_in_scope(session, scope_for(session, world["office"]), model, rows[model].id)
+    assert get_in_scope(session, scope_for(session, world["admin"]), model, rows[model].id) is rows[model]

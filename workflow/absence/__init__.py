@@ -1,1 +1,2 @@
-"""Absence (SPEC §3.7): attendance, the ladder policy and the daily sweep that climbs it."""
+"""Absence (SPEC §3.1): attendance, the ladder policy, opening absence cases, and the daily sweep
+that climbs the ladder."""

@@ -28,10 +28,11 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.orm import Session, aliased, object_session, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from models import (
+    VISIT_KINDS,
     AttendanceDay,
     AttendanceRecord,
     Case,
@@ -43,16 +44,20 @@ from models import (
     Visit,
 )
 from workflow.access.permissions import may_edit_ladder_policy
-from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, can_see
+from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, can_see, is_current_ladder_policy
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.org.calendar import SchoolCalendar
 from workflow.validation import N_
 
 RUNG_STATES = ("visit_1", "visit_2", "visit_3", "village_joint")
+# The one table of the rungs' names, which the absence process uses as its state labels (SPEC §3.1:
+# on day 3 the case is reported to the academic office for the record); N_ puts them in the
+# catalogue for the pages.
+RUNG_NAMES = {"visit_1": N_("第一次家访"), "visit_2": N_("第二次家访"), "visit_3": N_("第三次家访（上报备案）"),
+              "village_joint": N_("村校联合家访")}
 # Roles that can act for a student's case (SPEC §3 "who acts for whose student").
 RUNG_ROLES = ("homeroom_teacher", "subject_teacher", "team_member", "principal", "academic_office",
               "village_liaison", "center_office", "center_head")
-VISIT_KINDS = ("home_visit", "in_person_at_school", "phone", "village_joint")
 LEAVE_STATUSES = ("sick_leave", "personal_leave")
 MAX_DAY = 60
 
@@ -64,9 +69,11 @@ DEFAULT_RUNGS: list[dict] = [
     {"state": "village_joint", "day": 4, "visit_kind": "village_joint", "roles": ["village_liaison"]},
 ]
 
-# The name of each visit kind (the rungs' names are the absence process's state labels, the roles'
-# names workflow.access.scope.ROLE_NAMES); N_ puts them in the catalogue for the pages.
-KIND_NAMES = {"home_visit": N_("家访"), "in_person_at_school": N_("到校面谈"), "phone": N_("电话"),
+# The name of each visit kind (SPEC §3: the kinds of a case's visits), the one table: the case
+# page, the liaison's page, the ladder screens and the registers show these; N_ puts them in the
+# catalogue for the pages. (The rungs' names are RUNG_NAMES above, the roles'
+# workflow.access.scope.ROLE_NAMES.)
+KIND_NAMES = {"home_visit": N_("入户家访"), "in_person_at_school": N_("家长到校面谈"), "phone": N_("电话联系"),
               "village_joint": N_("村校联合家访")}
 
 
@@ -129,24 +136,13 @@ def policy_from_row(row: LadderPolicy) -> Policy:
     return Policy(id=row.id, center_school_id=row.center_school_id, version=row.version, rungs=_rungs(row.rungs))
 
 
-def is_current_policy() -> ColumnElement[bool]:
-    """SQL condition on `LadderPolicy`: the row is the one new cases of its center school open
-    under, its latest saved version (the highest version; of equal versions, the highest id).
-    The one definition of "current ladder": `current_policy`, the engine's set-based openings
-    and the admin's ladder list all filter with it."""
-    newer = aliased(LadderPolicy)
-    return ~exists().where(newer.center_school_id == LadderPolicy.center_school_id,
-                           or_(newer.version > LadderPolicy.version,
-                               and_(newer.version == LadderPolicy.version, newer.id > LadderPolicy.id)))
-
-
 def current_policy(session: Session, center_school_id: int | None) -> Policy:
     """The ladder new cases of the center school's schools open under: its latest saved version,
     else the built-in default (version 0, id None)."""
     if center_school_id is None:
         return default_policy()
     row = session.scalars(select(LadderPolicy).where(LadderPolicy.center_school_id == center_school_id,
-                                                     is_current_policy())).first()
+                                                     is_current_ladder_policy())).first()
     return policy_from_row(row) if row is not None else default_policy(center_school_id)
 
 
@@ -339,7 +335,7 @@ def present_after(session: Session, case: Case, upto: dt.date) -> dt.date | None
 
 
 def roles_for_case(user: User, case: Case) -> set[str]:
-    """The roles `user` holds for the case's student (as `workflow.scope.acting_roles`)."""
+    """The roles `user` holds for the case's student (as `workflow.access.scope.acting_roles`)."""
     roles: dict[str, set[int]] = {}
     for a in user.roles:
         roles.setdefault(a.role, set()).update(x for x in (a.school_id, a.class_id, a.village_id) if x is not None)
@@ -460,12 +456,9 @@ def duty_notes(session: Session, case: Case) -> list[str]:
         since = rung_dates(session, case).get(rung.state, case.opened_on)
         visits = list(session.scalars(select(Visit).where(Visit.case_id == case.id)))
         if not any(visit_satisfies(session, case, v, rung, since) for v in visits):
-            # the rung's name is the absence process's state label (that process imports this module)
-            from workflow.processes import get_process
-
             who = "、".join(ROLE_NAMES.get(r, r) for r in rung.roles)
             when = f"，截止 {case.due_on.isoformat()}" if case.due_on else ""
-            notes.append(f"待完成{get_process('absence').state_labels.get(rung.state, rung.state)}"
+            notes.append(f"待完成{RUNG_NAMES.get(rung.state, rung.state)}"
                          f"（{KIND_NAMES.get(rung.visit_kind, rung.visit_kind)}，须有{who}参加{when}）")
     return notes
 

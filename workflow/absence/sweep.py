@@ -64,6 +64,7 @@ from workflow.access.scope import ROLE_NAMES, Scope, acting_roles
 from workflow.cases.bulk import SystemFire, fire_system_many
 from workflow.errors import Invalid
 from workflow.org.calendar import SchoolCalendar
+from workflow.processes.transfer_out import ARRIVAL_CONFIRM_DAYS
 
 # schools read, written and committed together: a batch holds the advisory locks of its schools
 # until its commit; reading a batch costs the same dozen statements as reading one school
@@ -71,7 +72,6 @@ BATCH_SCHOOLS = 200
 # how far back the sweep looks for the start of a run it has to open a case for
 OPENER_LOOKBACK_DAYS = 45
 SUSPENSION_REMINDER_DAYS = 14
-TRANSFER_CONFIRM_DAYS = 30
 TIMED_PROCESSES = ("suspension", "transfer_out", "transfer_in")
 
 
@@ -472,7 +472,7 @@ class _Batch:
                     elif (end - date).days <= SUSPENSION_REMINDER_DAYS:
                         due_on = end
             elif row.process == "transfer_out" and row.state == "transferred":
-                due_on = filed.get(row.id, row.opened_on) + dt.timedelta(days=TRANSFER_CONFIRM_DAYS)
+                due_on = filed.get(row.id, row.opened_on) + dt.timedelta(days=ARRIVAL_CONFIRM_DAYS)
                 overdue = date >= due_on
             elif row.process == "transfer_in" and row.state == "submitted":
                 cal = self.cals.get(row.school_id)

@@ -19,7 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import VISIT_KINDS, Case, School, SchoolClass, Student, User, Village
-from workflow.access.scope import CENTER_ROLES, CLASS_ROLES, SCHOOL_ROLES, Scope, acting_roles, can_see
+from workflow.access.scope import (
+    CENTER_ROLES,
+    CLASS_ROLES,
+    SCHOOL_ROLES,
+    Scope,
+    acting_roles,
+    bound_ids,
+    can_see,
+)
 from workflow.errors import Forbidden, NotFound
 
 # A school's management: its principal and its academic office.
@@ -30,11 +38,6 @@ OVERSIGHT_ROLES = (*CENTER_ROLES, "county_supervisor")
 LIAISON = "village_liaison"
 # The only visit a village liaison logs (SPEC §2, §3.1: the joint visit of school and village).
 LIAISON_VISIT_KINDS = ("village_joint",)
-
-
-def _ids(scope: Scope, roles) -> set[int]:
-    """The schools (classes, villages) to which the user holds one of `roles`."""
-    return set().union(*(scope.roles.get(r, frozenset()) for r in roles))
 
 
 def _bound(scope: Scope, roles, target_id: int | None) -> bool:
@@ -140,7 +143,7 @@ def sees_full_id_card(scope: Scope, student: Student) -> bool:
 
 def _centers_of_schools(session: Session, scope: Scope, roles) -> set[int]:
     """Center schools of the schools where the user holds one of `roles`."""
-    ids = _ids(scope, roles)
+    ids = bound_ids(scope.roles, roles)
     if not ids:
         return set()
     return {c for c in session.scalars(select(School.center_id).where(School.id.in_(sorted(ids)))) if c}
@@ -234,17 +237,17 @@ def managed_school_ids(session: Session, scope: Scope) -> set[int] | None:
     if scope.is_all:
         return None
     ids: set[int] = set()
-    centers = _ids(scope, CENTER_ROLES)
+    centers = bound_ids(scope.roles, CENTER_ROLES)
     if centers:
         ids |= set(session.scalars(select(School.id).where(School.center_id.in_(centers))))
-    return ids | _ids(scope, SCHOOL_OFFICE_ROLES)
+    return ids | bound_ids(scope.roles, SCHOOL_OFFICE_ROLES)
 
 
 def managed_center_ids(scope: Scope) -> set[int] | None:
     """Center schools under which the user may add branch schools and villages (None = all)."""
     if scope.is_all:
         return None
-    return _ids(scope, CENTER_ROLES)
+    return bound_ids(scope.roles, CENTER_ROLES)
 
 
 def may_grant(session: Session, scope: Scope, role: str, school_id: int | None,
@@ -277,7 +280,7 @@ def may_grant(session: Session, scope: Scope, role: str, school_id: int | None,
         return False
     if target_school is None:
         return False
-    if target_school in _ids(scope, SCHOOL_OFFICE_ROLES):
+    if target_school in bound_ids(scope.roles, SCHOOL_OFFICE_ROLES):
         return True
     s = session.get(School, target_school)
     return s is not None and s.center_id in centers

@@ -6,12 +6,27 @@ scope is reported as not found (404), never as forbidden, so ids leak nothing. W
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import false, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
-from models import Case, RoleAssignment, School, SchoolClass, Student, User, Village
+from models import (
+    Baseline,
+    Case,
+    CatchmentChild,
+    Enrolment,
+    ExamScore,
+    LadderPolicy,
+    RoleAssignment,
+    School,
+    SchoolClass,
+    Student,
+    Term,
+    User,
+    Village,
+)
 from workflow.errors import NotFound
 from workflow.validation import N_
 
@@ -60,6 +75,11 @@ class Scope:
         return any(c in self.roles for c in codes)
 
 
+def bound_ids(roles: Mapping[str, Iterable[int]], codes) -> set[int]:
+    """The ids (of schools, classes or villages) to which one of the role `codes` is bound."""
+    return set().union(*(roles.get(r, ()) for r in codes))
+
+
 def scope_for(session: Session, user: User) -> Scope:
     """Resolve a user's role assignments into the ids they may see.
 
@@ -81,7 +101,7 @@ def scope_for(session: Session, user: User) -> Scope:
 
     school_ids: set[int] = set()
     county_nodes = roles.get("county_supervisor", set())
-    center_nodes = set().union(*(roles.get(r, set()) for r in CENTER_ROLES))
+    center_nodes = bound_ids(roles, CENTER_ROLES)
     if county_nodes:
         school_ids |= set(
             session.scalars(select(School.id).where(School.county_id.in_(county_nodes)))
@@ -91,9 +111,8 @@ def scope_for(session: Session, user: User) -> Scope:
         school_ids |= set(
             session.scalars(select(School.id).where(School.center_id.in_(center_nodes)))
         )
-    for r in SCHOOL_ROLES:
-        school_ids |= roles.get(r, set())
-    class_ids = set().union(*(roles.get(r, set()) for r in CLASS_ROLES))
+    school_ids |= bound_ids(roles, SCHOOL_ROLES)
+    class_ids = bound_ids(roles, CLASS_ROLES)
     village_ids = set(roles.get("village_liaison", set()))
 
     # Villages belong to a center school's catchment: anyone working for a school sees them.
@@ -256,6 +275,67 @@ def case_staff_filter(school: School | None, student: Student | None):
     return or_(*bound) if bound else false()
 
 
+# --- records that belong to a school, class, village or student: seen with it ------------------
+
+
+def _of_visible(scope: Scope, column, model):
+    """Rows whose `column` names a `model` row the scope may see (every row for admin)."""
+    if scope.is_all:
+        return true()
+    return column.in_(select(model.id).where(FILTERS[model](scope)))
+
+
+def term_filter(scope: Scope):
+    """Terms (school calendars) of the schools the user may see (`school_filter`)."""
+    return _of_visible(scope, Term.school_id, School)
+
+
+def enrolment_filter(scope: Scope):
+    """Enrolment periods of the students the user may see (`student_filter`), at whatever school
+    each period was."""
+    return _of_visible(scope, Enrolment.student_id, Student)
+
+
+def catchment_filter(scope: Scope):
+    """Catchment register rows of the villages the user may see (`village_filter`)."""
+    return _of_visible(scope, CatchmentChild.village_id, Village)
+
+
+def baseline_filter(scope: Scope):
+    """Baselines (frozen head counts) of the classes the user may see (`class_filter`)."""
+    return _of_visible(scope, Baseline.class_id, SchoolClass)
+
+
+def exam_score_filter(scope: Scope):
+    """Exam scores of the classes the user may see (`class_filter`): the class the score was
+    recorded in, not the student's class now."""
+    return _of_visible(scope, ExamScore.class_id, SchoolClass)
+
+
+def is_current_ladder_policy() -> ColumnElement[bool]:
+    """SQL condition on `LadderPolicy`: the row is the one new cases of its center school open
+    under, its latest saved version (the highest version; of equal versions, the highest id).
+    The one definition of "current ladder": workflow.absence.ladder.current_policy, the engine's
+    set-based openings and `ladder_policy_filter` all filter with it."""
+    # Here rather than in workflow.absence.ladder, which imports this module: the ladder's
+    # visibility needs it.
+    newer = aliased(LadderPolicy)
+    return ~exists().where(newer.center_school_id == LadderPolicy.center_school_id,
+                           or_(newer.version > LadderPolicy.version,
+                               and_(newer.version == LadderPolicy.version, newer.id > LadderPolicy.id)))
+
+
+def ladder_policy_filter(scope: Scope):
+    """Ladder policy versions: every version of the center schools where the user holds a center
+    role (whose ladder they edit, permissions.may_edit_ladder_policy), and the current version of
+    the center schools whose catchment they work in (`Scope.center_ids`); every version for
+    admin. A village liaison sees none."""
+    if scope.is_all:
+        return true()
+    return or_(_in(LadderPolicy.center_school_id, bound_ids(scope.roles, CENTER_ROLES)),
+               _in(LadderPolicy.center_school_id, scope.center_ids) & is_current_ladder_policy())
+
+
 FILTERS = {
     School: school_filter,
     SchoolClass: class_filter,
@@ -263,6 +343,12 @@ FILTERS = {
     Student: student_filter,
     Case: case_filter,
     User: user_filter,
+    Term: term_filter,
+    Enrolment: enrolment_filter,
+    CatchmentChild: catchment_filter,
+    Baseline: baseline_filter,
+    ExamScore: exam_score_filter,
+    LadderPolicy: ladder_policy_filter,
 }
 
 

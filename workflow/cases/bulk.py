@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, CaseHistory, LadderPolicy, School, Student
 from workflow import clock
-from workflow.absence import ladder
+from workflow.access.scope import is_current_ladder_policy
 from workflow.cases import effects
 from workflow.cases.definitions import T
 from workflow.cases.engine import SYSTEM_ROLE
@@ -168,7 +168,7 @@ def _bulk_pin_ladder_policy(session: Session, rows: list[dict], center_of: dict[
     (None when the center has none saved: the built-in default)."""
     centers = sorted({c for c in center_of.values() if c is not None})
     current = dict(session.execute(select(LadderPolicy.center_school_id, LadderPolicy.id).where(
-        LadderPolicy.center_school_id.in_(centers), ladder.is_current_policy())).all()) if centers else {}
+        LadderPolicy.center_school_id.in_(centers), is_current_ladder_policy())).all()) if centers else {}
     for row in rows:
         row["ladder_policy_id"] = current.get(center_of.get(row["school_id"]))
 

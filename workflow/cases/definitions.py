@@ -65,7 +65,7 @@ class Process:
     create_roles: tuple[str, ...]
     create_data_spec: dict = field(default_factory=dict)
     state_labels: dict = field(default_factory=dict)
-    # create hooks (see workflow.engine.create_case): locate the student and the case's school;
+    # create hooks (see workflow.cases.engine.create_case): locate the student and the case's school;
     # check that the student may have such a case now; write what creating does
     locate: Callable | None = None
     create_check: Callable | None = None

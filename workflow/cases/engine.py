@@ -324,6 +324,39 @@ def _insert(session: Session, case: Case, proc: Process, ctx: Ctx, user_id: int 
     return case
 
 
+def _creating_role(scope: Scope, proc: Process, probe, class_id: int | None = None) -> str | None:
+    """The first of the process's `create_roles` the user holds for the case about to be opened
+    (`probe`: its student, school and data; `class_id` the class located with the student, else
+    the process's `class_for_roles`, else the student's class), or None."""
+    if class_id is None and proc.class_for_roles:
+        class_id = proc.class_for_roles(probe)
+    held = acting_roles(scope, probe, center_id=probe.school.center_id if probe.school else None,
+                        class_id=class_id)
+    return next((r for r in proc.create_roles if r in held), None)
+
+
+def creatable_processes(session: Session, scope: Scope, student: Student) -> list[tuple[Process, str | None]]:
+    """The processes the user may open for this (visible) student, as create_case decides it
+    before any data is given: those whose `create_roles` they hold for the student, each with the
+    reason the student's status rules it out now (create_case's Conflict `invalid_state`), or
+    None. Processes that locate their own student from the data (`locate`: a transfer-in is
+    opened from the receiving class with the new student's details) are left out. Raises
+    nothing; the caller has loaded the student in scope."""
+    probe = SimpleNamespace(id=None, student=student, school_id=student.school_id, school=student.school,
+                            data={}, state=None)
+    out = []
+    for proc in REGISTRY.values():
+        if proc.locate is not None:
+            continue
+        if _creating_role(scope, proc, probe) is None:
+            continue
+        blocked = None
+        if proc.create_check is not None:
+            blocked = proc.create_check(_ctx(session=session, case=probe, process=proc, scope=scope))
+        out.append((proc, blocked))
+    return out
+
+
 def create_case(session: Session, scope: Scope, user: User, process: str, student_id: int | None,
                 data: dict, *, today: dt.date | None = None) -> Case:
     """Open a case of `process` for a student, as `user`, in the process's initial state, with a
@@ -351,11 +384,7 @@ def create_case(session: Session, scope: Scope, user: User, process: str, studen
         check(ctx)
     probe = SimpleNamespace(student=student, school_id=school_id, school=case.school,
                             data=case.data, state=case.state)
-    if class_id is None and proc.class_for_roles:
-        class_id = proc.class_for_roles(probe)
-    held = acting_roles(scope, probe, center_id=case.school.center_id if case.school else None,
-                        class_id=class_id)
-    role = next((r for r in proc.create_roles if r in held), None)
+    role = _creating_role(scope, proc, probe, class_id)
     if role is None:
         raise Forbidden(f"您无权为该学生开启此流程（需要：{_role_names(proc.create_roles)}）",
                         code="role_forbidden", details={"roles": list(proc.create_roles)})

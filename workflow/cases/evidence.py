@@ -1,7 +1,7 @@
 """Evidence hanging off a case: visits, documents, fees, payments, guardian contacts (SPEC §3).
 
 Every service loads nothing by itself that the caller should have scoped: the caller passes a
-case it loaded with `workflow.scope.get_in_scope`; the services check it again (404), then the
+case it loaded with `workflow.access.scope.get_in_scope`; the services check it again (404), then the
 fields (422), then the user's role for the case (403, workflow.access.permissions), then that the
 case is open (409 `invalid_state`). They flush and never commit.
 

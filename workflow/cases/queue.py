@@ -24,8 +24,8 @@ from workflow.cases import engine, serialize
 from workflow.cases.definitions import Process
 from workflow.org.calendar import CalendarBook
 from workflow.processes import REGISTRY
+from workflow.processes.transfer_out import ARRIVAL_CONFIRM_DAYS
 
-ARRIVAL_DAYS = 30
 # The (process, state) pairs whose due date `deadlines` computes when the sweep set none.
 COMPUTED_DUE = (("suspension", "suspended"), ("transfer_out", "transferred"), ("transfer_in", "submitted"))
 # Transitions that are not the work a case waits for. They are listed among a queued case's
@@ -75,7 +75,7 @@ def deadlines(session: Session, cases: list[Case], *, today: dt.date,
             due = _end_date(case)
             overdue = due is not None and today > due
         elif case.process == "transfer_out" and case.state == "transferred" and case.id in filed:
-            due = filed[case.id] + dt.timedelta(days=ARRIVAL_DAYS)
+            due = filed[case.id] + dt.timedelta(days=ARRIVAL_CONFIRM_DAYS)
             overdue = today > due
         elif case.process == "transfer_in" and case.state == "submitted":
             due = (calendars.for_school(case.school_id).next_school_day(case.opened_on)

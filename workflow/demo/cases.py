@@ -1,16 +1,16 @@
 """Demo cases: at least one case in every state of every registered process, for the demo
-township of `workflow.demo` (issue 3 item 7).
+township of `workflow.demo.township` (issue 3 item 7).
 
 Every case is opened and moved by the demo users who would do it in a real school, through
 the engine (`create_case`, `fire`; `fire_system` for steps only the system takes), with the
-evidence the guards ask for added through `workflow.evidence` first: in-person visits, small
+evidence the guards ask for added through `workflow.cases.evidence` first: in-person visits, small
 real PDF files under the upload directory, fees and payments. Effective dates are spread over
 the past weeks. The cases that wait for someone sit at branch 1 — the school of the demo
 accounts principal1, office1 and teacher1 — so every demo account finds work in its queue.
 
 Children who must already be out of school for a `return` or `recovery` case are recorded as
 having dropped out early in the term (before the system was in use) with
-`workflow.enrolment.leave`. Flushes, never commits. No Flask.
+`workflow.org.enrolment.leave`. Flushes, never commits. No Flask.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 the figures of past terms show real numbers (issue 6), and a branch school behind its target in
 the current term (issue 5).
 
-What it adds to the world of `workflow.demo`:
+What it adds to the world of `workflow.demo.township`:
 
 - the calendars of 2023-2024, 2024-2025 and 2025-2026 (center school; branches use it);
 - the classes of those years and the earlier enrolment periods of today's students (a grade-4
@@ -20,7 +20,7 @@ What it adds to the world of `workflow.demo`:
   enrolled) and a mid-term exam of the current term.
 
 History-like rows that need no engine logic (enrolment periods, exam scores, register rows) are
-bulk inserted. `build_demo_history` runs before `workflow.demo_cases`, `finish_demo_history`
+bulk inserted. `build_demo_history` runs before `workflow.demo.cases`, `finish_demo_history`
 after it (the register and the current baselines then see the demo cases too). Deterministic for
 the world's seed. Flushes, never commits. No Flask.
 """
@@ -484,7 +484,7 @@ def _final_exam_scores(h: _History) -> int:
 
 
 def _freeze(session: Session, world: DemoWorld, school_year: str, term: int, *, reason: str | None) -> int:
-    """Freeze every school's baselines of a term as the center office (workflow.figures)."""
+    """Freeze every school's baselines of a term as the center office (workflow.figures.losses)."""
     office = world.users["center_office"]
     scope = scope_for(session, office)
     count = 0

@@ -151,17 +151,12 @@ class DemoWorld:
         }
 
 
-def build_demo(session: Session, seed: int = DEFAULT_SEED, today: dt.date | None = None) -> dict:
-    """Build the demo township in `session` (flushed, not committed) and return a summary dict.
+def build_demo_world(session: Session, seed: int = DEFAULT_SEED, today: dt.date | None = None) -> DemoWorld:
+    """Build the demo township in `session` (flushed, not committed) and return its objects.
 
     Meant for an empty database: usernames and ID numbers are unique, so running it twice
     raises IntegrityError.
     """
-    return build_demo_world(session, seed=seed, today=today).summary()
-
-
-def build_demo_world(session: Session, seed: int = DEFAULT_SEED, today: dt.date | None = None) -> DemoWorld:
-    """Like build_demo, but return the created objects."""
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     world = DemoWorld(seed=seed, today=today or clock.today(), fake=fake, rng=random.Random(seed))

@@ -158,7 +158,7 @@ def class_rows(session: Session, scope: Scope | None, school_year: str, *, schoo
 def term_dates(session: Session, school_ids: Iterable[int], school_year: str,
                term: int) -> dict[int, tuple[dt.date, dt.date]]:
     """{school id: (start, end)} of the term each school follows (its own, else its center
-    school's, as workflow.calendar reads it). Schools without such a term are left out."""
+    school's, as workflow.org.calendar reads it). Schools without such a term are left out."""
     ids = sorted(set(school_ids))
     if not ids:
         return {}

@@ -4,7 +4,7 @@ office and the county supervisor look at.
 Per school: open cases by process and state, overdue cases, open recovery cases (the number a
 center drives to zero, 动态清零), suspected dropouts (absence cases on the visit_3 or
 village_joint rung), school days of the last two weeks on which a class's attendance was not
-taken, and the loss rate of the current term (workflow.figures; None, shown "—", until the
+taken, and the loss rate of the current term (workflow.figures.losses; None, shown "—", until the
 classes' baselines are frozen).
 
 Every figure is computed for a set of schools with grouped queries (one GROUP BY over all the
@@ -26,14 +26,17 @@ from workflow.access.permissions import may_oversee
 from workflow.access.scope import Scope
 from workflow.cases.queue import COMPUTED_DUE, deadlines
 from workflow.errors import Forbidden, NotFound
+from workflow.figures.common import FigureSettings, rate
+from workflow.figures.losses import current_school_loss_rates
 from workflow.org.calendar import CalendarBook
+from workflow.processes.absence import SUSPECTED_DROPOUT_STATES
 
 # SPEC §4 "three ledgers": open absence cases at rung 3 and above are suspected dropouts.
-SUSPECTED_DROPOUT_STATES = ("visit_3", "village_joint")
 # Missing attendance is counted over this many calendar days before today (today is not over).
 MISSING_WINDOW_DAYS = 14
 CHART_WEEKS = 8
-DEFAULT_THRESHOLD = Decimal("0.02")
+# SPEC §4: the class loss-rate threshold, as figures use it unless configured otherwise
+DEFAULT_THRESHOLD = FigureSettings().class_threshold
 
 
 @dataclass
@@ -48,7 +51,7 @@ class SchoolFigures:
     open_recovery: int = 0
     suspected_dropouts: int = 0
     missing_attendance_days: int = 0
-    # SPEC §4 loss rate (losses / frozen baseline, workflow.figures); None until frozen
+    # SPEC §4 loss rate (losses / frozen baseline, workflow.figures.losses); None until frozen
     loss_rate: Decimal | None = None
     threshold: Decimal = DEFAULT_THRESHOLD
     # the frozen baseline behind the rate and its losses, so a center's rate can be rolled up
@@ -75,8 +78,6 @@ class SchoolFigures:
         self.suspected_dropouts += other.suspected_dropouts
         self.missing_attendance_days += other.missing_attendance_days
         if other.baseline:
-            from workflow.figures.common import rate
-
             self.baseline = (self.baseline or 0) + other.baseline
             self.frozen_losses += other.frozen_losses
             self.loss_rate = rate(self.frozen_losses, self.baseline)
@@ -179,9 +180,9 @@ def school_figures(session: Session, schools: list[School], *, today: dt.date,
         rows[school_id].overdue = n
     for school_id, n in missing_attendance(session, ids, today=today, calendars=calendars).items():
         rows[school_id].missing_attendance_days = n
-    for school_id, (baseline, frozen_losses, rate) in loss_rates(session, ids, today=today).items():
+    for school_id, (baseline, frozen_losses, loss_rate) in loss_rates(session, ids, today=today).items():
         rows[school_id].baseline, rows[school_id].frozen_losses = baseline, frozen_losses
-        rows[school_id].loss_rate = rate
+        rows[school_id].loss_rate = loss_rate
     return [rows[i] for i in ids]
 
 
@@ -198,7 +199,7 @@ def center_rollup(session: Session, centers: list[School], *, today: dt.date,
 
 def overdue_counts(session: Session, school_ids: list[int], *, today: dt.date,
                    calendars: CalendarBook | None = None) -> dict[int, int]:
-    """school id -> open cases past their due date (the queue's rule, workflow.queue.deadlines).
+    """school id -> open cases past their due date (the queue's rule, workflow.cases.queue.deadlines).
 
     A case with a `due_on` set by the sweep is overdue by its `is_overdue` flag: those are
     counted in SQL. Only the open cases without `due_on` in the states whose due date
@@ -246,14 +247,12 @@ def missing_attendance(session: Session, school_ids: list[int], *, today: dt.dat
 def loss_rates(session: Session, school_ids: list[int], *,
                today: dt.date) -> dict[int, tuple[int | None, int, Decimal | None]]:
     """school id -> (frozen baseline, losses of the frozen classes, loss rate) of the term the
-    school is in (workflow.figures); (None, 0, None) while no baseline is frozen ("—")."""
-    from workflow.figures.losses import current_school_loss_rates
-
+    school is in (`workflow.figures.losses.current_school_loss_rates`); (None, 0, None) while no baseline is frozen ("—")."""
     out = {}
-    for sid, (_losses, base, rate) in current_school_loss_rates(session, school_ids, today=today).items():
+    for sid, (_losses, base, loss_rate) in current_school_loss_rates(session, school_ids, today=today).items():
         # figures gives the rate to 4 places; losses = rate × baseline is exact below 10 000 pupils
-        frozen = int((rate * base).to_integral_value()) if base and rate is not None else 0
-        out[sid] = (base, frozen, rate)
+        frozen = int((loss_rate * base).to_integral_value()) if base and loss_rate is not None else 0
+        out[sid] = (base, frozen, loss_rate)
     return out
 
 

@@ -447,7 +447,7 @@ def set_calendar(session: Session, scope: Scope, school_id: int, *, school_year:
 
 def calendar_term(session: Session, school: School, school_year: str, term: int) -> Term | None:
     """The calendar a school follows for one term of a school year: its own, else its center
-    school's (as workflow.calendar reads it for dates), else None."""
+    school's (as workflow.org.calendar reads it for dates), else None."""
     for sid in (school.id, school.center_id):
         if sid is None:
             continue

@@ -13,11 +13,13 @@ from workflow.absence import ladder
 from workflow.cases import effects as e
 from workflow.cases import guards as g
 from workflow.cases.definitions import Process, T
-from workflow.validation import N_, OneOf, Req
+from workflow.validation import OneOf, Req
 
 RUNGS = ladder.RUNG_STATES
 FINAL = ("returned", "dropout_confirmed", "converted")
 HAND_OPENERS = ("homeroom_teacher", "academic_office")
+# SPEC §5: an open absence case at rung 3 and above is a suspected dropout (疑似辍学).
+SUSPECTED_DROPOUT_STATES = ("visit_3", "village_joint")
 
 PROCESS = Process(
     name="absence",
@@ -25,11 +27,7 @@ PROCESS = Process(
     states=("reported", *RUNGS, *FINAL),
     initial="reported",
     final_states=FINAL,
-    # the one table of the rungs' names (SPEC §3.1: on day 3 the case is reported to the academic
-    # office for the record); N_ puts them in the catalogue for the ladder policy page
-    state_labels={"reported": "已报告", "visit_1": N_("第一次家访"), "visit_2": N_("第二次家访"),
-                  "visit_3": N_("第三次家访（上报备案）"), "village_joint": N_("村校联合家访"),
-                  "returned": "已返校", "dropout_confirmed": "确认辍学", "converted": "已转为休学/转出"},
+    state_labels={"reported": "已报告", **ladder.RUNG_NAMES, "returned": "已返校", "dropout_confirmed": "确认辍学", "converted": "已转为休学/转出"},
     create_roles=HAND_OPENERS,
     create_data_spec={"reason": Req(str)},
     create_check=lambda ctx: g.student_status("active")(ctx),

@@ -8,6 +8,9 @@ from workflow.cases import guards as g
 from workflow.cases.definitions import CENTER_ROLES, Process, T, approval_steps, send_back_steps
 
 STARTERS = ("homeroom_teacher", "academic_office")
+# SPEC §3.3: an arrival not confirmed this many days after filing is flagged (a transfer on paper
+# can hide a dropout, 假转学真辍学).
+ARRIVAL_CONFIRM_DAYS = 30
 DESTINATION = {"destination_school_id": int, "destination_school": str, "destination_region": str,
                "reason": str}
 

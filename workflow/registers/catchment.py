@@ -64,14 +64,16 @@ HEADER_ALIASES = {
     "备注": "notes",
 }
 GENDER_IN = {"男": "M", "女": "F", "M": "M", "F": "F"}
+# The names of the register's household and status codes, the one table each: the import reads
+# them back, the exports and the pages show them (N_ puts them in the catalogue for the pages).
 HOUSEHOLD_LABELS = {"local": N_("本地户籍"), "migrant": N_("外地户籍")}
 HOUSEHOLD_IN = {
     "本地户籍": "local", "本地": "local", "本村": "local", "本村户籍": "local", "local": "local",
     "外地户籍": "migrant", "外地": "migrant", "外来": "migrant", "流入": "migrant", "非本地户籍": "migrant",
     "migrant": "migrant",
 }
-STATUS_LABELS = {"enrolled_here": "本学区就读", "enrolled_elsewhere": "外地就读", "deferred": "缓学",
-                 "not_enrolled": "未就读"}
+STATUS_LABELS = {"enrolled_here": N_("本学区就读"), "enrolled_elsewhere": N_("外地就读"), "deferred": N_("缓学"),
+                 "not_enrolled": N_("未就读")}
 STATUS_IN = {
     "本学区就读": "enrolled_here", "本校就读": "enrolled_here", "在校": "enrolled_here", "在读": "enrolled_here",
     "外地就读": "enrolled_elsewhere", "外校就读": "enrolled_elsewhere", "随迁就读": "enrolled_elsewhere",

@@ -34,6 +34,7 @@ from workflow.access.scope import Scope, case_filter, get_in_scope, school_filte
 from workflow.errors import Invalid, NotFound
 from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES
 from workflow.processes.absence import PROCESS as ABSENCE
+from workflow.processes.absence import SUSPECTED_DROPOUT_STATES
 from workflow.processes.recovery import PROCESS as RECOVERY
 from workflow.registers import catchment
 
@@ -60,8 +61,6 @@ JOINING = ("resumed", "transferred_in", "re_enrolled", "recovered")
 LADDER_STATES = ("reported", "visit_1", "visit_2", "visit_3", "village_joint")
 # the ladder columns, named by the absence process's state labels (the one table)
 RUNG_LABELS = {s: ABSENCE.state_labels[s] for s in LADDER_STATES}
-# SPEC §5: open absence cases at rung 3 and above are suspected dropouts.
-SUSPECTED_DROPOUT_STATES = ("visit_3", "village_joint")
 
 
 def week_bounds(day: dt.date) -> tuple[dt.date, dt.date]:
