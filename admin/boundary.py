@@ -15,7 +15,11 @@ Evidence files stored in a transaction that rolls back are deleted by workflow.c
 session events. A request refused before its view (routing 404, the API's bearer 401) has
 written nothing; Flask-SQLAlchemy removes the session when the app context ends.
 
-Views never commit. Two named exceptions, each used in one place:
+Views never commit, and never roll back by hand: a page that answers a refused action by
+rendering (a form again at 422, a flash and a redirect) first calls `discard_writes()`, so what it
+renders does not show the refused writes and a redirect (a 3xx, which commits) keeps none of them.
+
+Two named exceptions to "commit on success, roll back on error", each used in one place:
 - `keep_writes_on_error()`: the login paths flush a failure count and then answer an error;
   throttling only works if that count survives the error.
 - `commit_batch()`: the daily sweep commits each finished batch of schools, so a request cut off
@@ -37,6 +41,13 @@ def keep_writes_on_error() -> None:
     of 400 or more). Only for the login paths: a failed login flushes the failure count and then
     answers 401/429, and the count must persist for throttling to work."""
     setattr(g, _KEEP_WRITES, True)
+
+
+def discard_writes() -> None:
+    """Roll back what the request has written so far (files stored in it are deleted by
+    workflow.cases.evidence's session events). For views that answer a refused action by
+    rendering or redirecting rather than raising."""
+    db.session.rollback()
 
 
 def commit_batch() -> None:

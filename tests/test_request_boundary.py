@@ -211,21 +211,23 @@ def test_the_keep_marker_does_not_outlive_its_request(api, app, world, monkeypat
     assert stored_rows(Village) == before
 
 
-# --- no hand commits under admin/ -------------------------------------------------------------------
+# --- no hand commits or rollbacks under admin/ ---------------------------------------------------
 
 
 def commit_uses(source: str) -> list[int]:
-    """Lines that call or pass on a `.commit` (`db.session.commit()`, `commit=db.session.commit`)."""
-    return [node.lineno for node in ast.walk(ast.parse(source))
-            if isinstance(node, ast.Attribute) and node.attr == "commit"]
+    """Lines that call or pass on a `.commit` or a `.rollback` (`db.session.commit()`,
+    `commit=db.session.commit`, `db.session.rollback()`)."""
+    return sorted(node.lineno for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Attribute) and node.attr in ("commit", "rollback"))
 
 
 def test_the_commit_scan_sees_calls_and_callbacks():
-    source = "db.session.commit()\nrun_sweep(s, commit=db.session.commit)\ncommit_batch()\nx.committed = 1\n"
-    assert commit_uses(source) == [1, 2]
+    source = ("db.session.commit()\nrun_sweep(s, commit=db.session.commit)\ncommit_batch()\nx.committed = 1\n"
+              "db.session.rollback()\ndiscard_writes()\n")
+    assert commit_uses(source) == [1, 2, 5]
 
 
-def test_no_module_under_admin_commits_but_the_boundary_and_the_cli():
+def test_no_module_under_admin_commits_or_rolls_back_but_the_boundary_and_the_cli():
     offenders = {str(path.relative_to(ADMIN.parent)): lines
                  for path in sorted(ADMIN.rglob("*.py")) if path not in MAY_COMMIT
                  if (lines := commit_uses(path.read_text(encoding="utf-8")))}

@@ -40,6 +40,7 @@ from workflow.access import permissions
 from workflow.access import scope as sc
 from workflow.errors import DomainError, Forbidden, Invalid
 
+from ..boundary import discard_writes
 from ..extensions import db
 from ..security import current_scope
 
@@ -296,7 +297,7 @@ class ScopedModelView(ModelView):
         try:
             model = self.create_via_service(form)
         except Exception as exc:
-            db.session.rollback()
+            discard_writes()
             if not self.handle_view_exception(exc):
                 raise
             return False

@@ -28,6 +28,7 @@ from workflow.absence import ladder
 from workflow.access import permissions
 from workflow.processes.absence import PROCESS as ABSENCE
 
+from ..boundary import discard_writes
 from ..extensions import db
 from ..labels import (
     VISIT_KIND_LABELS,
@@ -259,7 +260,7 @@ class LadderPolicyView(ScopedModelView):
             policy = ladder.save_policy(db.session, _scope(), current_user, center_id, self._rungs(form),
                                         version=self._version(form))
         except Exception as exc:
-            db.session.rollback()
+            discard_writes()
             if not self.handle_view_exception(exc):
                 raise
             return False

@@ -34,6 +34,7 @@ from workflow.access import permissions
 from workflow.errors import Forbidden, Invalid
 from workflow.org import services as org
 
+from ..boundary import discard_writes
 from ..extensions import db
 from ..labels import (
     FLAG_LABELS,
@@ -500,7 +501,7 @@ class TermView(ScopedModelView):
         try:
             self._save(form, model.school_id, model.school_year, model.term)
         except Exception as exc:
-            db.session.rollback()
+            discard_writes()
             if not self.handle_view_exception(exc):
                 raise
             return False

@@ -51,6 +51,7 @@ from workflow.org.services import id_card_as_seen_by
 from workflow.processes import REGISTRY, get_process
 from workflow.validation import OneOf, Req
 
+from ..boundary import discard_writes
 from ..extensions import db
 from ..labels import GENDER_LABELS, STUDENT_STATUS_LABELS, VISIT_KIND_LABELS, lazy_translated, role_label
 from ..security import current_actor, current_scope
@@ -87,9 +88,8 @@ ERROR_KINDS = {403: _l("无权操作"), 404: _l("未找到"), 409: _l("无法执
 
 
 def flash_error(exc: DomainError) -> None:
-    """Roll back whatever the request wrote (files included) and flash the Chinese message."""
-    db.session.rollback()
-    evidence_services.discard_pending_files(db.session)
+    """Discard whatever the request wrote (files included) and flash the Chinese message."""
+    discard_writes()
     kind = ERROR_KINDS.get(exc.status, _l("操作失败"))
     flash(_("%(kind)s：%(message)s", kind=kind, message=exc.message), "danger")
 

@@ -22,6 +22,7 @@ from workflow.figures import ledger as ledger_figures
 from workflow.org.calendar import school_year_of
 
 from ..api.figures import settings
+from ..boundary import discard_writes
 from ..extensions import db
 from ..labels import EXAM_LABELS
 from ..security import current_actor, current_scope
@@ -221,7 +222,7 @@ def exam_import():
     except Forbidden:
         abort(403)
     except Invalid as exc:
-        db.session.rollback()
+        discard_writes()
         return _import_page(422, error=exc.message, errors=(exc.details or {}).get("errors", []))
     return _import_page(result=result, errors=[e.as_dict() for e in result.errors])
 

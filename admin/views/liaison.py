@@ -22,6 +22,7 @@ from workflow.cases.evidence import Upload, add_visit
 from workflow.errors import DomainError
 from workflow.processes import REGISTRY
 
+from ..boundary import discard_writes
 from ..extensions import db
 from ..security import current_actor, current_scope
 
@@ -119,7 +120,7 @@ def case_detail(case_id: int):
                   other_participants=kept["other_participants"] or None, photo=upload,
                   upload_dir=current_app.config["UPLOAD_DIR"], max_bytes=current_app.config["MAX_UPLOAD_BYTES"])
     except DomainError as exc:
-        db.session.rollback()
+        discard_writes()
         flash(exc.message, "danger")
         return _render_case(case, kept, exc.status if exc.status != 404 else 422)
     flash(_("联合家访已登记"), "success")

@@ -19,6 +19,7 @@ from workflow.access.scope import school_filter, village_filter
 from workflow.errors import Invalid
 from workflow.registers import catchment, reports
 
+from ..boundary import discard_writes
 from ..extensions import db
 from ..labels import CATCHMENT_STATUS_LABELS, HOUSEHOLD_LABELS
 from ..security import current_actor, current_scope
@@ -121,7 +122,7 @@ def catchment_import():
         result = catchment.import_register(db.session, current_scope(), current_actor(), village_id, data,
                                            only_valid=only_valid)
     except Invalid as exc:
-        db.session.rollback()
+        discard_writes()
         return _catchment_page(village_id, 422, import_error=exc.message,
                                import_errors=exc.details.get("errors", []),
                                import_warnings=exc.details.get("warnings", []))
