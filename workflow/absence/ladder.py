@@ -413,6 +413,17 @@ def _missing_attendance_open(session: Session, case: Case) -> list[str]:
     return [d for d in days if d not in taken]
 
 
+def unvisited_rung(session: Session, case: Case) -> Rung | None:
+    """The rung the case stands on when its visit (right kind, with the required roles) has not
+    been logged since the case reached it; None when it has, or the state is not a rung."""
+    rung = policy_for_case(session, case).rung(case.state)
+    if rung is None:
+        return None
+    since = rung_dates(session, case).get(rung.state, case.opened_on)
+    visits = session.scalars(select(Visit).where(Visit.case_id == case.id))
+    return None if any(visit_satisfies(session, case, v, rung, since) for v in visits) else rung
+
+
 def duties(case: Case) -> set[str]:
     """The roles that must act on an open absence case now (for the queues): the homeroom teacher
     until a guardian contact is logged and while a school day of the run lacks attendance; the
@@ -427,13 +438,9 @@ def duties(case: Case) -> set[str]:
         out.add("homeroom_teacher")
     if _missing_attendance_open(session, case):
         out.add("homeroom_teacher")
-    policy = policy_for_case(session, case)
-    rung = policy.rung(case.state)
+    rung = unvisited_rung(session, case)
     if rung is not None:
-        since = rung_dates(session, case).get(rung.state, case.opened_on)
-        visits = list(session.scalars(select(Visit).where(Visit.case_id == case.id)))
-        if not any(visit_satisfies(session, case, v, rung, since) for v in visits):
-            out |= set(rung.roles)
+        out |= set(rung.roles)
     return out
 
 
@@ -450,16 +457,12 @@ def duty_notes(session: Session, case: Case) -> list[str]:
     missing = _missing_attendance_open(session, case)
     if missing:
         notes.append(f"以下上课日未登记考勤，请班主任补登：{'、'.join(missing)}")
-    policy = policy_for_case(session, case)
-    rung = policy.rung(case.state)
+    rung = unvisited_rung(session, case)
     if rung is not None:
-        since = rung_dates(session, case).get(rung.state, case.opened_on)
-        visits = list(session.scalars(select(Visit).where(Visit.case_id == case.id)))
-        if not any(visit_satisfies(session, case, v, rung, since) for v in visits):
-            who = "、".join(ROLE_NAMES.get(r, r) for r in rung.roles)
-            when = f"，截止 {case.due_on.isoformat()}" if case.due_on else ""
-            notes.append(f"待完成{RUNG_NAMES.get(rung.state, rung.state)}"
-                         f"（{KIND_NAMES.get(rung.visit_kind, rung.visit_kind)}，须有{who}参加{when}）")
+        who = "、".join(ROLE_NAMES.get(r, r) for r in rung.roles)
+        when = f"，截止 {case.due_on.isoformat()}" if case.due_on else ""
+        notes.append(f"待完成{RUNG_NAMES.get(rung.state, rung.state)}"
+                     f"（{KIND_NAMES.get(rung.visit_kind, rung.visit_kind)}，须有{who}参加{when}）")
     return notes
 
 
