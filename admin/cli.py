@@ -9,9 +9,10 @@ from flask import Flask, current_app
 from sqlalchemy import exists, select
 
 from models import RoleAssignment, School, User
+from workflow.demo import DEMO_PASSWORD
 from workflow.demo.cases import build_demo_cases
 from workflow.demo.history import PAST_YEARS, build_demo_history, finish_demo_history
-from workflow.demo.township import DEFAULT_SEED, DEMO_PASSWORD, build_demo_world
+from workflow.demo.township import DEFAULT_SEED, build_demo_world
 
 from .extensions import db
 

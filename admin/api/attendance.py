@@ -18,7 +18,7 @@ from workflow.validation import Field
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
-from .openapi import array, integer, obj, op, query, string
+from .openapi import DATE, array, integer, obj, op, query, string
 from .util import json_body, validate
 
 RECORD_FIELDS = {
@@ -83,7 +83,6 @@ def get_attendance():
     })
 
 
-_DATE = string("date")
 _MARK = obj({"student_id": integer(), "name": string(), "status": string(enum=list(ATTENDANCE_STATUSES)),
              "reported_at": string("date-time"), "recorded_by_id": integer(nullable=True)})
 
@@ -91,22 +90,22 @@ OPENAPI_PATHS = {
     "/api/v1/attendance": {
         "post": op(
             "登记某班某天的考勤", tag="attendance", errors=(400, 401, 403, 404, 422),
-            body=obj({"class_id": integer(), "date": _DATE,
+            body=obj({"class_id": integer(), "date": DATE,
                       "reported_at": string("date-time", nullable=True, description="默认为当前时间"),
                       "records": array(obj({"student_id": integer(),
                                             "status": string(enum=list(ATTENDANCE_STATUSES))},
                                            ["student_id", "status"]))},
                      ["class_id", "date", "records"]),
             response=obj({"opened_case_ids": array(integer()), "unexcused_student_ids": array(integer()),
-                          "class_id": integer(), "date": _DATE, "recorded": integer()}),
+                          "class_id": integer(), "date": DATE, "recorded": integer()}),
             description="未列出的在校学生记为出勤。只有本班班主任、科任教师或本校教导处、校长可以登记（403）。"
                         "日期须是该校上课日且不晚于今天（422）。重新登记同一天会替换当天的考勤；"
                         "状态改变的记录使用新的 reported_at。"),
         "get": op(
             "查看某班某天的考勤", tag="attendance", errors=(401, 404, 422),
             params=[query("class_id", integer(), "班级编号", required=True),
-                    query("date", _DATE, "日期 YYYY-MM-DD", required=True)],
-            response=obj({"class_id": integer(), "date": _DATE, "taken": {"type": "boolean"},
+                    query("date", DATE, "日期 YYYY-MM-DD", required=True)],
+            response=obj({"class_id": integer(), "date": DATE, "taken": {"type": "boolean"},
                           "taken_at": string("date-time", nullable=True), "taken_by_id": integer(nullable=True),
                           "items": array(_MARK), "total": integer()})),
     },

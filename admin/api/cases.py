@@ -30,7 +30,20 @@ from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .evidence import contact_json, document_json, fee_json, payment_json, visit_json
-from .openapi import PAGINATION, array, integer, listing, obj, op, path_param, query, string
+from .openapi import (
+    DATE,
+    ID,
+    PAGINATION,
+    WRITE_ERRORS,
+    array,
+    integer,
+    listing,
+    obj,
+    op,
+    path_param,
+    query,
+    string,
+)
 from .util import int_arg, json_body, paginate_args, validate
 
 CREATE_FIELDS = {
@@ -150,15 +163,13 @@ def queue():
 
 # --- OpenAPI -----------------------------------------------------------------------------------
 
-_ID = integer()
-_DATE = string("date")
-_STUDENT = obj({"id": _ID, "name": string(), "status": string(), "is_provisional": {"type": "boolean"},
+_STUDENT = obj({"id": ID, "name": string(), "status": string(), "is_provisional": {"type": "boolean"},
                 "school_id": integer(nullable=True), "class_id": integer(nullable=True),
                 "class_name": string(nullable=True), "grade": integer(nullable=True)})
 _SUMMARY_PROPS = {
-    "id": _ID, "process": string(enum=list(REGISTRY)), "process_label": string(), "state": string(),
-    "state_label": string(), "version": integer(), "student_id": _ID, "school_id": _ID,
-    "school_name": string(nullable=True), "opened_on": _DATE, "is_open": {"type": "boolean"},
+    "id": ID, "process": string(enum=list(REGISTRY)), "process_label": string(), "state": string(),
+    "state_label": string(), "version": integer(), "student_id": ID, "school_id": ID,
+    "school_name": string(nullable=True), "opened_on": DATE, "is_open": {"type": "boolean"},
     "due": string("date", nullable=True, description="应办理日期"),
     "overdue": {"type": "boolean", "description": "已逾期（队列与督导中标红）"},
     "student": _STUDENT,
@@ -166,10 +177,10 @@ _SUMMARY_PROPS = {
 _SUMMARY = obj(_SUMMARY_PROPS)
 _QUEUE_ITEM = obj({**_SUMMARY_PROPS, "actions": array(string(), description="本人现在可执行的操作"),
                    "reason": string(description="为何在我的待办中，如「待教导处审核」")})
-_HISTORY = obj({"id": _ID, "transition": string(), "label": string(), "from": string(nullable=True),
-                "to": string(), "by": obj({"id": _ID, "name": string()}, nullable=True),
+_HISTORY = obj({"id": ID, "transition": string(), "label": string(), "from": string(nullable=True),
+                "to": string(), "by": obj({"id": ID, "name": string()}, nullable=True),
                 "role": string(), "role_label": string(), "at": string("date-time"),
-                "effective_date": _DATE, "comment": string(nullable=True), "data": {"type": "object"}})
+                "effective_date": DATE, "comment": string(nullable=True), "data": {"type": "object"}})
 _DETAIL = {
     "type": "object",
     "properties": {
@@ -189,14 +200,13 @@ _DETAIL = {
     },
 }
 _CASE = [path_param("case_id", "案件编号")]
-_WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
 
 OPENAPI_PATHS = {
     "/api/v1/cases": {
         "post": op(
-            "立案：为学生开启一个流程", ok=201, tag="cases", errors=_WRITE_ERRORS,
-            response=obj({"id": _ID, "process": string(), "state": string(), "version": integer(),
-                          "student_id": _ID, "school_id": _ID}),
+            "立案：为学生开启一个流程", ok=201, tag="cases", errors=WRITE_ERRORS,
+            response=obj({"id": ID, "process": string(), "state": string(), "version": integer(),
+                          "student_id": ID, "school_id": ID}),
             body=obj({"process": string(enum=list(REGISTRY)), "student_id": integer(nullable=True),
                       "data": {"type": "object", "description": "各流程的字段见 API.md；未知字段返回 422"}},
                      ["process"]),
@@ -213,8 +223,8 @@ OPENAPI_PATHS = {
     "/api/v1/cases/{case_id}/transitions/{name}": {"post": op(
         "执行流程操作（审批、提交、退回等）", params=_CASE + [
             {"name": "name", "in": "path", "required": True, "schema": string(), "description": "操作名，如 submit"}],
-        tag="cases", errors=_WRITE_ERRORS,
-        response=obj({"id": _ID, "state": string(), "version": integer(), "is_open": {"type": "boolean"}}),
+        tag="cases", errors=WRITE_ERRORS,
+        response=obj({"id": ID, "state": string(), "version": integer(), "is_open": {"type": "boolean"}}),
         body=obj({"version": integer(description="最近一次读取到的版本号"), "comment": string(nullable=True),
                   "data": {"type": "object", "description": "操作的数据；data.date 为生效日期（不能晚于今天）"}},
                  ["version"]),

@@ -25,7 +25,7 @@ from ..extensions import db
 from ..security import current_actor, current_scope
 from ..views.files import send_document
 from . import bp
-from .openapi import array, integer, obj, op, path_param, string
+from .openapi import DATE, ID, WRITE_ERRORS, array, integer, obj, op, path_param, string
 from .util import json_body, validate
 
 VISIT_FIELDS = {
@@ -209,29 +209,26 @@ def add_contact(case_id: int):
 
 # --- OpenAPI ----------------------------------------------------------------------------------
 
-_ID = integer()
-_DATE = string("date")
 _MONEY = string(pattern=r"^\d+(\.\d{1,2})?$", example="120.50", description="金额，单位元")
-_WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
 _CASE = [path_param("case_id", "案件编号")]
-_VISIT = obj({"id": _ID, "case_id": _ID, "date": _DATE, "kind": string(enum=list(VISIT_KINDS)),
+_VISIT = obj({"id": ID, "case_id": ID, "date": DATE, "kind": string(enum=list(VISIT_KINDS)),
               "guardian_present": {"type": "boolean"}, "outcome": string(nullable=True),
               "notes": string(nullable=True), "other_participants": string(nullable=True),
-              "participant_ids": array(_ID), "participants": array(obj({"id": _ID, "name": string()})),
+              "participant_ids": array(ID), "participants": array(obj({"id": ID, "name": string()})),
               "photo_document_id": integer(nullable=True), "created_by_id": integer(nullable=True),
               "created_at": string("date-time")})
-_DOCUMENT = obj({"id": _ID, "case_id": _ID, "kind": string(enum=list(DOCUMENT_KINDS)),
+_DOCUMENT = obj({"id": ID, "case_id": ID, "kind": string(enum=list(DOCUMENT_KINDS)),
                  "original_name": string(), "content_type": string(enum=["application/pdf", "image/jpeg", "image/png"]),
                  "size": integer(), "sha256": string(), "uploaded_by_id": integer(nullable=True),
                  "uploaded_at": string("date-time"), "url": string()})
-_FEE = obj({"id": _ID, "case_id": _ID, "item": string(), "amount_due": _MONEY, "paid": _MONEY,
+_FEE = obj({"id": ID, "case_id": ID, "item": string(), "amount_due": _MONEY, "paid": _MONEY,
             "outstanding": _MONEY, "created_at": string("date-time")})
-_PAYMENT = obj({"id": _ID, "case_id": _ID, "fee_id": _ID, "amount": _MONEY, "receipt_no": string(),
+_PAYMENT = obj({"id": ID, "case_id": ID, "fee_id": ID, "amount": _MONEY, "receipt_no": string(),
                 "recorded_by_id": integer(nullable=True), "paid_at": string("date-time")})
-_CONTACT = obj({"id": _ID, "case_id": _ID, "contacted_at": string("date-time"),
+_CONTACT = obj({"id": ID, "case_id": ID, "contacted_at": string("date-time"),
                 "channel": string(enum=list(services.CONTACT_CHANNELS)), "notes": string(nullable=True),
                 "is_late": {"type": "boolean"}, "recorded_by_id": integer(nullable=True)})
-_VISIT_BODY = obj({"date": _DATE, "kind": string(enum=list(VISIT_KINDS)), "participant_ids": array(_ID),
+_VISIT_BODY = obj({"date": DATE, "kind": string(enum=list(VISIT_KINDS)), "participant_ids": array(ID),
                    "guardian_present": {"type": "boolean"}, "notes": string(nullable=True),
                    "outcome": string(nullable=True), "other_participants": string(nullable=True, maxLength=255)},
                   ["date", "kind", "participant_ids", "guardian_present"])
@@ -252,18 +249,18 @@ _DOWNLOAD["responses"]["200"] = {
 OPENAPI_PATHS = {
     "/api/v1/cases/{case_id}/visits": {"post": _with_multipart(op(
         "登记一次入户家访/家长到校面谈/电话联系/村校联合家访", ok=201, response=_VISIT, body=_VISIT_BODY,
-        params=_CASE, errors=_WRITE_ERRORS, tag="evidence",
+        params=_CASE, errors=WRITE_ERRORS, tag="evidence",
         description="date 不能晚于今天，也不能早于立案前 30 天；participant_ids 须是可见的用户或该案学校、"
                     "班级、村的工作人员；村委联络员只能登记 village_joint。也可用 multipart/form-data "
                     "提交同名字段并附 photo（JPEG/PNG）。已结束的案件返回 409 invalid_state。"),
         {"type": "object", "properties": {
-            "date": _DATE, "kind": string(enum=list(VISIT_KINDS)),
+            "date": DATE, "kind": string(enum=list(VISIT_KINDS)),
             "participant_ids": string(description="逗号分隔或重复字段"), "guardian_present": string(enum=["true", "false"]),
             "notes": string(), "outcome": string(), "other_participants": string(),
             "photo": string("binary")}, "required": ["date", "kind", "participant_ids", "guardian_present"]})},
     "/api/v1/cases/{case_id}/documents": {"post": {
         **op("上传材料（PDF、JPEG、PNG，按文件内容判断类型）", ok=201, response=_DOCUMENT, params=_CASE,
-             errors=_WRITE_ERRORS, tag="evidence",
+             errors=WRITE_ERRORS, tag="evidence",
              description="文件为空、超过大小上限（MAX_UPLOAD_BYTES，默认 10 MB）或不是 PDF/JPEG/PNG 返回 422。"),
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file", "kind"],
@@ -271,17 +268,17 @@ OPENAPI_PATHS = {
     }},
     "/api/v1/documents/{doc_id}": {"get": _DOWNLOAD},
     "/api/v1/cases/{case_id}/fees": {"post": op(
-        "添加收费项目", ok=201, response=_FEE, params=_CASE, errors=_WRITE_ERRORS, tag="evidence",
+        "添加收费项目", ok=201, response=_FEE, params=_CASE, errors=WRITE_ERRORS, tag="evidence",
         body=obj({"item": string(maxLength=80), "amount_due": _MONEY}, ["item", "amount_due"]),
         description="金额为大于 0、最多两位小数的十进制字符串。")},
     "/api/v1/cases/{case_id}/payments": {"post": op(
-        "登记缴费", ok=201, response=_PAYMENT, params=_CASE, errors=_WRITE_ERRORS, tag="evidence",
-        body=obj({"fee_id": _ID, "amount": _MONEY, "receipt_no": string(maxLength=60)},
+        "登记缴费", ok=201, response=_PAYMENT, params=_CASE, errors=WRITE_ERRORS, tag="evidence",
+        body=obj({"fee_id": ID, "amount": _MONEY, "receipt_no": string(maxLength=60)},
                  ["fee_id", "amount", "receipt_no"]),
         description="fee_id 须是本案件的收费项目；金额不能超过该项目尚欠金额（422）；同一案件收据号不能重复"
                     "（409 duplicate）。")},
     "/api/v1/cases/{case_id}/contact": {"post": op(
-        "登记与家长的联系（仅缺勤案件）", ok=201, response=_CONTACT, params=_CASE, errors=_WRITE_ERRORS,
+        "登记与家长的联系（仅缺勤案件）", ok=201, response=_CONTACT, params=_CASE, errors=WRITE_ERRORS,
         tag="evidence",
         body=obj({"contacted_at": string("date-time"), "channel": string(enum=list(services.CONTACT_CHANNELS)),
                   "notes": string(nullable=True)}, ["contacted_at", "channel"]),

@@ -24,7 +24,7 @@ from workflow.validation import Field
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
-from .openapi import array, integer, obj, op, query, string
+from .openapi import DATE, ID, WRITE_ERRORS, array, integer, obj, op, query, string
 from .util import json_body, validate
 
 BASELINE_SPEC = {
@@ -244,32 +244,30 @@ def exam_report():
 
 # --- OpenAPI ----------------------------------------------------------------------------------
 
-_ID = integer()
 _DEC = string(nullable=True, pattern=r"^-?\d+\.\d+$")
-_DATE = string("date")
 _YEAR = query("school_year", string(example="2026-2027"), "学年", required=True)
 _TERM = query("term", integer(enum=[1, 2]), "学期", required=True)
 _ERRORS = (401, 403, 404, 422)
 _BASELINE = obj({
-    "id": _ID, "class_id": _ID, "school_id": _ID, "school_year": string(), "term": integer(enum=[1, 2]),
+    "id": ID, "class_id": ID, "school_id": ID, "school_year": string(), "term": integer(enum=[1, 2]),
     "count": integer(), "rule": string(enum=["term_start", "takeover", "grade1_enrolment"]),
-    "counted_on": _DATE, "student_ids": array(_ID), "is_current": {"type": "boolean"},
+    "counted_on": DATE, "student_ids": array(ID), "is_current": {"type": "boolean"},
     "frozen_at": string("date-time"), "frozen_by_id": integer(nullable=True), "reason": string(nullable=True),
     "replaces_id": integer(nullable=True, description="重新冻结时被取代的基数记录")})
-_MOVE = obj({"student_id": _ID, "case_id": _ID, "date": _DATE})
+_MOVE = obj({"student_id": ID, "case_id": ID, "date": DATE})
 _CLASS_ITEM = obj({
-    "class_id": _ID, "class_name": string(), "grade": integer(), "school_id": _ID, "school_name": string(),
+    "class_id": ID, "class_name": string(), "grade": integer(), "school_id": ID, "school_name": string(),
     "baseline": integer(nullable=True, description="冻结前为 null"),
     "baseline_rule": string(nullable=True), "frozen_at": string("date-time", nullable=True),
     "losses": integer(), "loss_rate": string(nullable=True, example="0.0200", description="冻结前为 null"),
     "threshold": string(example="0.02"), "over_threshold": {"type": "boolean"},
     "coefficient": string(example="0.98"), "recovered": integer(),
-    "loss_student_ids": array(_ID), "recovered_student_ids": array(_ID),
+    "loss_student_ids": array(ID), "recovered_student_ids": array(ID),
     "losses_detail": array(_MOVE), "recovered_detail": array(_MOVE)})
 _LINE = obj({
-    "user_id": _ID, "user_name": string(), "role": string(enum=["homeroom_teacher", "team_member", "credited"]),
-    "amount": string(example="-50.00"), "reason": string(), "student_id": _ID, "student_name": string(),
-    "case_id": _ID, "class_id": _ID, "class_name": string(), "date": _DATE})
+    "user_id": ID, "user_name": string(), "role": string(enum=["homeroom_teacher", "team_member", "credited"]),
+    "amount": string(example="-50.00"), "reason": string(), "student_id": ID, "student_name": string(),
+    "case_id": ID, "class_id": ID, "class_name": string(), "date": DATE})
 _SUMMARY = obj({"count": integer(), "average": _DEC, "pass_rate": _DEC, "excellent_rate": _DEC})
 _RETENTION = {"type": "object", "nullable": True, "properties": {
     "cohort_year": string(), "cohort_grade": integer(), "cohort": integer(), "final_grade": integer(),
@@ -278,9 +276,9 @@ _RETENTION = {"type": "object", "nullable": True, "properties": {
 
 OPENAPI_PATHS = {
     "/api/v1/baselines": {"post": op(
-        "冻结某校各班某学期的基数", tag="figures", errors=(400, 401, 403, 404, 409, 422),
+        "冻结某校各班某学期的基数", tag="figures", errors=WRITE_ERRORS,
         response={"type": "object", "properties": {"items": array(_BASELINE), "total": integer()}},
-        body=obj({"school_id": _ID, "school_year": string(example="2026-2027"), "term": integer(enum=[1, 2]),
+        body=obj({"school_id": ID, "school_year": string(example="2026-2027"), "term": integer(enum=[1, 2]),
                   "refreeze": {"type": "boolean", "default": False},
                   "reason": string(nullable=True, description="重新冻结的理由")},
                  ["school_id", "school_year", "term"]),
@@ -296,16 +294,16 @@ OPENAPI_PATHS = {
         "某校某学期的奖惩台账（每行可追溯到学生和案件）", tag="figures", errors=_ERRORS,
         response={"type": "object", "properties": {
             "items": array(_LINE), "total": integer(),
-            "totals": array(obj({"user_id": _ID, "user_name": string(), "amount": string(), "lines": integer()}))}},
+            "totals": array(obj({"user_id": ID, "user_name": string(), "amount": string(), "lines": integer()}))}},
         params=[query("school_id", required=True), _YEAR, _TERM],
         description="每流失一人：班主任和本校每位控辍小组成员各 −50 元；每劝返一人：劝返记录中的每位"
                     "有功人员 +50 元（金额可配置）。")},
     "/api/v1/reports/schools": {"get": op(
         "某校学年辍学率与巩固率", tag="figures", errors=_ERRORS, params=[query("school_id", required=True), _YEAR],
         response={"type": "object", "properties": {
-            "school_id": _ID, "school_name": string(), "school_year": string(), "is_junior_high": {"type": "boolean"},
-            "year_start": _DATE, "year_end": _DATE, "enrolment": integer(), "dropouts": integer(),
-            "counted": {"type": "object"}, "dropout_student_ids": array(_ID), "definition": {"type": "object"},
+            "school_id": ID, "school_name": string(), "school_year": string(), "is_junior_high": {"type": "boolean"},
+            "year_start": DATE, "year_end": DATE, "enrolment": integer(), "dropouts": integer(),
+            "counted": {"type": "object"}, "dropout_student_ids": array(ID), "definition": {"type": "object"},
             "dropout_rate": _DEC, "dropout_target": _DEC, "meets_target": {"type": "boolean", "nullable": True},
             "retention": {"type": "object", "properties": {"junior_high": _RETENTION, "primary": _RETENTION}},
             "classes": array({"type": "object"})}},
@@ -321,7 +319,7 @@ OPENAPI_PATHS = {
                          "除非 only_valid=true（只导入正确的行）。"),
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file", "class_id", "school_year", "term"],
-            "properties": {"file": string("binary"), "class_id": _ID, "school_year": string(example="2026-2027"),
+            "properties": {"file": string("binary"), "class_id": ID, "school_year": string(example="2026-2027"),
                            "term": integer(enum=[1, 2]), "subject": string(), "exam": string(enum=list(EXAM_KINDS)),
                            "only_valid": {"type": "boolean"}}}}}},
     }},
@@ -330,12 +328,12 @@ OPENAPI_PATHS = {
         params=[query("class_id", required=True), _YEAR, _TERM,
                 query("exam", string(enum=list(EXAM_KINDS), default="final"))],
         response={"type": "object", "properties": {
-            "class_id": _ID, "class_name": string(), "school_year": string(), "term": integer(), "exam": string(),
+            "class_id": ID, "class_name": string(), "school_year": string(), "term": integer(), "exam": string(),
             "pass_mark": string(), "excellent_mark": string(), "lost_from": string("date", nullable=True),
             "term_end": string("date", nullable=True),
-            "lost": array(obj({"student_id": _ID, "name": string(), "date": _DATE, "case_id": _ID})),
+            "lost": array(obj({"student_id": ID, "name": string(), "date": DATE, "case_id": ID})),
             "subjects": array(obj({"subject": string(), "raw": _SUMMARY, "accounted": _SUMMARY,
-                                   "zeroed_student_ids": array(_ID), "excluded_student_ids": array(_ID)}))}},
+                                   "zeroed_student_ids": array(ID), "excluded_student_ids": array(ID)}))}},
         description="从学期第二周（学期开始 + 7 天）起流失、学期末未返校的学生，各科按零分计入平均分、"
                     "及格率（≥60）和优秀率（≥85）；不计入考核的特殊学生不计入核算成绩。")},
 }

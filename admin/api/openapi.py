@@ -64,6 +64,12 @@ def path_param(name: str, description: str = "") -> dict:
     return {"name": name, "in": "path", "required": True, "schema": integer(), "description": description}
 
 
+# Fragments every API module's description uses.
+ID = integer()
+DATE = string("date")
+# what a write can answer besides its success
+WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
+
 PAGINATION = [query("limit", integer(minimum=1, maximum=500, default=50), "每页条数"),
               query("offset", integer(minimum=0, default=0), "跳过条数")]
 

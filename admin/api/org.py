@@ -34,7 +34,19 @@ from workflow.validation import Field
 from ..extensions import db
 from ..security import current_scope
 from . import bp
-from .openapi import PAGINATION, array, integer, listing, obj, op, path_param, query, string
+from .openapi import (
+    DATE,
+    PAGINATION,
+    WRITE_ERRORS,
+    array,
+    integer,
+    listing,
+    obj,
+    op,
+    path_param,
+    query,
+    string,
+)
 from .util import int_arg, json_body, paginate_args, validate
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -340,21 +352,20 @@ def get_calendar(school_id: int):
 
 # --- OpenAPI -----------------------------------------------------------------------------------
 
-_ID = integer(description="编号")
-_DATE = string("date")
+_NUMBER = integer(description="编号")
 _ROLE = obj({"role": string(enum=list(ROLES)), "school_id": integer(nullable=True),
              "class_id": integer(nullable=True), "village_id": integer(nullable=True)}, ["role"])
-_SCHOOL = obj({"id": _ID, "name": string(), "kind": string(enum=list(SCHOOL_KINDS)),
+_SCHOOL = obj({"id": _NUMBER, "name": string(), "kind": string(enum=list(SCHOOL_KINDS)),
                "parent_id": integer(nullable=True), "center_id": integer(nullable=True),
                "county_id": integer(nullable=True)})
-_VILLAGE = obj({"id": _ID, "name": string(), "center_school_id": integer()})
-_CLASS = obj({"id": _ID, "school_id": integer(), "school_year": string(example="2026-2027"),
+_VILLAGE = obj({"id": _NUMBER, "name": string(), "center_school_id": integer()})
+_CLASS = obj({"id": _NUMBER, "school_id": integer(), "school_year": string(example="2026-2027"),
               "grade": integer(minimum=1, maximum=9), "name": string()})
-_USER = obj({"id": _ID, "username": string(), "name": string(), "is_active": {"type": "boolean"},
+_USER = obj({"id": _NUMBER, "username": string(), "name": string(), "is_active": {"type": "boolean"},
              "roles": array(_ROLE)})
 _GUARDIAN = obj({"name": string(), "relation": string(), "phone": string()}, ["name", "relation", "phone"])
 _STUDENT = obj({
-    "id": _ID, "name": string(), "gender": string(enum=list(GENDERS)), "birth_date": _DATE,
+    "id": _NUMBER, "name": string(), "gender": string(enum=list(GENDERS)), "birth_date": DATE,
     "student_no": string(nullable=True),
     "id_card_no": string(nullable=True, description="仅管理员、本校校长/教导处、本中心校教导主任可见全号，其他人看到前6后4"),
     "class_id": integer(nullable=True), "school_id": integer(nullable=True), "village_id": integer(nullable=True),
@@ -363,14 +374,13 @@ _STUDENT = obj({
 })
 _TERM = obj({"school_id": integer(), "source_school_id": integer(description="校历实际所属学校（村小沿用中心校时为中心校）"),
              "is_inherited": {"type": "boolean"}, "school_year": string(), "term": integer(enum=[1, 2]),
-             "start": _DATE, "end": _DATE, "holidays": array(_DATE), "workdays": array(_DATE)})
-_WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
+             "start": DATE, "end": DATE, "holidays": array(DATE), "workdays": array(DATE)})
 
 OPENAPI_PATHS = {
     "/api/v1/me": {"get": op("当前用户及其角色", response=obj({
-        "id": _ID, "username": string(), "name": string(), "roles": array(_ROLE)}), errors=(401,), tag="org")},
+        "id": _NUMBER, "username": string(), "name": string(), "roles": array(_ROLE)}), errors=(401,), tag="org")},
     "/api/v1/schools": {
-        "post": op("新建县教育局、中心校或村小/教学点", ok=201, tag="org", errors=_WRITE_ERRORS, response=_SCHOOL,
+        "post": op("新建县教育局、中心校或村小/教学点", ok=201, tag="org", errors=WRITE_ERRORS, response=_SCHOOL,
                    body=obj({"name": string(), "kind": string(enum=list(SCHOOL_KINDS)),
                              "parent_id": integer(nullable=True)}, ["name", "kind", "parent_id"]),
                    description="县教育局无上级；中心校的上级是县教育局或为空；村小的上级必须是中心校。"
@@ -381,13 +391,13 @@ OPENAPI_PATHS = {
     "/api/v1/schools/{school_id}": {"get": op("查看一所学校", response=_SCHOOL, tag="org",
                                                params=[path_param("school_id")])},
     "/api/v1/villages": {
-        "post": op("新建村（属于某中心校的服务范围）", ok=201, tag="org", errors=_WRITE_ERRORS, response=_VILLAGE,
+        "post": op("新建村（属于某中心校的服务范围）", ok=201, tag="org", errors=WRITE_ERRORS, response=_VILLAGE,
                    body=obj({"name": string(), "center_school_id": integer()}, ["name", "center_school_id"])),
         "get": op("管辖范围内的村", response=listing(_VILLAGE), tag="org",
                   params=PAGINATION + [query("center_school_id")]),
     },
     "/api/v1/classes": {
-        "post": op("新建班级", ok=201, tag="org", errors=_WRITE_ERRORS, response=_CLASS,
+        "post": op("新建班级", ok=201, tag="org", errors=WRITE_ERRORS, response=_CLASS,
                    body=obj({"school_id": integer(), "school_year": string(example="2026-2027"),
                              "grade": integer(minimum=1, maximum=9), "name": string()},
                             ["school_id", "school_year", "grade", "name"]),
@@ -398,7 +408,7 @@ OPENAPI_PATHS = {
     "/api/v1/classes/{class_id}": {"get": op("查看一个班级", response=_CLASS, tag="org",
                                               params=[path_param("class_id")])},
     "/api/v1/users": {
-        "post": op("新建用户并分配角色", ok=201, tag="org", errors=_WRITE_ERRORS, response=_USER,
+        "post": op("新建用户并分配角色", ok=201, tag="org", errors=WRITE_ERRORS, response=_USER,
                    body=obj({"username": string(), "password": string(minLength=8), "name": string(),
                              "roles": array(_ROLE, minItems=1)}, ["username", "password", "name", "roles"]),
                    description="每个角色只带它所绑定的编号：学校类角色 school_id，教师 class_id，村委联络员 "
@@ -408,8 +418,8 @@ OPENAPI_PATHS = {
     "/api/v1/users/{user_id}": {"get": op("查看一个用户", response=_USER, tag="org",
                                            params=[path_param("user_id")])},
     "/api/v1/students": {
-        "post": op("新建学生（在校）", ok=201, tag="org", errors=_WRITE_ERRORS, response=_STUDENT,
-                   body=obj({"name": string(), "gender": string(enum=list(GENDERS)), "birth_date": _DATE,
+        "post": op("新建学生（在校）", ok=201, tag="org", errors=WRITE_ERRORS, response=_STUDENT,
+                   body=obj({"name": string(), "gender": string(enum=list(GENDERS)), "birth_date": DATE,
                              "class_id": integer(), "village_id": integer(),
                              "student_no": string(nullable=True, description="全国学籍号"),
                              "id_card_no": string(nullable=True, description="18位身份证号，校验位须正确"),
@@ -422,11 +432,11 @@ OPENAPI_PATHS = {
     "/api/v1/students/{student_id}": {"get": op("查看一名学生", response=_STUDENT, tag="org",
                                                  params=[path_param("student_id")])},
     "/api/v1/calendar/{school_id}": {
-        "put": op("设置某校某学期的校历", tag="org", errors=_WRITE_ERRORS, response=_TERM,
+        "put": op("设置某校某学期的校历", tag="org", errors=WRITE_ERRORS, response=_TERM,
                   params=[path_param("school_id")],
                   body=obj({"school_year": string(example="2026-2027"), "term": integer(enum=[1, 2]),
-                            "start": _DATE, "end": _DATE, "holidays": array(_DATE),
-                            "workdays": array(_DATE, description="周末调休上课日")},
+                            "start": DATE, "end": DATE, "holidays": array(DATE),
+                            "workdays": array(DATE, description="周末调休上课日")},
                            ["school_year", "term", "start", "end", "holidays"]),
                   description="上课日为周一至周五，去掉节假日，加上周末调休上课日。同一学期再次提交即整体替换。"),
         "get": op("某校某学期实际执行的校历（村小未设置时沿用中心校）", response=_TERM, tag="org", params=[

@@ -19,7 +19,7 @@ from workflow.validation import Field
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
-from .openapi import array, integer, listing, obj, op, query, string
+from .openapi import DATE, array, integer, listing, obj, op, query, string
 from .util import json_body, validate
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -168,20 +168,19 @@ def status_notice():
 
 # --- OpenAPI ----------------------------------------------------------------------------------
 
-_DATE = string("date")
 _PROBLEM = obj({"row": integer(description="Excel 行号"), "field": string(description="列名，如 出生日期"),
                 "reason": string()}, ["row", "field", "reason"])
 _IMPORT = obj({"imported": integer(description="写入的行数（新增+更新+无变化）"), "created": integer(),
                "updated": integer(), "unchanged": integer(), "rows": integer(description="文件中的数据行数"),
                "errors": array(_PROBLEM), "warnings": array(_PROBLEM)})
 _CHILD = obj({"id": integer(), "village_id": integer(), "name": string(), "gender": string(enum=["M", "F"]),
-              "birth_date": _DATE, "id_card_no": string(nullable=True, description="无权查看全号者看到前6后4"),
+              "birth_date": DATE, "id_card_no": string(nullable=True, description="无权查看全号者看到前6后4"),
               "household_status": string(enum=["local", "migrant"]),
               "status": string(enum=["enrolled_here", "enrolled_elsewhere", "deferred", "not_enrolled"]),
               "destination": string(nullable=True), "student_id": integer(nullable=True),
               "notes": string(nullable=True), "updated_at": string("date-time")})
 _CROSS_ITEM = {"type": "object", "properties": {
-    "child_id": integer(), "name": string(), "village_id": integer(), "village": string(), "birth_date": _DATE,
+    "child_id": integer(), "name": string(), "village_id": integer(), "village": string(), "birth_date": DATE,
     "register_status": string(), "student_id": integer(nullable=True), "student_status": string(nullable=True),
     "case_id": integer(nullable=True), "note": string()}}
 _CROSS = {"type": "object", "properties": {
@@ -195,7 +194,7 @@ _WEEK_ROW = {"type": "object", "properties": {
     "overdue_visits": integer(), "status_changes": {"type": "object", "additionalProperties": integer()},
     "dropouts": integer(), "recoveries_opened": integer(), "recovered": integer()}}
 _NOTICE_ITEM = obj({"student_id": integer(), "student_name": string(), "class_name": string(), "kind": string(
-    enum=list(reports.KIND_LABELS)), "kind_label": string(), "effective_date": _DATE, "case_id": integer(),
+    enum=list(reports.KIND_LABELS)), "kind_label": string(), "effective_date": DATE, "case_id": integer(),
     "detail": string()})
 
 OPENAPI_PATHS = {
@@ -232,18 +231,18 @@ OPENAPI_PATHS = {
     "/api/v1/reports/weekly": {"get": op(
         "周报：缺勤、家访阶梯各级在办案件、逾期家访、学籍异动、辍学、劝返", errors=(401, 404, 422), tag="reports",
         response={"type": "object", "properties": {
-            "week_start": _DATE, "week_end": _DATE, "center_school_id": integer(nullable=True),
+            "week_start": DATE, "week_end": DATE, "center_school_id": integer(nullable=True),
             "schools": array(_WEEK_ROW), "total": _WEEK_ROW}},
         params=[query("school_id", description="学校（与 center_school_id 二选一）"),
                 query("center_school_id", description="中心校：按学校汇总"),
-                query("week_of", string("date"), "该周内任一天，默认今天（周一至周日）")])},
+                query("week_of", DATE, "该周内任一天，默认今天（周一至周日）")])},
     "/api/v1/reports/notice": {"get": op(
         "异动公示：一所学校在期间内生效的转学、休学、辍学、返校（不含身份证号）", errors=(401, 404, 422),
         tag="reports",
         response={"type": "object", "properties": {
-            "school_id": integer(), "school": string(), "from": _DATE, "to": _DATE,
+            "school_id": integer(), "school": string(), "from": DATE, "to": DATE,
             "items": array(_NOTICE_ITEM), "total": integer()}},
         params=[query("school_id", required=True, description="学校"),
-                query("from", string("date"), "开始日期（含）", required=True),
-                query("to", string("date"), "结束日期（含）", required=True)])},
+                query("from", DATE, "开始日期（含）", required=True),
+                query("to", DATE, "结束日期（含）", required=True)])},
 }

@@ -13,7 +13,7 @@ from workflow.figures.common import FigureSettings
 from ..extensions import db
 from ..security import current_scope
 from . import bp
-from .openapi import array, integer, obj, op, query, string
+from .openapi import DATE, array, integer, obj, op, query, string
 
 
 @bp.get("/reports/oversight")
@@ -56,7 +56,7 @@ OPENAPI_PATHS = {
     "/api/v1/reports/oversight": {
         "get": op("中心校督导数据（按学校）", tag="reports", errors=(401, 403, 404, 422),
                   params=[query("center_school_id", description="中心校编号；只督导一个中心校时可省略")],
-                  response=obj({"center_school_id": integer(), "center_name": string(), "date": string("date"),
+                  response=obj({"center_school_id": integer(), "center_name": string(), "date": DATE,
                                 "items": array(_ROW), "total": integer()}),
                   description="中心校长、中心校教导主任（本中心校）、教育局督导（本县各中心校）和系统管理员可查看；"
                               "其他角色 403，管辖范围外的中心校 404。"),

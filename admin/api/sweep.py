@@ -24,7 +24,7 @@ from ..boundary import commit_batch
 from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
-from .openapi import array, integer, obj, op, path_param, string
+from .openapi import DATE, WRITE_ERRORS, array, integer, obj, op, path_param, string
 from .util import json_body, validate
 
 SWEEP_FIELDS = {"date": Field(dt.date), "school_id": Field(int, required=False, nullable=True)}
@@ -85,7 +85,7 @@ OPENAPI_PATHS = {
     "/api/v1/sweep": {
         "post": op(
             "运行每日清扫（家访阶梯升级、返校结案、逾期标记）", tag="attendance", errors=(400, 401, 403, 404, 422),
-            body=obj({"date": string("date"), "school_id": integer(nullable=True)}, ["date"]),
+            body=obj({"date": DATE, "school_id": integer(nullable=True)}, ["date"]),
             response=obj({"opened": integer(), "escalated": integer(), "closed": integer(),
                           "overdue": integer(), "schools": integer()}),
             description="只计本次运行所做的改变：新开案件数、升级的案件数、结案数、新变为逾期的案件数。"
@@ -96,7 +96,7 @@ OPENAPI_PATHS = {
         "get": op("查看中心校当前的家访阶梯", tag="attendance", errors=(401, 404),
                   params=[path_param("center_school_id", "中心校编号")], response=_POLICY,
                   description="未保存过的中心校使用内置默认阶梯（version 0，is_default true）。"),
-        "put": op("保存中心校家访阶梯的新版本", tag="attendance", errors=(400, 401, 403, 404, 409, 422),
+        "put": op("保存中心校家访阶梯的新版本", tag="attendance", errors=WRITE_ERRORS,
                   params=[path_param("center_school_id", "中心校编号")],
                   body=obj({"rungs": array(_RUNG), "version": integer(nullable=True)}, ["rungs"]),
                   response=_POLICY,

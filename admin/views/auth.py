@@ -12,6 +12,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from workflow.access.accounts import AuthFailed, Throttled, authenticate
+from workflow.demo import DEMO_PASSWORD
 
 from ..boundary import keep_writes_on_error
 from ..extensions import db
@@ -31,7 +32,6 @@ DEMO_ACCOUNTS = [
     ("liaison1", _l("村委联络员")),
     ("supervisor", _l("教育局督导")),
 ]
-DEMO_PASSWORD = "baoxue123"
 
 
 class LoginForm(FlaskForm):

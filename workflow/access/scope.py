@@ -45,7 +45,8 @@ ROLE_NAMES = {
     "village_liaison": N_("村委联络员"),
     "system": N_("系统"),
 }
-CENTER_ROLES = ("center_head", "center_office")
+# center office first: a user holding both acts (and is recorded) as the office
+CENTER_ROLES = ("center_office", "center_head")
 SCHOOL_ROLES = ("principal", "academic_office", "team_member")
 CLASS_ROLES = ("homeroom_teacher", "subject_teacher")
 # Processes a village liaison follows (SPEC §2).

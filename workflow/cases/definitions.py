@@ -14,11 +14,12 @@ from typing import Any
 
 from transitions import Machine
 
+from workflow.access.scope import CENTER_ROLES
+
 APPROVAL_STEPS = ("office_approve", "principal_approve", "center_file")
 SUBMIT_STEPS = ("submit", "extend")
 UNDO_STEPS = ("send_back", "withdraw")
 
-CENTER_ROLES = ("center_office", "center_head")
 
 
 @dataclass(frozen=True)

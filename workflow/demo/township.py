@@ -31,10 +31,10 @@ from models import (
     Village,
 )
 from workflow import clock
+from workflow.demo import DEMO_PASSWORD
 from workflow.org.services import id_card_check_char
 
 SCHOOL_YEAR = "2026-2027"
-DEMO_PASSWORD = "baoxue123"
 DEFAULT_SEED = 2026
 
 # The 6-digit administrative division code of the demo county: the first six digits of every

@@ -4,9 +4,10 @@ Opened by hand (academic office, principal, center roles) or by a confirmed drop
 `return` case's `re_enroll` closes it as `returned` by itself.
 """
 from models import RECOVERY_REASONS
+from workflow.access.scope import CENTER_ROLES
 from workflow.cases import effects as e
 from workflow.cases import guards as g
-from workflow.cases.definitions import CENTER_ROLES, Process, T
+from workflow.cases.definitions import Process, T
 from workflow.validation import OneOf, Req
 
 ACTORS = ("academic_office", "principal", *CENTER_ROLES)

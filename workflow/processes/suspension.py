@@ -7,9 +7,10 @@ that has suspended a child never ends in `draft` or `withdrawn` with the child s
 """
 import datetime as dt
 
+from workflow.access.scope import CENTER_ROLES
 from workflow.cases import effects as e
 from workflow.cases import guards as g
-from workflow.cases.definitions import CENTER_ROLES, Process, T, approval_steps, send_back_steps
+from workflow.cases.definitions import Process, T, approval_steps, send_back_steps
 from workflow.validation import Req
 
 

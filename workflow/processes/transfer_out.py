@@ -3,9 +3,10 @@
 When the destination is a school of this deployment, that school's academic office opens a
 `transfer_in` for the student; its `accept` fires `confirm_arrival` here as the system.
 """
+from workflow.access.scope import CENTER_ROLES
 from workflow.cases import effects as e
 from workflow.cases import guards as g
-from workflow.cases.definitions import CENTER_ROLES, Process, T, approval_steps, send_back_steps
+from workflow.cases.definitions import Process, T, approval_steps, send_back_steps
 
 STARTERS = ("homeroom_teacher", "academic_office")
 # SPEC §3.3: an arrival not confirmed this many days after filing is flagged (a transfer on paper
