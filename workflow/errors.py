@@ -31,6 +31,11 @@ class Invalid(DomainError):
     code = "invalid"
 
 
+def invalid_field(field: str, message: str) -> Invalid:
+    """An Invalid (422) naming the field at fault in `details.field`."""
+    return Invalid(message, details={"field": field})
+
+
 class Conflict(DomainError):
     """409: stale_version, invalid_state, guard_failed or duplicate (set `code`)."""
 

@@ -184,14 +184,21 @@ def _is_case_staff(roles: set[str]) -> bool:
     return bool(roles - {LIAISON})
 
 
+def _roles_on_open_case(session: Session, scope: Scope, case: Case) -> set[str]:
+    """`evidence_roles` on an open case the user sees; none on a closed or unseen one (a closed
+    case takes no evidence: no need to ask the database)."""
+    if not case.is_open:
+        return set()
+    try:
+        return evidence_roles(session, scope, case)
+    except NotFound:
+        return set()
+
+
 def may_add_evidence(session: Session, scope: Scope, case: Case) -> bool:
     """Add documents, fees, payments and guardian contacts to an open case: the school staff
     acting for its student (a village liaison alone may not)."""
-    try:
-        roles = evidence_roles(session, scope, case)
-    except NotFound:
-        return False
-    return bool(case.is_open and _is_case_staff(roles))
+    return _is_case_staff(_roles_on_open_case(session, scope, case))
 
 
 def require_case_staff(roles: set[str], what: str) -> None:
@@ -220,11 +227,7 @@ def require_visit_kind(roles: set[str], kind: str) -> None:
 
 def loggable_visit_kinds(session: Session, scope: Scope, case: Case) -> list[str]:
     """The visit kinds the user may log on the case now (`visit_kinds`); none once it is closed."""
-    try:
-        roles = evidence_roles(session, scope, case)
-    except NotFound:
-        return []
-    return list(visit_kinds(roles)) if case.is_open else []
+    return list(visit_kinds(_roles_on_open_case(session, scope, case)))
 
 
 # --- who may create and grant (SPEC §2, API.md "Organization") ---------------------------------

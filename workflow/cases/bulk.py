@@ -15,8 +15,7 @@ from models import Case, CaseHistory, LadderPolicy, School, Student
 from workflow import clock
 from workflow.access.scope import is_current_ladder_policy
 from workflow.cases import effects
-from workflow.cases.definitions import T
-from workflow.cases.engine import SYSTEM_ROLE
+from workflow.cases.definitions import SYSTEM_ROLE, T
 from workflow.errors import Conflict, Invalid, NotFound
 from workflow.processes import get_process
 from workflow.validation import check_data, jsonable

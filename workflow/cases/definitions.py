@@ -19,7 +19,8 @@ from workflow.access.scope import CENTER_ROLES
 APPROVAL_STEPS = ("office_approve", "principal_approve", "center_file")
 SUBMIT_STEPS = ("submit", "extend")
 UNDO_STEPS = ("send_back", "withdraw")
-
+# The acting role of the system: the daily sweep, and effects of one case on another.
+SYSTEM_ROLE = "system"
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ class Ctx:
     process: Process
     user: Any = None
     scope: Any = None
-    role: str = "system"
+    role: str = SYSTEM_ROLE
     data: dict = field(default_factory=dict)
     comment: str | None = None
     effective_date: dt.date | None = None

@@ -33,12 +33,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from models import Case, CaseHistory, School, Student, User
 from workflow import clock
 from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, get_in_scope
-from workflow.cases.definitions import APPROVAL_STEPS, SUBMIT_STEPS, Ctx, Process, T
+from workflow.cases.definitions import APPROVAL_STEPS, SUBMIT_STEPS, SYSTEM_ROLE, Ctx, Process, T
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound
 from workflow.processes import REGISTRY, get_process
 from workflow.validation import check_data, jsonable
 
-SYSTEM_ROLE = "system"
 # Every transition may carry its effective date (SPEC §3 "Effective date").
 DATE_KEY = "date"
 
@@ -53,12 +52,14 @@ def process_of(case: Case) -> Process:
     return proc
 
 
-def case_roles(scope: Scope, case, proc: Process | None = None) -> set[str]:
-    """The roles the user holds for this case (SPEC §3 "who acts for whose student")."""
+def case_roles(scope: Scope, case, proc: Process | None = None, class_id: int | None = None) -> set[str]:
+    """The roles the user holds for this case (SPEC §3 "who acts for whose student"): for the
+    class `class_id`, else the process's `class_for_roles`, else the student's class."""
     proc = proc or process_of(case)
     school = case.school
     center_id = school.center_id if school is not None else None
-    class_id = proc.class_for_roles(case) if proc.class_for_roles else None
+    if class_id is None and proc.class_for_roles:
+        class_id = proc.class_for_roles(case)
     return acting_roles(scope, case, center_id=center_id, class_id=class_id)
 
 
@@ -260,16 +261,14 @@ def fire_system(session: Session, case: Case, transition: str, *, data: dict | N
     return _apply(session, proc, case, t, ctx)
 
 
-def available_transitions(session: Session, scope: Scope, user: User,
-                          case: Case) -> tuple[list[str], dict[str, list[str]]]:
-    """What the user may fire on the case now: names allowed by role, scope, separation of
-    duties and state (guards aside), and {name: [unmet guard messages]} for those among them
-    whose guards are unmet. The caller has loaded `case` in scope."""
-    proc = process_of(case)
-    held = case_roles(scope, case, proc)
-    names: list[str] = []
-    blocked: dict[str, list[str]] = {}
-    history = None  # read once, at the first approval step that needs it
+def permitted_transitions(session: Session, case: Case, proc: Process, held: set[str],
+                          user_id: int | None, history: list | None = None) -> list[tuple[T, str]]:
+    """The transitions the user may fire on the case now, guards aside: applicable from its
+    state, held by role (`held`: `case_roles`), not barred by separation of duties; each with the
+    role it would be fired in, in `Process.transition_names` order. `history`: the case's rows
+    from `separation_history`, when the caller has read them (None: read here, once, at the first
+    approval step that needs them)."""
+    out: list[tuple[T, str]] = []
     for name in proc.transition_names:
         t = proc.applicable(name, case)
         if t is None:
@@ -277,16 +276,29 @@ def available_transitions(session: Session, scope: Scope, user: User,
         role = next((r for r in t.roles if r in held), None)
         if role is None:
             continue
-        if t.approval and user.id is not None and history is None:
+        if t.approval and user_id is not None and history is None:
             history = _history(session, case)
-        if separation_blocks(session, case, t, user.id, history):
+        if separation_blocks(session, case, t, user_id, history):
             continue
-        names.append(name)
+        out.append((t, role))
+    return out
+
+
+def available_transitions(session: Session, scope: Scope, user: User,
+                          case: Case) -> tuple[list[str], dict[str, list[str]]]:
+    """What the user may fire on the case now: names allowed by role, scope, separation of
+    duties and state (guards aside, `permitted_transitions`), and {name: [unmet guard messages]}
+    for those among them whose guards are unmet. The caller has loaded `case` in scope."""
+    proc = process_of(case)
+    names: list[str] = []
+    blocked: dict[str, list[str]] = {}
+    for t, role in permitted_transitions(session, case, proc, case_roles(scope, case, proc), user.id):
+        names.append(t.name)
         ctx = _ctx(session=session, case=case, process=proc, user=user, scope=scope, role=role,
                    effective_date=clock.today(), today=clock.today(), transition=t)
         unmet = _unmet(ctx, t)
         if unmet:
-            blocked[name] = unmet
+            blocked[t.name] = unmet
     return names, blocked
 
 
@@ -327,11 +339,8 @@ def _insert(session: Session, case: Case, proc: Process, ctx: Ctx, user_id: int 
 def _creating_role(scope: Scope, proc: Process, probe, class_id: int | None = None) -> str | None:
     """The first of the process's `create_roles` the user holds for the case about to be opened
     (`probe`: its student, school and data; `class_id` the class located with the student, else
-    the process's `class_for_roles`, else the student's class), or None."""
-    if class_id is None and proc.class_for_roles:
-        class_id = proc.class_for_roles(probe)
-    held = acting_roles(scope, probe, center_id=probe.school.center_id if probe.school else None,
-                        class_id=class_id)
+    the process's `class_for_roles`, else the student's class: `case_roles`), or None."""
+    held = case_roles(scope, probe, proc, class_id)
     return next((r for r in proc.create_roles if r in held), None)
 
 

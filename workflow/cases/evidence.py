@@ -41,7 +41,7 @@ from models import (
 from workflow import clock
 from workflow.access.permissions import evidence_roles, require_case_staff, require_visit_kind
 from workflow.access.scope import Scope, case_staff_filter, get_in_scope, user_filter
-from workflow.errors import Conflict, Invalid, NotFound
+from workflow.errors import Conflict, NotFound, invalid_field
 
 # How far before the case was opened a visit may be dated: the visit that led to the case
 # (e.g. the day-one home visit before a suspension was applied for) belongs to it.
@@ -97,16 +97,16 @@ def add_visit(session: Session, scope: Scope, user: User, case: Case, *, date: d
     """
     roles = evidence_roles(session, scope, case)
     if kind not in VISIT_KINDS:
-        raise _bad("kind", f"字段 kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
+        raise invalid_field("kind", f"字段 kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
     if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
-        raise _bad("date", "字段 date 必须是有效日期（YYYY-MM-DD）")
+        raise invalid_field("date", "字段 date 必须是有效日期（YYYY-MM-DD）")
     if date > clock.today():
-        raise _bad("date", "字段 date 不能晚于今天")
+        raise invalid_field("date", "字段 date 不能晚于今天")
     earliest = case.opened_on - dt.timedelta(days=VISIT_LOOKBACK_DAYS)
     if date < earliest:
-        raise _bad("date", f"字段 date 不能早于 {earliest.isoformat()}（立案前 {VISIT_LOOKBACK_DAYS} 天）")
+        raise invalid_field("date", f"字段 date 不能早于 {earliest.isoformat()}（立案前 {VISIT_LOOKBACK_DAYS} 天）")
     if not isinstance(guardian_present, bool):
-        raise _bad("guardian_present", "字段 guardian_present 必须是 true 或 false")
+        raise invalid_field("guardian_present", "字段 guardian_present 必须是 true 或 false")
     ids = _unique_ints(participant_ids, "participant_ids")
     require_visit_kind(roles, kind)
     _require_open(case)
@@ -141,8 +141,8 @@ def _participants(session: Session, scope: Scope, case: Case, ids: list[int]) ->
     }
     missing = [i for i in ids if i not in found]
     if missing:
-        raise _bad("participant_ids",
-                   f"字段 participant_ids：用户 {', '.join(map(str, missing))} 不存在或不在您的管辖范围内")
+        raise invalid_field("participant_ids",
+                            f"字段 participant_ids：用户 {', '.join(map(str, missing))} 不存在或不在您的管辖范围内")
     return [found[i] for i in ids]
 
 
@@ -163,7 +163,7 @@ def add_document(session: Session, scope: Scope, user: User, case: Case, *, kind
     """
     roles = evidence_roles(session, scope, case)
     if kind not in DOCUMENT_KINDS:
-        raise _bad("kind", f"字段 kind 必须是以下之一：{', '.join(DOCUMENT_KINDS)}")
+        raise invalid_field("kind", f"字段 kind 必须是以下之一：{', '.join(DOCUMENT_KINDS)}")
     require_case_staff(roles, "材料")
     _require_open(case)
     return _store_document(session, user, case, kind=kind, upload=Upload(filename, stream),
@@ -201,17 +201,17 @@ def _write_file(session: Session, stream: BinaryIO, upload_dir: str, max_bytes: 
                     break
                 size += len(chunk)
                 if size > max_bytes:
-                    raise _bad(field, f"字段 {field}：文件超过 {_human_size(max_bytes)} 的上限")
+                    raise invalid_field(field, f"字段 {field}：文件超过 {_human_size(max_bytes)} 的上限")
                 if len(head) < 16:
                     head += chunk[: 16 - len(head)]
                 hasher.update(chunk)
                 out.write(chunk)
         if size == 0:
-            raise _bad(field, f"字段 {field}：文件为空")
+            raise invalid_field(field, f"字段 {field}：文件为空")
         detected = next(((ext, ctype) for magic, ext, ctype in FILE_TYPES if head.startswith(magic)), None)
         if detected is None or (allowed is not None and detected[1] not in allowed):
             names = "JPEG 或 PNG 图片" if allowed == IMAGE_TYPES else "PDF、JPEG 或 PNG 文件"
-            raise _bad(field, f"字段 {field}：只接受 {names}（按文件内容判断，与文件名无关）")
+            raise invalid_field(field, f"字段 {field}：只接受 {names}（按文件内容判断，与文件名无关）")
         ext, content_type = detected
         stored_name = f"{token[:2]}/{token}.{ext}"
         final_path = os.path.join(upload_dir, stored_name)
@@ -333,17 +333,17 @@ def add_payment(session: Session, scope: Scope, user: User, case: Case, *, fee_i
     amount = _money(amount, "amount")
     receipt_no = _required_text(receipt_no, "receipt_no", 60)
     if isinstance(fee_id, bool) or not isinstance(fee_id, int):
-        raise _bad("fee_id", "字段 fee_id 必须是整数")
+        raise invalid_field("fee_id", "字段 fee_id 必须是整数")
     require_case_staff(roles, "缴费")
     _require_open(case)
     fee = session.scalars(
         select(Fee).where(Fee.id == fee_id, Fee.case_id == case.id).with_for_update()
     ).first()
     if fee is None:
-        raise _bad("fee_id", f"字段 fee_id：收费项目 {fee_id} 不属于该案件")
+        raise invalid_field("fee_id", f"字段 fee_id：收费项目 {fee_id} 不属于该案件")
     outstanding = fee.amount_due - fee_paid(session, fee.id)
     if amount > outstanding:
-        raise _bad("amount", f"字段 amount：{amount} 元超过该收费项目尚欠的 {outstanding} 元")
+        raise invalid_field("amount", f"字段 amount：{amount} 元超过该收费项目尚欠的 {outstanding} 元")
     taken = session.scalar(
         select(func.count()).select_from(Payment).where(Payment.case_id == case.id,
                                                         Payment.receipt_no == receipt_no)
@@ -390,11 +390,11 @@ def _money(value, name: str) -> Decimal:
         if not amount.is_finite() or amount.as_tuple().exponent < -2:
             raise InvalidOperation
     except InvalidOperation:
-        raise _bad(name, f"字段 {name} 必须是以元为单位、最多两位小数的金额，如 \"120.50\"") from None
+        raise invalid_field(name, f"字段 {name} 必须是以元为单位、最多两位小数的金额，如 \"120.50\"") from None
     if amount <= 0:
-        raise _bad(name, f"字段 {name} 必须大于 0")
+        raise invalid_field(name, f"字段 {name} 必须大于 0")
     if amount > MAX_AMOUNT:
-        raise _bad(name, f"字段 {name} 超过上限 {MAX_AMOUNT}")
+        raise invalid_field(name, f"字段 {name} 超过上限 {MAX_AMOUNT}")
     return amount.quantize(Decimal("0.01"))
 
 
@@ -414,13 +414,13 @@ def add_contact(session: Session, scope: Scope, user: User, case: Case, *, conta
     """
     roles = evidence_roles(session, scope, case)
     if case.process != "absence":
-        raise _bad("case", "只有缺勤（absence）案件可以登记家长联系")
+        raise invalid_field("case", "只有缺勤（absence）案件可以登记家长联系")
     if not isinstance(contacted_at, dt.datetime) or contacted_at.tzinfo is None:
-        raise _bad("contacted_at", "字段 contacted_at 必须是带时区的 ISO 8601 时间")
+        raise invalid_field("contacted_at", "字段 contacted_at 必须是带时区的 ISO 8601 时间")
     if contacted_at > clock.now() + CLOCK_SKEW:
-        raise _bad("contacted_at", "字段 contacted_at 不能晚于当前时间")
+        raise invalid_field("contacted_at", "字段 contacted_at 不能晚于当前时间")
     if channel not in CONTACT_CHANNELS:
-        raise _bad("channel", f"字段 channel 必须是以下之一：{', '.join(CONTACT_CHANNELS)}")
+        raise invalid_field("channel", f"字段 channel 必须是以下之一：{', '.join(CONTACT_CHANNELS)}")
     require_case_staff(roles, "家长联系")
     _require_open(case)
     reported_at = absence_reported_at(session, case)
@@ -447,37 +447,33 @@ def absence_reported_at(session: Session, case: Case) -> dt.datetime:
 # --- small validators -------------------------------------------------------------------------
 
 
-def _bad(name: str, message: str) -> Invalid:
-    return Invalid(message, details={"field": name})
-
-
 def _text(value, max_len: int | None = None, name: str = "notes") -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _bad(name, f"字段 {name} 必须是字符串")
+        raise invalid_field(name, f"字段 {name} 必须是字符串")
     value = value.strip()
     if max_len and len(value) > max_len:
-        raise _bad(name, f"字段 {name} 超过 {max_len} 个字符")
+        raise invalid_field(name, f"字段 {name} 超过 {max_len} 个字符")
     return value or None
 
 
 def _required_text(value, name: str, max_len: int) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _bad(name, f"字段 {name} 不能为空")
+        raise invalid_field(name, f"字段 {name} 不能为空")
     value = value.strip()
     if len(value) > max_len:
-        raise _bad(name, f"字段 {name} 超过 {max_len} 个字符")
+        raise invalid_field(name, f"字段 {name} 超过 {max_len} 个字符")
     return value
 
 
 def _unique_ints(values, name: str) -> list[int]:
     if not isinstance(values, (list, tuple)):
-        raise _bad(name, f"字段 {name} 必须是用户 id 的列表")
+        raise invalid_field(name, f"字段 {name} 必须是用户 id 的列表")
     out: list[int] = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int):
-            raise _bad(name, f"字段 {name} 必须是用户 id 的列表")
+            raise invalid_field(name, f"字段 {name} 必须是用户 id 的列表")
         if v not in out:
             out.append(v)
     return out

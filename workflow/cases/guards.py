@@ -1,7 +1,7 @@
 """Guards: small named checks of a case's evidence (SPEC §3 "needs").
 
-A guard takes the context (`workflow.processes.Ctx`) and returns None when met, or a Chinese
-message naming what is missing; the engine joins every unmet message into one 409
+A guard takes the context (`workflow.cases.definitions.Ctx`) and returns None when met, or a
+Chinese message naming what is missing; the engine joins every unmet message into one 409
 `guard_failed`. A guard's docstring is its one-line description in docs/processes.md.
 
 Guards that read request data (`extend`'s new end) pass when the key is absent: the data spec
@@ -32,7 +32,7 @@ from models import (
 )
 from workflow.absence import ladder
 from workflow.access.scope import can_see, user_filter
-from workflow.errors import Invalid
+from workflow.errors import invalid_field
 from workflow.org.services import STUDENT_STATUS_NAMES
 from workflow.validation import N_
 
@@ -195,15 +195,11 @@ def no_open_return(ctx):
 # --- input checks (422) ------------------------------------------------------------------------
 
 
-def _bad(field: str, message: str) -> Invalid:
-    return Invalid(message, details={"field": field})
-
-
 def class_of_school(session, class_id: int, school_id: int, field: str = "data.class_id") -> SchoolClass:
     """The class `class_id` if it belongs to `school_id`; Invalid otherwise."""
     k = session.get(SchoolClass, class_id)
     if k is None or k.school_id != school_id:
-        raise _bad(field, f"字段 {field} 必须是本校（案件所属学校）的班级")
+        raise invalid_field(field, f"字段 {field} 必须是本校（案件所属学校）的班级")
     return k
 
 
@@ -220,7 +216,7 @@ def check_class_in_case_center(ctx) -> None:
     k = ctx.session.get(SchoolClass, ctx.data["class_id"])
     center = ctx.case.school.center_id if ctx.case.school else None
     if k is None or k.school is None or (k.school_id != ctx.case.school_id and k.school.center_id != center):
-        raise _bad("data.class_id", "字段 data.class_id 必须是本中心校范围内的班级")
+        raise invalid_field("data.class_id", "字段 data.class_id 必须是本中心校范围内的班级")
 
 
 def check_user_ids(key: str):
@@ -236,7 +232,7 @@ def check_user_ids(key: str):
         found = set(ctx.session.scalars(q))
         missing = [i for i in ids if i not in found]
         if missing:
-            raise _bad(f"data.{key}", f"字段 data.{key} 中的用户不存在或不在您的管辖范围内：{missing[0]}")
+            raise invalid_field(f"data.{key}", f"字段 data.{key} 中的用户不存在或不在您的管辖范围内：{missing[0]}")
 
     check.__name__ = f"check_{key}"
     return check
@@ -249,7 +245,7 @@ def check_destination_school(ctx) -> None:
         return
     school = ctx.session.get(School, sid)
     if school is None or school.kind == "county" or school.id == ctx.case.school_id:
-        raise _bad("data.destination_school_id", "字段 data.destination_school_id 必须是本系统中的另一所学校")
+        raise invalid_field("data.destination_school_id", "字段 data.destination_school_id 必须是本系统中的另一所学校")
 
 
 # --- absence -----------------------------------------------------------------------------------
@@ -289,4 +285,4 @@ def check_conversion_case(ctx) -> None:
         other = None
     if (other is None or other.student_id != ctx.case.student_id
             or other.process not in CONVERSION_PROCESSES or other.state == "withdrawn"):
-        raise _bad("data.case_id", "字段 data.case_id 必须是该学生的休学（suspension）或转出（transfer_out）案件（未撤回）")
+        raise invalid_field("data.case_id", "字段 data.case_id 必须是该学生的休学（suspension）或转出（transfer_out）案件（未撤回）")

@@ -110,7 +110,7 @@ def _candidates(scope: Scope) -> _Candidates:
         for t in proc.transitions:
             if held & set(t.roles):
                 states.setdefault(name, set()).update(t.sources)
-        if callable(getattr(proc, "duties", None)):
+        if proc.duties is not None:
             duty.add(name)
     return _Candidates(states, duty)
 
@@ -131,30 +131,14 @@ def _candidate_clause(cand: _Candidates):
 
 
 def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInputs) -> set[str]:
-    duties = getattr(proc, "duties", None)
-    if not callable(duties):
+    duties = proc.duties
+    if duties is None:
         return set()
     if duties is ladder.duties:
         # the absence ladder's inputs were read for all the queue's cases at once (those left
         # out can name none of the user's roles: `ladder.possible_duties`)
         return ladder.duties_from(session, case, inputs) if case.id in inputs.read else set()
     return set(duties(case) or ())
-
-
-def _actions(session: Session, scope: Scope, user: User, case: Case, proc: Process,
-             held: set[str], history: list) -> list[str]:
-    """The names `engine.available_transitions` would return, without evaluating guards (the
-    queue says there is work; the case page says what is still missing). `history`: the case's
-    rows from `engine.separation_history`."""
-    names = []
-    for name in proc.transition_names:
-        t = proc.applicable(name, case)
-        if t is None or not held & set(t.roles):
-            continue
-        if engine.separation_blocks(session, case, t, user.id, history):
-            continue
-        names.append(name)
-    return names
 
 
 def _reason(proc: Process, case: Case, actions: list[str], duty: bool, overdue: bool,
@@ -177,16 +161,16 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
     """The open cases in `scope` on which `user` can act now, most urgent first.
 
     A case is in the queue when a transition other than the SECONDARY ones is available to the
-    user by role, scope, separation of duties and state (whether or not its guards are met
-    yet), or when the process
-    declares a duty (`Process.duties(case)` -> role codes, e.g. who must visit on this rung of
-    the absence ladder) that the user holds for the case. Each item is the case summary plus
+    user by role, scope, separation of duties and state (`engine.permitted_transitions`, whether
+    or not its guards are met yet), or when the process declares a duty (`Process.duties(case)`
+    -> role codes, e.g. who must visit on this rung of the absence ladder) that the user holds
+    for the case. Each item is the case summary plus
     `due`, `overdue`, `actions` (transition names) and `reason` (a Chinese line).
 
     One query loads the candidates (open cases in scope, in a state where one of the user's
-    roles may act), with student and class, then their schools by id; the separation-of-duties history and the
-    absence duties' inputs are then read for all candidates at once (a fixed number of queries,
-    whatever the queue's length).
+    roles may act), with student and class, then their schools by id; the separation-of-duties
+    history and the absence duties' inputs are then read for all candidates at once (a fixed
+    number of queries, whatever the queue's length).
     """
     if user is None or not scope.roles:
         return []
@@ -213,8 +197,8 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
     history = engine.separation_history(session, [c.id for c in cases if c.process in cand.states])
     # the ladder's inputs only for the cases where a role the user holds could have a duty
     inputs = ladder.duty_inputs(session, [
-        c for c in cases if getattr(REGISTRY.get(c.process), "duties", None) is ladder.duties
-        and held_by_case.get(c.id) and ladder.possible_duties(session, c) & held_by_case[c.id]])
+        c for c in cases if held_by_case.get(c.id) and REGISTRY[c.process].duties is ladder.duties
+        and ladder.possible_duties(session, c) & held_by_case[c.id]])
     items = []
     for case in cases:
         proc = REGISTRY.get(case.process)
@@ -223,7 +207,10 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
         held = held_by_case[case.id]
         if not held:
             continue
-        actions = (_actions(session, scope, user, case, proc, held, history.get(case.id, []))
+        # what the case page offers, without evaluating guards (the queue says there is work;
+        # the case page says what is still missing)
+        actions = ([t.name for t, _role in engine.permitted_transitions(
+                       session, case, proc, held, user.id, history.get(case.id, []))]
                    if case.process in cand.states else [])
         duty = bool(_duties(session, proc, case, inputs) & held)
         if not duty and all(a in SECONDARY for a in actions):

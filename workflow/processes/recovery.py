@@ -26,7 +26,7 @@ PROCESS = Process(
                       "responsible_user_ids": list[int], "village_persons": list[str],
                       "measures": list[str]},
     create_checks=(g.check_user_ids("responsible_user_ids"),),
-    create_check=lambda ctx: g.student_status(*NOT_ENROLLED)(ctx),
+    create_check=g.student_status(*NOT_ENROLLED),
     transitions=[
         T("mark_returned", "open", "returned", roles=ACTORS,
           data_spec={"class_id": Req(int), "credited_user_ids": Req(list[int])},

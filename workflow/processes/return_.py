@@ -34,7 +34,7 @@ PROCESS = Process(
     create_roles=STARTERS,
     create_data_spec={"class_id": int, "reason": str},
     create_checks=(check_create_class,),
-    create_check=lambda ctx: g.student_status(*RETURNABLE)(ctx),
+    create_check=g.student_status(*RETURNABLE),
     class_for_roles=class_for_roles,
     transitions=[
         T("submit", "draft", "submitted", roles=STARTERS, data_spec={"class_id": int},

@@ -16,7 +16,7 @@ PROCESS = Process(
                   "withdrawn": "已撤回"},
     create_roles=("homeroom_teacher",),
     create_data_spec={"reason": str},
-    create_check=lambda ctx: g.student_status("active")(ctx),
+    create_check=g.student_status("active"),
     transitions=[
         T("submit", "draft", "submitted", roles=("homeroom_teacher",), data_spec={"reason": str},
           merge_keys=("reason",), guards=(g.student_flagged, g.has_document("guardian_agreement")),

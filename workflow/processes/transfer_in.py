@@ -9,7 +9,6 @@ from workflow.cases import effects as e
 from workflow.cases import guards as g
 from workflow.cases.definitions import Process, T
 from workflow.org import transfers
-from workflow.org.transfers import NEW_STUDENT, RECEIVABLE
 from workflow.validation import Req
 
 PROCESS = Process(
@@ -20,16 +19,16 @@ PROCESS = Process(
     final_states=("enrolled", "withdrawn"),
     state_labels={"submitted": "待接收", "enrolled": "已入班", "withdrawn": "已撤回"},
     create_roles=("academic_office",),
-    create_data_spec={"origin_school": Req(str), "class_id": Req(int), "student": NEW_STUDENT,
+    create_data_spec={"origin_school": Req(str), "class_id": Req(int), "student": transfers.NEW_STUDENT,
                       "reason": str},
     locate=transfers.locate_transfer_in,
     create_checks=(transfers.check_new_student,),
-    create_check=lambda ctx: g.student_status(*RECEIVABLE)(ctx),
+    create_check=g.student_status(*transfers.RECEIVABLE),
     create_effects=(transfers.create_incoming_student,),
     class_for_roles=lambda case: (case.data or {}).get("class_id"),
     transitions=[
         T("accept", "submitted", "enrolled", roles=("homeroom_teacher", "principal"),
-          guards=(g.student_status(*RECEIVABLE),),
+          guards=(g.student_status(*transfers.RECEIVABLE),),
           effects=(e.enrol_transfer_in, e.confirm_sister_transfer_out), label="接收入班"),
         T("change_class", "submitted", "submitted", roles=("academic_office",),
           data_spec={"class_id": Req(int)}, checks=(g.check_class_in_case_school,),
