@@ -413,35 +413,31 @@ def _missing_attendance_open(session: Session, case: Case) -> list[str]:
     return [d for d in days if d not in taken]
 
 
-def unvisited_rung(session: Session, case: Case) -> Rung | None:
+def unvisited_rung(session: Session, case: Case, inputs: DutyInputs | None = None) -> Rung | None:
     """The rung the case stands on when its visit (right kind, with the required roles) has not
-    been logged since the case reached it; None when it has, or the state is not a rung."""
+    been logged since the case reached it; None when it has, or the state is not a rung. Reads
+    the escalation dates and visits from `inputs` (`duty_inputs`) when given."""
     rung = policy_for_case(session, case).rung(case.state)
     if rung is None:
         return None
-    since = rung_dates(session, case).get(rung.state, case.opened_on)
-    visits = session.scalars(select(Visit).where(Visit.case_id == case.id))
+    if inputs is not None:
+        reached, visits = inputs.rung_dates.get(case.id, {}), inputs.visits.get(case.id, [])
+    else:
+        reached, visits = rung_dates(session, case), session.scalars(select(Visit).where(Visit.case_id == case.id))
+    since = reached.get(rung.state, case.opened_on)
     return None if any(visit_satisfies(session, case, v, rung, since) for v in visits) else rung
 
 
 def duties(case: Case) -> set[str]:
     """The roles that must act on an open absence case now (for the queues): the homeroom teacher
     until a guardian contact is logged and while a school day of the run lacks attendance; the
-    current rung's roles until its visit is logged."""
+    current rung's roles until its visit is logged. (`duties_from` over this one case.)"""
     if not case.is_open:
         return set()
     session = object_session(case)
-    out: set[str] = set()
     if session is None:
-        return out
-    if not session.scalar(select(func.count(GuardianContact.id)).where(GuardianContact.case_id == case.id)):
-        out.add("homeroom_teacher")
-    if _missing_attendance_open(session, case):
-        out.add("homeroom_teacher")
-    rung = unvisited_rung(session, case)
-    if rung is not None:
-        out |= set(rung.roles)
-    return out
+        return set()
+    return duties_from(session, case, duty_inputs(session, [case]))
 
 
 def duty_notes(session: Session, case: Case) -> list[str]:
@@ -467,9 +463,9 @@ def duty_notes(session: Session, case: Case) -> list[str]:
 
 
 # --- batch: the duty inputs of many cases at once (the work queue) -------------------------------
-# `duties` above reads ~4 rows per case; a queue shows dozens of absence cases. `duty_inputs`
-# reads the same facts for all of them in a few grouped queries and `duties_from` then decides
-# exactly as `duties` does (same policy, same `visit_satisfies`), so the two cannot disagree.
+# A queue shows dozens of absence cases. `duty_inputs` reads the facts `duties` needs for all of
+# them in a few grouped queries and `duties_from` decides; `duties` is the same two over one case,
+# so the queue and a single case cannot disagree.
 
 
 @dataclass
@@ -542,12 +538,9 @@ def duties_from(session: Session, case: Case, inputs: DutyInputs) -> set[str]:
     if days and case.student is not None and case.student.class_id is not None:
         if any((case.student.class_id, d) not in inputs.taken for d in days):
             out.add("homeroom_teacher")
-    policy = policy_for_case(session, case)
-    rung = policy.rung(case.state)
+    rung = unvisited_rung(session, case, inputs)
     if rung is not None:
-        since = inputs.rung_dates.get(case.id, {}).get(rung.state, case.opened_on)
-        if not any(visit_satisfies(session, case, v, rung, since) for v in inputs.visits.get(case.id, [])):
-            out |= set(rung.roles)
+        out |= set(rung.roles)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Case, CaseHistory, Student
@@ -31,25 +31,13 @@ SWEEP_REASON = "考勤登记旷课（每日清扫补建）"
 def covered(session: Session, student_id: int, day: dt.date) -> bool:
     """Whether an absence case of the student already answers for an unexcused mark on `day`
     (see the module docstring)."""
-    if session.scalar(select(exists().where(Case.student_id == student_id, Case.process == "absence",
-                                            Case.is_open.is_(True)))):
-        return True
-    closed_after = exists().where(CaseHistory.case_id == Case.id, CaseHistory.to_state.in_(FINAL),
-                                  CaseHistory.effective_date >= day)
-    if session.scalar(select(exists().where(Case.student_id == student_id, Case.process == "absence",
-                                            Case.is_open.is_(False), Case.opened_on <= day, closed_after))):
-        return True
-    for data in session.scalars(select(Case.data).where(
-            Case.student_id == student_id, Case.process == "absence", Case.state == "converted")):
-        other = (data or {}).get("converted_case_id")
-        if other is not None and session.scalar(select(Case.is_open).where(Case.id == other)):
-            return True
-    return False
+    return (student_id, day) in covered_many(session, [(student_id, day)])
 
 
 def covered_many(session: Session, pairs) -> set[tuple[int, dt.date]]:
-    """`covered` for many (student id, day) pairs in three statements (the daily sweep): the
-    pairs an absence case already answers for."""
+    """The (student id, day) pairs of `pairs` an absence case already answers for (see the module
+    docstring), in at most three statements whatever their number (the daily sweep asks for many
+    at once, `covered` for one)."""
     pairs = list(pairs)
     students = sorted({sid for sid, _day in pairs})
     if not students:
@@ -64,18 +52,15 @@ def covered_many(session: Session, pairs) -> set[tuple[int, dt.date]]:
                 CaseHistory.case_id.in_(sorted(closed)), CaseHistory.to_state.in_(FINAL))):
             r = closed[case_id]
             closed_on.setdefault(r.student_id, []).append((r.opened_on, day))
-    linked = sorted({i for r in rows if r.state == "converted"
-                     and isinstance(i := (r.data or {}).get("converted_case_id"), int)})
-    open_linked = set(session.scalars(select(Case.id).where(Case.id.in_(linked), Case.is_open.is_(True)))) \
-        if linked else set()
-    out = set()
-    for sid, day in pairs:
-        if sid in open_for or any(opened <= day <= until for opened, until in closed_on.get(sid, ())):
-            out.add((sid, day))
-        elif any(r.student_id == sid and r.state == "converted"
-                 and (r.data or {}).get("converted_case_id") in open_linked for r in rows):
-            out.add((sid, day))
-    return out
+    converted = [(r.student_id, i) for r in rows if r.state == "converted"
+                 and isinstance(i := (r.data or {}).get("converted_case_id"), int)]
+    if converted:
+        still_open = set(session.scalars(select(Case.id).where(
+            Case.id.in_(sorted({i for _sid, i in converted})), Case.is_open.is_(True))))
+        # the child's absence is the open suspension/transfer_out's business now
+        open_for |= {sid for sid, i in converted if i in still_open}
+    return {(sid, day) for sid, day in pairs
+            if sid in open_for or any(opened <= day <= until for opened, until in closed_on.get(sid, ()))}
 
 
 def open_for_unexcused(session: Session, student_id: int, day: dt.date) -> Case | None:

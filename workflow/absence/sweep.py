@@ -525,8 +525,7 @@ class _Batch:
                        state=case.state, version=case.version, opened_on=case.opened_on, by_hand=False,
                        policy_id=case.ladder_policy_id, due_on=None, is_overdue=False, data=dict(case.data))
             if row.policy_id not in self.policies:
-                self.policies[row.policy_id] = ladder.policy_for_case(
-                    self.s, SimpleNamespace(ladder_policy_id=row.policy_id))
+                self.policies[row.policy_id] = ladder.policy_for_case(self.s, case)
             self.rows[row.id] = row
             out[i] = row
         return out

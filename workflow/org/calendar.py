@@ -9,8 +9,9 @@ term) the branch has not defined itself, the center school's term applies. A bra
 its own first term but not its second therefore follows the center school in the second term.
 
 Pure reads, no Flask. `SchoolCalendar.load` reads everything it needs in two queries (the school
-row, then the terms with their exception days); the daily sweep keeps one `CalendarBook` per run
-so each calendar is loaded once however many students it serves.
+row, then the terms with their exception days); `SchoolCalendar.load_many` reads a whole batch of
+schools in two (the daily sweep), and a `CalendarBook` keeps each calendar of a request loaded once
+however many cases it serves (the work queue).
 """
 from __future__ import annotations
 
@@ -156,7 +157,7 @@ def school_year_of(day: dt.date) -> str:
 
 
 class CalendarBook:
-    """Calendars of many schools for one run (e.g. the daily sweep), each loaded once."""
+    """Calendars of many schools for one request (e.g. the work queue), each loaded once."""
 
     def __init__(self, session: Session):
         self.session = session
