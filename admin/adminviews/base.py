@@ -1,12 +1,10 @@
-"""Flask-Admin's scoped base classes and the scope helpers every record screen uses.
-
-Flask-Admin views (档案管理) over one scoped base class.
+"""Flask-Admin's (档案管理) scoped base classes and the scope helpers every record screen uses.
 
 Every list, count, detail, edit, delete and export goes through `ScopedModelView.scope_clause`:
 the model's filter in workflow.access.scope.FILTERS; an id outside the user's scope answers
-404. Creating schools, villages, classes, users, students and terms goes through workflow.org,
-so the admin pages and the JSON API follow the same rules. Who may do what is decided in
-workflow.access.permissions (`RECORDS`) and explained in docs/admin.md.
+404. Creating schools, villages, classes, users, students and terms goes through
+workflow.org.services, so the admin pages and the JSON API follow the same rules. Who may do
+what is decided in workflow.access.permissions (`RECORDS`) and explained in docs/admin.md.
 """
 from __future__ import annotations
 
@@ -51,10 +49,6 @@ TERM_OPTIONS = [("1", _l("第一学期")), ("2", _l("第二学期"))]
 # --- scope helpers ------------------------------------------------------------------------------
 
 
-def _scope() -> sc.Scope:
-    return current_scope()
-
-
 def _signed_in() -> bool:
     """Whether a user is signed in (Flask-Admin also asks its `can_*` outside a request: no)."""
     try:
@@ -64,11 +58,11 @@ def _signed_in() -> bool:
 
 
 def _managed_schools() -> set[int] | None:
-    return permissions.managed_school_ids(db.session, _scope())
+    return permissions.managed_school_ids(db.session, current_scope())
 
 
 def _visible(model):
-    return db.session.query(model).filter(sc.FILTERS[model](_scope()))
+    return db.session.query(model).filter(sc.FILTERS[model](current_scope()))
 
 
 def scoped_schools():
@@ -86,7 +80,7 @@ def managed_schools_query():
 
 def managed_centers_query():
     q = _visible(School).filter(School.kind == "center")
-    centers = permissions.managed_center_ids(_scope())
+    centers = permissions.managed_center_ids(current_scope())
     if centers is not None:
         q = q.filter(School.id.in_(sorted(centers) or [-1]))
     return q.order_by(School.name).all()
@@ -94,7 +88,7 @@ def managed_centers_query():
 
 def parent_choices_query():
     """Possible parents of a new school: the user's centers; for admin also counties."""
-    if _scope().is_all:
+    if current_scope().is_all:
         return _visible(School).filter(School.kind.in_(("county", "center"))).order_by(School.name).all()
     return managed_centers_query()
 
@@ -186,7 +180,7 @@ class ScopedIndexView(AdminIndexView):
     """The 档案管理 landing page: only for staff roles; anonymous users go to the login page."""
 
     def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.is_active and permissions.is_staff(_scope()))
+        return bool(current_user.is_authenticated and current_user.is_active and permissions.is_staff(current_scope()))
 
     def inaccessible_callback(self, name, **kwargs):
         return _refuse()
@@ -214,7 +208,7 @@ class ScopedModelView(ModelView):
 
     def is_accessible(self) -> bool:
         return bool(current_user.is_authenticated and current_user.is_active
-                    and permissions.may_use_records(_scope(), self.record, "read"))
+                    and permissions.may_use_records(current_scope(), self.record, "read"))
 
     def is_visible(self) -> bool:
         return self.is_accessible()
@@ -224,24 +218,24 @@ class ScopedModelView(ModelView):
 
     @property
     def can_create(self) -> bool:
-        return _signed_in() and permissions.may_use_records(_scope(), self.record, "create")
+        return _signed_in() and permissions.may_use_records(current_scope(), self.record, "create")
 
     @property
     def can_edit(self) -> bool:
-        return _signed_in() and permissions.may_use_records(_scope(), self.record, "edit")
+        return _signed_in() and permissions.may_use_records(current_scope(), self.record, "edit")
 
     @property
     def can_delete(self) -> bool:
-        return _signed_in() and permissions.may_use_records(_scope(), self.record, "delete")
+        return _signed_in() and permissions.may_use_records(current_scope(), self.record, "delete")
 
     def may_write(self, obj) -> bool:
         """Whether the user may edit or delete this (visible) object."""
-        return permissions.may_write_record(db.session, _scope(), self.record, obj)
+        return permissions.may_write_record(db.session, current_scope(), self.record, obj)
 
     # --- scope ---------------------------------------------------------------------------------
 
     def scope_clause(self):
-        return sc.FILTERS[self.model](_scope())
+        return sc.FILTERS[self.model](current_scope())
 
     def get_query(self):
         return db.session.query(self.model).filter(self.scope_clause())

@@ -1,7 +1,7 @@
 """Record screens of cases and ladder policies."""
 from __future__ import annotations
 
-from flask import flash, request, url_for
+from flask import flash, g, request, url_for
 from flask_admin.contrib.sqla.filters import BooleanEqualFilter, FilterEqual, IntEqualFilter
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -35,13 +35,13 @@ from ..labels import (
     lazy_translated,
     role_label,
 )
+from ..security import current_scope
 from .base import (
     ScopedModelView,
     _center_options,
     _local_time_fmt,
     _school_name,
     _school_options,
-    _scope,
     managed_centers_query,
 )
 
@@ -145,8 +145,12 @@ def _creator_fmt(view, context, model, name):
 
 
 def _is_latest(policy: LadderPolicy) -> bool:
-    """Whether new cases of the policy's center school open under it."""
-    return ladder.current_policy(db.session, policy.center_school_id).id == policy.id
+    """Whether new cases of the policy's center school open under it (its current policy, looked
+    up once per request and center, not once per row)."""
+    current = g.setdefault("ladder_current_policy_ids", {})
+    if policy.center_school_id not in current:
+        current[policy.center_school_id] = ladder.current_policy(db.session, policy.center_school_id).id
+    return current[policy.center_school_id] == policy.id
 
 
 def _is_current_fmt(view, context, model, name):
@@ -175,13 +179,12 @@ def _ladder_form_class():
 
 class LadderPolicyView(ScopedModelView):
     """防辍阶梯: the versions of a center school's home-visit ladder. Saving never changes a row:
-    it writes a new version through workflow.ladder.save_policy (the rules of PUT
+    it writes a new version through workflow.absence.ladder.save_policy (the rules of PUT
     /api/v1/ladder/{center_school_id}); open cases keep the version they began under. Center head,
     center office (their center) and admin see every version and save new ones; school staff see
     their center's current version, read-only."""
 
     record = "ladder_policy"
-    create_through_service = True
     column_list = ("center_school_id", "version", "is_current", "rungs", "created_by_id", "created_at")
     column_details_list = column_list
     column_labels = {"center_school_id": _l("中心校"), "version": _l("版本"), "is_current": _l("现行版本"),
@@ -207,7 +210,7 @@ class LadderPolicyView(ScopedModelView):
         super().__init__(*args, **kwargs)
 
     def _editable_centers(self) -> list[School]:
-        return [c for c in managed_centers_query() if permissions.may_edit_ladder_policy(_scope(), c.id)]
+        return [c for c in managed_centers_query() if permissions.may_edit_ladder_policy(current_scope(), c.id)]
 
     def _fill(self, form, center_id: int | None) -> None:
         policy = ladder.current_policy(db.session, center_id)
@@ -257,7 +260,7 @@ class LadderPolicyView(ScopedModelView):
 
     def _save(self, form, center_id) -> bool:
         try:
-            policy = ladder.save_policy(db.session, _scope(), current_user, center_id, self._rungs(form),
+            policy = ladder.save_policy(db.session, current_scope(), current_user, center_id, self._rungs(form),
                                         version=self._version(form))
         except Exception as exc:
             discard_writes()

@@ -44,6 +44,7 @@ from ..labels import (
     STUDENT_STATUS_LABELS,
     role_label,
 )
+from ..security import current_scope
 from .base import (
     CALENDAR_DAY_LABELS,
     TERM_OPTIONS,
@@ -57,7 +58,6 @@ from .base import (
     _label_options,
     _parent_options,
     _school_options,
-    _scope,
     _village_options,
     managed_centers_query,
     managed_classes_query,
@@ -107,7 +107,7 @@ class SchoolView(ScopedModelView):
         return form
 
     def create_via_service(self, form):
-        school = org.create_school(db.session, _scope(), name=form.name.data, kind=form.kind.data,
+        school = org.create_school(db.session, current_scope(), name=form.name.data, kind=form.kind.data,
                                    parent_id=form.parent.data.id if form.parent.data else None)
         school.code = form.code.data or None
         school.is_junior_high = bool(form.is_junior_high.data)
@@ -154,7 +154,7 @@ class VillageView(ScopedModelView):
         return form
 
     def create_via_service(self, form):
-        return org.create_village(db.session, _scope(), name=form.name.data,
+        return org.create_village(db.session, current_scope(), name=form.name.data,
                                   center_school_id=form.center_school.data.id)
 
     def delete_blocker(self, model):
@@ -203,7 +203,7 @@ class SchoolClassView(ScopedModelView):
             raise Invalid(_("年级必须是 1 到 9 之间的整数"))
 
     def create_via_service(self, form):
-        return org.create_class(db.session, _scope(), school_id=form.school.data.id,
+        return org.create_class(db.session, current_scope(), school_id=form.school.data.id,
                                 school_year=(form.school_year.data or "").strip(),
                                 grade=form.grade.data, name=form.name.data)
 
@@ -291,7 +291,7 @@ class UserView(ScopedModelView):
         return form
 
     def create_via_service(self, form):
-        return org.create_user(db.session, _scope(), username=form.username.data or "",
+        return org.create_user(db.session, current_scope(), username=form.username.data or "",
                                password=form.password.data or "", name=form.name.data or "",
                                roles=_role_items(form))
 
@@ -300,7 +300,7 @@ class UserView(ScopedModelView):
         return super().update_model(form, model)
 
     def on_model_change(self, form, model, is_created):
-        scope = _scope()
+        scope = current_scope()
         db.session.flush()  # the inline rows carry objects; their ids are set by the flush
         for r in model.roles:
             wanted = _SCOPE_FIELD.get(ROLE_SCOPE.get(r.role))
@@ -327,7 +327,7 @@ class UserView(ScopedModelView):
 
 
 def _id_card_fmt(view, context, model, name):
-    return org.id_card_as_seen_by(_scope(), model)
+    return org.id_card_as_seen_by(current_scope(), model)
 
 
 def _flags_fmt(view, context, model, name):
@@ -345,7 +345,7 @@ def _student_page_fmt(view, context, model, name):
 
 
 class StudentView(ScopedModelView):
-    """学生: the rolls. Created through workflow.org.create_student (which writes the first
+    """学生: the rolls. Created through workflow.org.services.create_student (which writes the first
     学籍记录); never deleted here — status changes go through the workflow processes."""
 
     record = "student"
@@ -401,7 +401,7 @@ class StudentView(ScopedModelView):
         form = super().edit_form(obj)
         # The class changes through the workflow (change_class, transfers), not by editing.
         del form["klass"]
-        if obj is not None and not permissions.sees_full_id_card(_scope(), obj):
+        if obj is not None and not permissions.sees_full_id_card(current_scope(), obj):
             del form["id_card_no"]
         return form
 
@@ -417,7 +417,7 @@ class StudentView(ScopedModelView):
         guardians = [{"name": e.form.name.data, "relation": e.form.relation.data, "phone": e.form.phone.data}
                      for e in form.guardians.entries if not form.guardians.should_delete(e)]
         return org.create_student(
-            db.session, _scope(), name=form.name.data or "", gender=form.gender.data,
+            db.session, current_scope(), name=form.name.data or "", gender=form.gender.data,
             birth_date=form.birth_date.data, class_id=form.klass.data.id, village_id=form.village.data.id,
             student_no=form.student_no.data or None, id_card_no=form.id_card_no.data or None,
             flags=[f for f in STUDENT_FLAGS if form[f].data], guardians=guardians)
@@ -438,7 +438,7 @@ def _days_fmt(view, context, model, name):
 
 class TermView(ScopedModelView):
     """校历: a school's terms with their holidays and make-up school days (调休). Saved through
-    workflow.org.set_calendar, the same rules as PUT /api/v1/calendar/{school_id}."""
+    workflow.org.services.set_calendar, the same rules as PUT /api/v1/calendar/{school_id}."""
 
     record = "term"
     column_list = ("school", "school_year", "term", "start", "end")
@@ -480,7 +480,7 @@ class TermView(ScopedModelView):
                 if not form.days.should_delete(e) and e.form.kind.data == kind]
 
     def _save(self, form, school_id, school_year, term):
-        return org.set_calendar(db.session, _scope(), school_id, school_year=school_year, term=term,
+        return org.set_calendar(db.session, current_scope(), school_id, school_year=school_year, term=term,
                                 start=form.start.data, end=form.end.data,
                                 holidays=self._days(form, "holiday"), workdays=self._days(form, "workday"))
 

@@ -18,11 +18,11 @@ from ..labels import (
     GENDER_LABELS,
     HOUSEHOLD_LABELS,
 )
+from ..security import current_scope
 from .base import (
     ScopedModelView,
     _fmt_label,
     _label_options,
-    _scope,
     _village_options,
 )
 
@@ -36,7 +36,7 @@ def _sees_full_catchment_ids(child: CatchmentChild) -> bool:
     village = db.session.get(Village, child.village_id)
     center_id = village.center_school_id if village is not None else None
     if center_id not in cache:
-        cache[center_id] = center_id is not None and permissions.sees_full_catchment_ids(db.session, _scope(), center_id)
+        cache[center_id] = center_id is not None and permissions.sees_full_catchment_ids(db.session, current_scope(), center_id)
     return cache[center_id]
 
 

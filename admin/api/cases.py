@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from models import Case, CaseHistory, Student, Visit
+from models import Case, Student
 from workflow import clock
 from workflow.absence import ladder
 from workflow.access.scope import case_filter, get_in_scope
@@ -28,6 +28,7 @@ from workflow.validation import Field
 
 from ..extensions import db
 from ..security import current_actor, current_scope
+from ..views.cases import eager_load_case
 from . import bp
 from .evidence import contact_json, document_json, fee_json, payment_json, visit_json
 from .openapi import (
@@ -117,11 +118,7 @@ def get_case(case_id: int):
     """One case in scope: history, evidence, what this user may do now and what is missing."""
     scope, user = current_scope(), current_actor()
     case = get_in_scope(db.session, scope, Case, case_id)
-    # Load the case's rows in a few queries rather than one per history row or visit.
-    db.session.scalars(select(Case).where(Case.id == case.id).options(
-        *_list_options(), selectinload(Case.history).joinedload(CaseHistory.user),
-        selectinload(Case.visits).selectinload(Visit.participants), selectinload(Case.documents),
-        selectinload(Case.fees), selectinload(Case.payments), selectinload(Case.contacts))).unique().all()
+    eager_load_case(case)
     today = clock.today()
     available, blocked = engine.available_transitions(db.session, scope, user, case)
     due, overdue = deadlines(db.session, [case], today=today)[case.id]

@@ -2,17 +2,17 @@
 same workflow.figures.oversight service as the /oversight page)."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from flask_babel import gettext as _
 
 from workflow import clock
 from workflow.errors import Invalid
 from workflow.figures import oversight as ov
-from workflow.figures.common import FigureSettings
 
 from ..extensions import db
 from ..security import current_scope
 from . import bp
+from .figures import settings
 from .openapi import DATE, array, integer, obj, op, query, string
 
 
@@ -33,7 +33,7 @@ def oversight_report():
                           details={"field": "center_school_id"})
         center = ov.get_center(db.session, scope, int(raw))
     today = clock.today()
-    threshold = FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
+    threshold = settings().class_threshold
     rows = ov.school_figures(db.session, ov.schools_of_centers(db.session, [center.id]), today=today,
                              threshold=threshold)
     return jsonify({"center_school_id": center.id, "center_name": center.name, "date": today.isoformat(),

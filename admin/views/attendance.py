@@ -18,7 +18,7 @@ from models import ATTENDANCE_STATUSES, AttendanceDay, AttendanceRecord, Case, S
 from workflow import clock
 from workflow.absence.attendance import day_refusal, record_attendance
 from workflow.access.permissions import may_record_attendance
-from workflow.access.scope import class_filter
+from workflow.access.scope import case_filter, class_filter
 from workflow.errors import DomainError
 
 from ..extensions import db
@@ -83,7 +83,8 @@ def index():
             AttendanceDay.class_id == klass.id, AttendanceDay.date == day)) is not None
     open_absences = list(db.session.scalars(
         select(Case).join(Student, Student.id == Case.student_id)
-        .where(Student.class_id == klass.id, Case.process == "absence", Case.is_open.is_(True))
+        .where(Student.class_id == klass.id, Case.process == "absence", Case.is_open.is_(True),
+               case_filter(current_scope()))
         .order_by(Case.opened_on.desc(), Case.id.desc())))
     return render_template("attendance/index.html", classes=classes, klass=klass, day=day, today=today,
                            problem=problem, students=students, marks=marks, taken=taken,

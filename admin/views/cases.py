@@ -1,9 +1,10 @@
 """The case page (/cases/<id>), the student page (/students/<id>) and their forms.
 
-Each view: load in scope (404 otherwise) → parse the form → workflow.engine / workflow.evidence
-→ commit once → redirect back with a Chinese flash. A DomainError (403 / 409 / 422) is flashed
-and the transaction rolled back, so nothing is written; files stored by a failed upload are
-deleted with it (workflow.evidence pending files).
+Each view: load in scope (404 otherwise) → parse the form → workflow.cases.engine /
+workflow.cases.evidence → redirect back with a Chinese flash; the request boundary
+(admin/boundary.py) commits. A DomainError (403 / 409 / 422) is flashed after `flash_error` has
+discarded the request's writes, so nothing is written; files stored by a failed upload are deleted
+with them (workflow.cases.evidence pending files).
 
 Transition forms are derived from the process definition: every key of `T.data_spec` becomes an
 input (dates → <input type=date>, class_id → the classes of the case's school, user id lists →
@@ -43,7 +44,7 @@ from workflow.cases import evidence as evidence_services
 from workflow.cases.diagram_svg import render_svg
 from workflow.cases.guards import DOCUMENT_NAMES
 from workflow.cases.queue import deadlines
-from workflow.cases.serialize import history_row, state_label
+from workflow.cases.serialize import history_row, process_label, state_label
 from workflow.errors import DomainError, Invalid
 from workflow.org import transfers
 from workflow.org.calendar import school_year_of
@@ -252,7 +253,9 @@ def transition_forms(case: Case, available: list[str], blocked: dict[str, list[s
     return forms
 
 
-def _eager_case(case: Case) -> None:
+def eager_load_case(case: Case) -> None:
+    """Load the case's school, student, history and evidence in a few queries rather than one per
+    history row or visit (the case page and GET /api/v1/cases/<id>)."""
     db.session.scalars(select(Case).where(Case.id == case.id).options(
         joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass),
         selectinload(Case.history).joinedload(CaseHistory.user),
@@ -266,7 +269,7 @@ def detail(case_id: int):
     """One case: student, diagram, history, evidence and what this user may do now."""
     scope, user = current_scope(), current_actor()
     case = load_or_404(Case, case_id)
-    _eager_case(case)
+    eager_load_case(case)
     proc = engine.process_of(case)
     available, blocked = engine.available_transitions(db.session, scope, user, case)
     due, overdue = deadlines(db.session, [case], today=clock.today())[case.id]
@@ -447,7 +450,7 @@ def student(student_id: int):
                                     .order_by(Case.opened_on.desc(), Case.id.desc())))
     return render_template("cases/student.html", student=st, id_card=student_id_card(st), cases=cases,
                            create_forms=_create_forms(st), status_labels=STUDENT_STATUS_LABELS,
-                           gender_labels=GENDER_LABELS, process_label=lambda n: REGISTRY[n].label if n in REGISTRY else n,
+                           gender_labels=GENDER_LABELS, process_label=process_label,
                            state_label=state_label, recovery_reasons=RECOVERY_REASONS)
 
 

@@ -77,10 +77,11 @@ def index():
 
 def _case_staff(case: Case) -> list[User]:
     """People a liaison can name as participants: the active staff of the case
-    (scope.case_staff_filter)."""
+    (scope.case_staff_filter), their roles loaded (the form lists them) in one more query."""
     staff = select(RoleAssignment.user_id).where(case_staff_filter(case.school, case.student))
     return list(db.session.scalars(
-        select(User).where(User.is_active.is_(True), User.id.in_(staff)).order_by(User.name, User.id)))
+        select(User).options(selectinload(User.roles))
+        .where(User.is_active.is_(True), User.id.in_(staff)).order_by(User.name, User.id)))
 
 
 def _render_case(case: Case, form: dict, status: int = 200):

@@ -4,15 +4,16 @@ roles get 403, a center, school or class outside the user's centers 404. Figures
 workflow.figures.oversight; the eight-week chart is drawn here as inline SVG (no JavaScript)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 from flask_login import login_required
 
 from workflow import clock
+from workflow.cases.serialize import process_label
 from workflow.figures import oversight as ov
-from workflow.figures.common import FigureSettings
 from workflow.processes import REGISTRY
 
+from ..api.figures import settings
 from ..extensions import db
 from ..security import current_scope
 
@@ -22,11 +23,6 @@ bp = Blueprint("oversight", __name__)
 def _guard(fn, *args, **kwargs):
     """Call a workflow.figures.oversight lookup (its Forbidden/NotFound become the 403/404 pages)."""
     return fn(db.session, current_scope(), *args, **kwargs)
-
-
-def _process_label(name: str) -> str:
-    proc = REGISTRY.get(name)
-    return proc.label if proc else name
 
 
 def _state_label(process: str, state: str) -> str:
@@ -82,11 +78,11 @@ def chart_svg(weeks: list[ov.Week]) -> str:
 
 def _threshold():
     """The loss-rate threshold of the deployment (config FIGURES class_threshold, SPEC §4)."""
-    return FigureSettings.from_mapping(current_app.config.get("FIGURES")).class_threshold
+    return settings().class_threshold
 
 
 def _context(**kw) -> dict:
-    return {"process_label": _process_label, "state_label": _state_label, "today": clock.today(), **kw}
+    return {"process_label": process_label, "state_label": _state_label, "today": clock.today(), **kw}
 
 
 @bp.route("/oversight")

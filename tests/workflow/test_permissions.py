@@ -124,14 +124,18 @@ def test_who_edits_a_centers_ladder(session, world, who, center, allowed):
     assert p.may_edit_ladder_policy(scope(session, world, who), getattr(world, center).id) is allowed
 
 
-@pytest.mark.parametrize("who,school,allowed", [
+# Rules that follow a school's center: admin any school, center roles the schools of their center.
+BY_CENTER = [
     ("admin", "other_branch", True),
     ("center_head", "branch", True),
     ("center_office", "center", True),
     ("center_head", "other_branch", False),
     ("principal", "branch", False),
     ("supervisor", "branch", False),
-])
+]
+
+
+@pytest.mark.parametrize("who,school,allowed", BY_CENTER)
 def test_who_sweeps_a_school(session, world, who, school, allowed):
     assert p.may_run_sweep(scope(session, world, who), getattr(world, school)) is allowed
 
@@ -268,21 +272,20 @@ def test_only_school_staff_record_staff_evidence(roles, allowed):
     ("liaison", set()),
 ])
 def test_managed_schools(session, world, role, schools):
-    scope = scope_for(session, world[role])
-    assert p.managed_school_ids(session, scope) == {getattr(world, s).id for s in schools}
+    assert p.managed_school_ids(session, scope(session, world, role)) == {getattr(world, s).id for s in schools}
 
 
 def test_admin_manages_everything(session, world):
-    scope = scope_for(session, world["admin"])
-    assert p.managed_school_ids(session, scope) is None
-    assert p.managed_center_ids(scope) is None
+    s = scope(session, world, "admin")
+    assert p.managed_school_ids(session, s) is None
+    assert p.managed_center_ids(s) is None
 
 
 @pytest.mark.parametrize("role,centers", [
     ("center_head", {"center"}), ("center_office", {"center"}), ("principal", set()), ("supervisor", set()),
 ])
 def test_managed_centers(session, world, role, centers):
-    assert p.managed_center_ids(scope_for(session, world[role])) == {getattr(world, c).id for c in centers}
+    assert p.managed_center_ids(scope(session, world, role)) == {getattr(world, c).id for c in centers}
 
 
 @pytest.mark.parametrize("granter,role,target,allowed", [
@@ -312,17 +315,10 @@ def test_may_grant_never_wider_than_own_scope(session, world, granter, role, tar
         obj = getattr(world, target)
         key = {SchoolClass: "class_id", Village: "village_id"}.get(type(obj), "school_id")
         ids[key] = obj.id
-    assert p.may_grant(session, scope_for(session, world[granter]), role, **ids) is allowed
+    assert p.may_grant(session, scope(session, world, granter), role, **ids) is allowed
 
 
-@pytest.mark.parametrize("who,school,allowed", [
-    ("admin", "other_branch", True),
-    ("center_head", "branch", True),
-    ("center_office", "center", True),
-    ("center_head", "other_branch", False),
-    ("principal", "branch", False),
-    ("supervisor", "branch", False),
-])
+@pytest.mark.parametrize("who,school,allowed", BY_CENTER)
 def test_who_renames_a_school(session, world, who, school, allowed):
     assert p.may_edit_school(scope(session, world, who), getattr(world, school)) is allowed
 
