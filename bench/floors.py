@@ -105,7 +105,7 @@ def queue_clauses(role: str = "academic_office") -> str:
     database work)."""
     parts = []
     for name, proc in sorted(REGISTRY.items()):
-        if callable(getattr(proc, "duties", None)):
+        if callable(proc.duties):
             parts.append(f"c.process = '{name}'")
             continue
         states = sorted({s for t in proc.transitions if role in t.roles and t.name not in SECONDARY for s in t.sources})

@@ -69,11 +69,6 @@ def _names(model, ids) -> dict[int, str]:
     return dict(db.session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
 
 
-def _school_level(school: School) -> bool:
-    scope = current_scope()
-    return scope.is_all or school.id in scope.school_ids
-
-
 @bp.route("/figures")
 @login_required
 def index():
@@ -84,7 +79,7 @@ def index():
         try:
             items = losses.class_figures(db.session, current_scope(), school_id=school.id,
                                          school_year=school_year, term=term, settings=settings())
-            if _school_level(school):
+            if permissions.sees_school_figures(current_scope(), school):
                 summary = rates.school_figures(db.session, current_scope(), school_id=school.id,
                                                school_year=school_year, settings=settings())
         except DomainError as exc:

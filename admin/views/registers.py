@@ -91,9 +91,8 @@ def _catchment_page(village_id, status: int = 200, **extra):
     if village_id is not None:
         village = catchment.get_village(db.session, scope, village_id)
         children = catchment.list_children(db.session, scope, village.id)
-        can_edit = permissions.may_edit_catchment(db.session, scope, village.center_school_id)
-        can_check = permissions.may_crosscheck_catchment(db.session, scope, village.center_school_id)
-        full = permissions.sees_full_catchment_ids(db.session, scope, village.center_school_id)
+        rights = permissions.catchment_rights(db.session, scope, village.center_school_id)
+        can_edit, can_check, full = rights.may_edit, rights.may_crosscheck, rights.sees_full_ids
     today = clock.today()
     return render_template("registers/catchment.html", villages=villages, village=village, children=children,
                            can_edit=can_edit, can_check=can_check, full_ids=full, today=today,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
 from models import Case, SchoolClass, Village
 from workflow.access import permissions as p
@@ -180,6 +181,35 @@ def test_who_edits_and_crosschecks_a_catchment_register(session, world, who, cen
     assert p.may_edit_catchment(session, s, center_id) is edit
     assert p.sees_full_catchment_ids(session, s, center_id) is edit
     assert p.may_crosscheck_catchment(session, s, center_id) is crosscheck
+    assert p.catchment_rights(session, s, center_id) == p.CatchmentRights(edit, crosscheck, edit)
+
+
+def test_the_catchment_page_learns_all_three_rights_from_one_query(session, world):
+    s, center_id = scope(session, world, "office"), world.center.id
+    statements = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listen)
+    try:
+        p.catchment_rights(session, s, center_id)
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listen)
+    assert len(statements) == 1
+
+
+@pytest.mark.parametrize("who,school,allowed", [
+    ("admin", "other_branch", True),
+    ("supervisor", "branch", True),
+    ("center_head", "branch", True),
+    ("center_office", "other_branch", False),
+    ("principal", "branch", True),
+    ("office", "other_branch", False),
+    ("team", "branch", True),
+    ("teacher", "branch", False),
+    ("subject", "branch", False),
+    ("liaison", "branch", False),
+])
+def test_who_sees_a_schools_annual_figures(session, world, who, school, allowed):
+    assert p.sees_school_figures(scope(session, world, who), getattr(world, school)) is allowed
 
 
 # --- evidence on a case ------------------------------------------------------------------------

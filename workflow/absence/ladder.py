@@ -45,7 +45,7 @@ from models import (
 )
 from workflow.access.permissions import may_edit_ladder_policy
 from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, can_see, is_current_ladder_policy
-from workflow.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.errors import Conflict, Forbidden, Invalid, NotFound, invalid_field
 from workflow.org.calendar import SchoolCalendar
 from workflow.validation import N_
 
@@ -154,38 +154,34 @@ def policy_for_case(session: Session, case: Case) -> Policy:
     return policy_from_row(row) if row is not None else default_policy()
 
 
-def _bad(field_name: str, message: str) -> Invalid:
-    return Invalid(message, details={"field": field_name})
-
-
 def validate_rungs(raw) -> list[dict]:
     """Check a posted ladder: exactly the four rung states in order, days whole numbers 1–60 and
     strictly increasing, a known visit kind, one or more valid role codes. Raises Invalid naming
     the field (e.g. `rungs[2].day`). Returns the normalised list to store."""
     if not isinstance(raw, list):
-        raise _bad("rungs", "字段 rungs 必须是列表")
+        raise invalid_field("rungs", "字段 rungs 必须是列表")
     if len(raw) != len(RUNG_STATES):
-        raise _bad("rungs", f"字段 rungs 必须依次包含 {len(RUNG_STATES)} 级：{', '.join(RUNG_STATES)}")
+        raise invalid_field("rungs", f"字段 rungs 必须依次包含 {len(RUNG_STATES)} 级：{', '.join(RUNG_STATES)}")
     out: list[dict] = []
     allowed = {"state", "day", "visit_kind", "roles", "report_to"}
     for i, (rung, state) in enumerate(zip(raw, RUNG_STATES, strict=True)):
         name = f"rungs[{i}]"
         if not isinstance(rung, dict):
-            raise _bad(name, f"字段 {name} 必须是对象")
+            raise invalid_field(name, f"字段 {name} 必须是对象")
         unknown = sorted(set(rung) - allowed)
         if unknown:
             raise Invalid(f"未知字段：{name}.{unknown[0]}", code="unknown_field",
                           details={"field": f"{name}.{unknown[0]}"})
         if rung.get("state") != state:
-            raise _bad(f"{name}.state", f"字段 {name}.state 必须是 {state}（各级顺序固定）")
+            raise invalid_field(f"{name}.state", f"字段 {name}.state 必须是 {state}（各级顺序固定）")
         day = rung.get("day")
         if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= MAX_DAY:
-            raise _bad(f"{name}.day", f"字段 {name}.day 必须是 1–{MAX_DAY} 的整数")
+            raise invalid_field(f"{name}.day", f"字段 {name}.day 必须是 1–{MAX_DAY} 的整数")
         if out and day <= out[-1]["day"]:
-            raise _bad(f"{name}.day", f"字段 {name}.day 必须大于上一级的天数 {out[-1]['day']}")
+            raise invalid_field(f"{name}.day", f"字段 {name}.day 必须大于上一级的天数 {out[-1]['day']}")
         kind = rung.get("visit_kind")
         if kind not in VISIT_KINDS:
-            raise _bad(f"{name}.visit_kind", f"字段 {name}.visit_kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
+            raise invalid_field(f"{name}.visit_kind", f"字段 {name}.visit_kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
         item = {"state": state, "day": day, "visit_kind": kind,
                 "roles": _role_list(rung.get("roles"), f"{name}.roles", required=True)}
         if rung.get("report_to") is not None:
@@ -198,11 +194,11 @@ def validate_rungs(raw) -> list[dict]:
 
 def _role_list(value, field_name: str, *, required: bool) -> list[str]:
     if not isinstance(value, list) or (required and not value):
-        raise _bad(field_name, f"字段 {field_name} 必须是非空的角色代码列表")
+        raise invalid_field(field_name, f"字段 {field_name} 必须是非空的角色代码列表")
     out: list[str] = []
     for code in value:
         if code not in RUNG_ROLES:
-            raise _bad(field_name, f"字段 {field_name} 中的角色 {code!r} 无效，须为：{', '.join(RUNG_ROLES)}")
+            raise invalid_field(field_name, f"字段 {field_name} 中的角色 {code!r} 无效，须为：{', '.join(RUNG_ROLES)}")
         if code not in out:
             out.append(code)
     return out
@@ -241,7 +237,7 @@ def save_policy(session: Session, scope: Scope, user: User, center_school_id, ru
         raise Forbidden("只有该中心校的中心校长、中心校教导主任或系统管理员可以修改家访阶梯")
     clean = validate_rungs(rungs)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise _bad("version", "字段 version 必须是整数")
+        raise invalid_field("version", "字段 version 必须是整数")
     # Two editors saving at once must not both write version n+1.
     session.scalars(select(School.id).where(School.id == school.id).with_for_update()).first()
     latest = session.scalar(select(func.max(LadderPolicy.version))

@@ -120,6 +120,12 @@ def may_edit_ladder_policy(scope: Scope, center_school_id: int) -> bool:
     return scope.is_all or _bound(scope, CENTER_ROLES, center_school_id)
 
 
+def sees_school_figures(scope: Scope, school: School) -> bool:
+    """A school's annual figures (dropout rate, retention) for whoever works for the whole school
+    or above it (admin, county, center and school roles); a teacher sees only their classes'."""
+    return scope.is_all or school.id in scope.school_ids
+
+
 def may_run_sweep(scope: Scope, school: School | None = None) -> bool:
     """Run the daily sweep for a school: admin any, center roles the schools of their center.
     Without `school`: whether the user may sweep some school."""
@@ -149,23 +155,37 @@ def _centers_of_schools(session: Session, scope: Scope, roles) -> set[int]:
     return {c for c in session.scalars(select(School.center_id).where(School.id.in_(sorted(ids)))) if c}
 
 
+@dataclass(frozen=True)
+class CatchmentRights:
+    """What the user may do with the catchment register of one center's villages."""
+
+    may_edit: bool          # import into it: admin, its center office, a school office of that center
+    may_crosscheck: bool    # run the cross-check (links children, opens recovery): editors and the center head
+    sees_full_ids: bool     # ID-card numbers in full: the editors; everyone else sees them masked
+
+
+def catchment_rights(session: Session, scope: Scope, center_id: int) -> CatchmentRights:
+    """The catchment register rules for `center_id`, all three from at most one query (the
+    centers of the user's school-office schools)."""
+    edit = (scope.is_all or _bound(scope, ("center_office",), center_id)
+            or center_id in _centers_of_schools(session, scope, SCHOOL_OFFICE_ROLES))
+    return CatchmentRights(may_edit=edit, may_crosscheck=edit or _bound(scope, ("center_head",), center_id),
+                           sees_full_ids=edit)
+
+
 def may_edit_catchment(session: Session, scope: Scope, center_id: int) -> bool:
-    """Import into the catchment register of a village of `center_id`: admin, its center office,
-    the principal and academic office of a school of that center."""
-    if scope.is_all or _bound(scope, ("center_office",), center_id):
-        return True
-    return center_id in _centers_of_schools(session, scope, SCHOOL_OFFICE_ROLES)
+    """Import into the catchment register of a village of `center_id` (`catchment_rights`)."""
+    return catchment_rights(session, scope, center_id).may_edit
 
 
 def may_crosscheck_catchment(session: Session, scope: Scope, center_id: int) -> bool:
-    """Run the register's cross-check (it links children to students and opens recovery cases):
-    the register's editors and the center head."""
-    return may_edit_catchment(session, scope, center_id) or _bound(scope, ("center_head",), center_id)
+    """Run the register's cross-check (`catchment_rights`)."""
+    return catchment_rights(session, scope, center_id).may_crosscheck
 
 
 def sees_full_catchment_ids(session: Session, scope: Scope, center_id: int) -> bool:
-    """The register's editors see its ID-card numbers in full; everyone else masked."""
-    return may_edit_catchment(session, scope, center_id)
+    """See the register's ID-card numbers in full (`catchment_rights`)."""
+    return catchment_rights(session, scope, center_id).sees_full_ids
 
 
 # --- evidence on a case (SPEC §3: visits, documents, fees, payments, contacts) ------------------

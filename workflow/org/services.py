@@ -36,7 +36,7 @@ from models import (
 from workflow import clock
 from workflow.access.permissions import managed_center_ids, may_grant, may_manage_school, sees_full_id_card
 from workflow.access.scope import Scope, get_in_scope
-from workflow.errors import Conflict, Forbidden, Invalid, NotFound
+from workflow.errors import Conflict, Forbidden, NotFound, invalid_field
 from workflow.validation import N_
 
 # The names of students' statuses and genders and of schools' kinds: the one table each (the
@@ -69,10 +69,6 @@ _LABELS = {School: "学校", SchoolClass: "班级", Village: "村", User: "用�
 # --- small shared checks -----------------------------------------------------------------------
 
 
-def _invalid(field: str, message: str) -> Invalid:
-    return Invalid(message, details={"field": field})
-
-
 def _load(session: Session, scope: Scope, model, obj_id, field: str):
     """The object if it exists and the scope sees it; NotFound naming `field` otherwise."""
     try:
@@ -84,10 +80,10 @@ def _load(session: Session, scope: Scope, model, obj_id, field: str):
 
 def _require_text(field: str, value, max_len: int) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _invalid(field, f"字段 {field} 不能为空")
+        raise invalid_field(field, f"字段 {field} 不能为空")
     value = value.strip()
     if len(value) > max_len:
-        raise _invalid(field, f"字段 {field} 超过 {max_len} 个字符")
+        raise invalid_field(field, f"字段 {field} 超过 {max_len} 个字符")
     return value
 
 
@@ -95,7 +91,7 @@ def check_school_year(value, field: str = "school_year") -> str:
     """A school year is written "2026-2027": two consecutive years. Raises Invalid."""
     m = SCHOOL_YEAR_RE.match(value) if isinstance(value, str) else None
     if not m or int(m.group(2)) != int(m.group(1)) + 1:
-        raise _invalid(field, f"字段 {field} 必须是相邻两年的学年，如 2026-2027")
+        raise invalid_field(field, f"字段 {field} 必须是相邻两年的学年，如 2026-2027")
     return value
 
 
@@ -111,16 +107,16 @@ def normalize_id_card(value: str | None, field: str = "id_card_no") -> str | Non
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise _invalid(field, f"字段 {field} 必须是字符串")
+        raise invalid_field(field, f"字段 {field} 必须是字符串")
     value = value.strip().upper()
     if not ID_CARD_RE.match(value):
-        raise _invalid(field, f"字段 {field} 必须是18位身份证号（17位数字加1位数字或X）")
+        raise invalid_field(field, f"字段 {field} 必须是18位身份证号（17位数字加1位数字或X）")
     try:
         dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise _invalid(field, f"字段 {field} 中的出生日期无效") from None
+        raise invalid_field(field, f"字段 {field} 中的出生日期无效") from None
     if id_card_check_char(value[:17]) != value[17]:
-        raise _invalid(field, f"字段 {field} 校验位不正确，请核对身份证号")
+        raise invalid_field(field, f"字段 {field} 校验位不正确，请核对身份证号")
     return value
 
 
@@ -137,14 +133,14 @@ def create_school(session: Session, scope: Scope, *, name: str, kind: str, paren
     """
     name = _require_text("name", name, 120)
     if kind not in SCHOOL_KINDS:
-        raise _invalid("kind", "字段 kind 必须是以下之一：county, center, branch")
+        raise invalid_field("kind", "字段 kind 必须是以下之一：county, center, branch")
     parent = _load(session, scope, School, parent_id, "parent_id") if parent_id is not None else None
     if kind == "county" and parent is not None:
-        raise _invalid("parent_id", "县教育局不能有上级（parent_id 须为空）")
+        raise invalid_field("parent_id", "县教育局不能有上级（parent_id 须为空）")
     if kind == "center" and parent is not None and parent.kind != "county":
-        raise _invalid("parent_id", "中心校的上级必须是县教育局或为空（parent_id）")
+        raise invalid_field("parent_id", "中心校的上级必须是县教育局或为空（parent_id）")
     if kind == "branch" and (parent is None or parent.kind != "center"):
-        raise _invalid("parent_id", "村小/教学点的上级必须是一所中心校（parent_id）")
+        raise invalid_field("parent_id", "村小/教学点的上级必须是一所中心校（parent_id）")
     if kind == "branch":
         centers = managed_center_ids(scope)
         if centers is not None and parent.id not in centers:
@@ -168,7 +164,7 @@ def create_village(session: Session, scope: Scope, *, name: str, center_school_i
     name = _require_text("name", name, 80)
     center = _load(session, scope, School, center_school_id, "center_school_id")
     if center.kind != "center":
-        raise _invalid("center_school_id", "村必须属于一所中心校的服务范围（center_school_id 须为中心校）")
+        raise invalid_field("center_school_id", "村必须属于一所中心校的服务范围（center_school_id 须为中心校）")
     centers = managed_center_ids(scope)
     if centers is not None and center.id not in centers:
         raise Forbidden("只有系统管理员或本中心校的中心校长、教导主任可以新建村")
@@ -199,10 +195,10 @@ def create_class(session: Session, scope: Scope, *, school_id: int, school_year:
     name = _require_text("name", name, 40)
     check_school_year(school_year)
     if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 9:
-        raise _invalid("grade", "字段 grade 必须是 1 到 9 之间的整数")
+        raise invalid_field("grade", "字段 grade 必须是 1 到 9 之间的整数")
     school = _load(session, scope, School, school_id, "school_id")
     if school.kind == "county":
-        raise _invalid("school_id", "县教育局不能开设班级（school_id 须为中心校或村小）")
+        raise invalid_field("school_id", "县教育局不能开设班级（school_id 须为中心校或村小）")
     _require_manages(session, scope, school.id, "新建班级")
     if session.scalar(select(SchoolClass.id).where(SchoolClass.school_id == school.id,
                                                    SchoolClass.school_year == school_year,
@@ -222,23 +218,23 @@ def _check_role_shape(i: int, item) -> tuple[str, dict[str, int | None]]:
     """The role code and its ids, or Invalid: the id given must be the one ROLE_SCOPE names."""
     prefix = f"roles[{i}]"
     if not isinstance(item, dict):
-        raise _invalid(prefix, f"字段 {prefix} 必须是对象")
+        raise invalid_field(prefix, f"字段 {prefix} 必须是对象")
     unknown = sorted(set(item) - {"role", "school_id", "class_id", "village_id"})
     if unknown:
-        raise _invalid(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
+        raise invalid_field(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
     role = item.get("role")
     if role not in ROLES:
-        raise _invalid(f"{prefix}.role", f"字段 {prefix}.role 必须是以下之一：{', '.join(ROLES)}")
+        raise invalid_field(f"{prefix}.role", f"字段 {prefix}.role 必须是以下之一：{', '.join(ROLES)}")
     ids = {k: item.get(k) for k in ("school_id", "class_id", "village_id")}
     for k, v in ids.items():
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise _invalid(f"{prefix}.{k}", f"字段 {prefix}.{k} 必须是整数")
+            raise invalid_field(f"{prefix}.{k}", f"字段 {prefix}.{k} 必须是整数")
     wanted = _SCOPE_FIELDS.get(ROLE_SCOPE[role])
     for k, v in ids.items():
         if k != wanted and v is not None:
-            raise _invalid(f"{prefix}.{k}", f"角色 {role} 不绑定 {k}（{prefix}.{k} 须为空）")
+            raise invalid_field(f"{prefix}.{k}", f"角色 {role} 不绑定 {k}（{prefix}.{k} 须为空）")
     if wanted is not None and ids[wanted] is None:
-        raise _invalid(f"{prefix}.{wanted}", f"角色 {role} 必须指定 {wanted}（{prefix}.{wanted}）")
+        raise invalid_field(f"{prefix}.{wanted}", f"角色 {role} 必须指定 {wanted}（{prefix}.{wanted}）")
     return role, ids
 
 
@@ -255,9 +251,9 @@ def create_user(session: Session, scope: Scope, *, username: str, password: str,
     username = _require_text("username", username, 80)
     name = _require_text("name", name, 80)
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise _invalid("password", f"字段 password 至少需要 {MIN_PASSWORD_LENGTH} 个字符")
+        raise invalid_field("password", f"字段 password 至少需要 {MIN_PASSWORD_LENGTH} 个字符")
     if not isinstance(roles, list) or not roles:
-        raise _invalid("roles", "字段 roles 至少需要一个角色")
+        raise invalid_field("roles", "字段 roles 至少需要一个角色")
     shaped = [_check_role_shape(i, item) for i, item in enumerate(roles)]
     models_by_field = {"school_id": School, "class_id": SchoolClass, "village_id": Village}
     for i, (role, ids) in enumerate(shaped):
@@ -267,7 +263,7 @@ def create_user(session: Session, scope: Scope, *, username: str, password: str,
             obj = _load(session, scope, models_by_field[k], v, f"roles[{i}].{k}")
             kinds = _ROLE_SCHOOL_KINDS.get(role)
             if k == "school_id" and kinds and obj.kind not in kinds:
-                raise _invalid(f"roles[{i}].school_id",
+                raise invalid_field(f"roles[{i}].school_id",
                                f"角色 {role} 须绑定到{'、'.join(SCHOOL_KIND_NAMES[x] for x in kinds)}（roles[{i}].school_id）")
     for i, (role, ids) in enumerate(shaped):
         if not may_grant(session, scope, role, ids["school_id"], ids["class_id"], ids["village_id"]):
@@ -297,10 +293,10 @@ def _check_guardians(guardians: Iterable) -> list[dict]:
     for i, g in enumerate(guardians):
         prefix = f"guardians[{i}]"
         if not isinstance(g, dict):
-            raise _invalid(prefix, f"字段 {prefix} 必须是对象")
+            raise invalid_field(prefix, f"字段 {prefix} 必须是对象")
         unknown = sorted(set(g) - {"name", "relation", "phone"})
         if unknown:
-            raise _invalid(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
+            raise invalid_field(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
         out.append({
             "name": _require_text(f"{prefix}.name", g.get("name"), 60),
             "relation": _require_text(f"{prefix}.relation", g.get("relation"), 20),
@@ -323,29 +319,29 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
     """
     name = _require_text("name", name, 60)
     if gender not in GENDERS:
-        raise _invalid("gender", "字段 gender 必须是 M（男）或 F（女）")
+        raise invalid_field("gender", "字段 gender 必须是 M（男）或 F（女）")
     if not isinstance(birth_date, dt.date) or isinstance(birth_date, dt.datetime):
-        raise _invalid("birth_date", "字段 birth_date 必须是有效日期（YYYY-MM-DD）")
+        raise invalid_field("birth_date", "字段 birth_date 必须是有效日期（YYYY-MM-DD）")
     if birth_date > clock.today():
-        raise _invalid("birth_date", "字段 birth_date 不能晚于今天")
+        raise invalid_field("birth_date", "字段 birth_date 不能晚于今天")
     if student_no is not None:
         if not isinstance(student_no, str):
-            raise _invalid("student_no", "字段 student_no 必须是字符串")
+            raise invalid_field("student_no", "字段 student_no 必须是字符串")
         student_no = student_no.strip() or None
         if student_no and len(student_no) > 40:
-            raise _invalid("student_no", "字段 student_no 超过 40 个字符")
+            raise invalid_field("student_no", "字段 student_no 超过 40 个字符")
     id_card_no = normalize_id_card(id_card_no)
     flags = list(flags)
     for f in flags:
         if f not in STUDENT_FLAGS:
-            raise _invalid("flags", f"字段 flags 只能包含：{', '.join(STUDENT_FLAGS)}")
+            raise invalid_field("flags", f"字段 flags 只能包含：{', '.join(STUDENT_FLAGS)}")
     guardian_rows = _check_guardians(guardians)
 
     klass = _load(session, scope, SchoolClass, class_id, "class_id")
     village = _load(session, scope, Village, village_id, "village_id")
     school = session.get(School, klass.school_id)
     if village.center_school_id != school.center_id:
-        raise _invalid("village_id", "该村不在本校所属中心校的服务范围内（village_id）")
+        raise invalid_field("village_id", "该村不在本校所属中心校的服务范围内（village_id）")
     _require_manages(session, scope, school.id, "新建学生")
     if student_no and session.scalar(select(Student.id).where(Student.student_no == student_no)):
         raise Conflict(f"学籍号 {student_no} 已存在", code="duplicate", details={"field": "student_no"})
@@ -378,9 +374,9 @@ def _check_dates(field: str, values, start: dt.date, end: dt.date) -> list[dt.da
     out = []
     for i, d in enumerate(values):
         if not isinstance(d, dt.date) or isinstance(d, dt.datetime):
-            raise _invalid(f"{field}[{i}]", f"字段 {field}[{i}] 必须是有效日期（YYYY-MM-DD）")
+            raise invalid_field(f"{field}[{i}]", f"字段 {field}[{i}] 必须是有效日期（YYYY-MM-DD）")
         if not start <= d <= end:
-            raise _invalid(f"{field}[{i}]", f"字段 {field}[{i}] 的日期 {d.isoformat()} 不在学期起止日期之内")
+            raise invalid_field(f"{field}[{i}]", f"字段 {field}[{i}] 的日期 {d.isoformat()} 不在学期起止日期之内")
         out.append(d)
     return sorted(set(out))
 
@@ -400,35 +396,35 @@ def set_calendar(session: Session, scope: Scope, school_id: int, *, school_year:
     """
     check_school_year(school_year)
     if isinstance(term, bool) or term not in (1, 2):
-        raise _invalid("term", "字段 term 必须是 1 或 2")
+        raise invalid_field("term", "字段 term 必须是 1 或 2")
     for field, value in (("start", start), ("end", end)):
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise _invalid(field, f"字段 {field} 必须是有效日期（YYYY-MM-DD）")
+            raise invalid_field(field, f"字段 {field} 必须是有效日期（YYYY-MM-DD）")
     if start > end:
-        raise _invalid("end", "学期结束日期（end）不能早于开始日期（start）")
+        raise invalid_field("end", "学期结束日期（end）不能早于开始日期（start）")
     first_year = int(school_year[:4])
     for field, value in (("start", start), ("end", end)):
         if value.year not in (first_year, first_year + 1):
-            raise _invalid(field, f"字段 {field} 不在 {school_year} 学年之内")
+            raise invalid_field(field, f"字段 {field} 不在 {school_year} 学年之内")
     holidays = _check_dates("holidays", holidays, start, end)
     workdays = _check_dates("workdays", workdays, start, end)
     for i, d in enumerate(workdays):
         if d.weekday() < 5:
-            raise _invalid(f"workdays[{i}]",
+            raise invalid_field(f"workdays[{i}]",
                            f"字段 workdays[{i}] 的调休上课日 {d.isoformat()} 是周一至周五，本来就上课；只能填周六或周日")
     both = sorted(set(holidays) & set(workdays))
     if both:
-        raise _invalid("workdays", f"日期 {both[0].isoformat()} 不能同时是节假日（holidays）和调休上课日（workdays）")
+        raise invalid_field("workdays", f"日期 {both[0].isoformat()} 不能同时是节假日（holidays）和调休上课日（workdays）")
 
     school = _load(session, scope, School, school_id, "school_id")
     if school.kind == "county":
-        raise _invalid("school_id", "县教育局没有校历（school_id 须为中心校或村小）")
+        raise invalid_field("school_id", "县教育局没有校历（school_id 须为中心校或村小）")
     _require_manages(session, scope, school.id, "设置校历")
 
     other = session.scalars(select(Term).where(Term.school_id == school.id, Term.school_year == school_year,
                                                Term.term != term)).first()
     if other is not None and start <= other.end and other.start <= end:
-        raise _invalid("start", f"与第{other.term}学期（{other.start}—{other.end}）的日期重叠")
+        raise invalid_field("start", f"与第{other.term}学期（{other.start}—{other.end}）的日期重叠")
 
     row = session.scalars(select(Term).where(Term.school_id == school.id, Term.school_year == school_year,
                                              Term.term == term)).first()
