@@ -331,7 +331,8 @@ def _id_card_fmt(view, context, model, name):
 
 
 def _flags_fmt(view, context, model, name):
-    return "、".join(FLAG_LABELS[f] for f in model.flags)
+    # the labels are lazy (translated at render time): join their text, not the proxies
+    return "、".join(str(FLAG_LABELS[f]) for f in model.flags)
 
 
 def _guardians_fmt(view, context, model, name):

@@ -109,6 +109,17 @@ def test_id_card_number_is_masked_except_for_records_roles(role, full, world, fa
             assert ID_CARD not in html and MASKED in html
 
 
+@pytest.mark.parametrize("lang,label", [("zh_CN", "留守儿童、贫困"), ("en", "Left-behind child")])
+def test_student_list_names_each_childs_flags(lang, label, world, factory, session, login):
+    factory.student(world.klass, world.village, name="留守生", left_behind=True, poor=True)
+    session.commit()
+    client = login(world["office"])
+    client.get(f"/lang/{lang}")
+    response = client.get("/admin/student/")
+    assert response.status_code == 200
+    assert label in response.get_data(as_text=True)
+
+
 def test_masked_id_card_is_not_in_the_edit_form_of_a_center_head(world, factory, session, login):
     st = factory.student(world.klass, world.village, name="身份证生", id_card_no=ID_CARD)
     session.commit()
