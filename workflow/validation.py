@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 from types import GenericAlias
 from typing import Any
 
-from workflow.errors import Invalid
+from workflow.errors import Invalid, invalid_field
 
 DATA_TEXT_MAX = 2000
 
@@ -200,4 +200,15 @@ def jsonable(value):
         return [jsonable(v) for v in value]
     if isinstance(value, dt.date):
         return value.isoformat()
+    return value
+
+
+def required_text(field: str, value, max_len: int) -> str:
+    """`value` stripped; Invalid naming `field` when it is not a non-empty string of at most
+    `max_len` characters (the services' own check of a name, a relation, a phone number…)."""
+    if not isinstance(value, str) or not value.strip():
+        raise invalid_field(field, f"字段 {field} 不能为空")
+    value = value.strip()
+    if len(value) > max_len:
+        raise invalid_field(field, f"字段 {field} 超过 {max_len} 个字符")
     return value

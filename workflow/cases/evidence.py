@@ -42,6 +42,7 @@ from workflow import clock
 from workflow.access.permissions import evidence_roles, require_case_staff, require_visit_kind
 from workflow.access.scope import Scope, case_staff_filter, get_in_scope, user_filter
 from workflow.errors import Conflict, NotFound, invalid_field
+from workflow.validation import required_text
 
 # How far before the case was opened a visit may be dated: the visit that led to the case
 # (e.g. the day-one home visit before a suspension was applied for) belongs to it.
@@ -308,7 +309,7 @@ def add_fee(session: Session, scope: Scope, user: User, case: Case, *, item: str
     Raises NotFound, Invalid (item, amount_due), Forbidden, Conflict `invalid_state`.
     """
     roles = evidence_roles(session, scope, case)
-    item = _required_text(item, "item", 80)
+    item = required_text("item", item, 80)
     amount = _money(amount_due, "amount_due")
     require_case_staff(roles, "收费项目")
     _require_open(case)
@@ -331,7 +332,7 @@ def add_payment(session: Session, scope: Scope, user: User, case: Case, *, fee_i
     """
     roles = evidence_roles(session, scope, case)
     amount = _money(amount, "amount")
-    receipt_no = _required_text(receipt_no, "receipt_no", 60)
+    receipt_no = required_text("receipt_no", receipt_no, 60)
     if isinstance(fee_id, bool) or not isinstance(fee_id, int):
         raise invalid_field("fee_id", "字段 fee_id 必须是整数")
     require_case_staff(roles, "缴费")
@@ -456,15 +457,6 @@ def _text(value, max_len: int | None = None, name: str = "notes") -> str | None:
     if max_len and len(value) > max_len:
         raise invalid_field(name, f"字段 {name} 超过 {max_len} 个字符")
     return value or None
-
-
-def _required_text(value, name: str, max_len: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise invalid_field(name, f"字段 {name} 不能为空")
-    value = value.strip()
-    if len(value) > max_len:
-        raise invalid_field(name, f"字段 {name} 超过 {max_len} 个字符")
-    return value
 
 
 def _unique_ints(values, name: str) -> list[int]:

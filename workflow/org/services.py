@@ -37,7 +37,7 @@ from workflow import clock
 from workflow.access.permissions import managed_center_ids, may_grant, may_manage_school, sees_full_id_card
 from workflow.access.scope import Scope, get_in_scope
 from workflow.errors import Conflict, Forbidden, NotFound, invalid_field
-from workflow.validation import N_
+from workflow.validation import N_, required_text
 
 # The names of students' statuses and genders and of schools' kinds: the one table each (the
 # domain's messages and sheets use them as they are, the pages translate them: N_ puts them in the
@@ -76,15 +76,6 @@ def _load(session: Session, scope: Scope, model, obj_id, field: str):
     except NotFound:
         raise NotFound(f"{_LABELS[model]}不存在或不在您的管辖范围内（{field}）",
                        details={"field": field}) from None
-
-
-def _require_text(field: str, value, max_len: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise invalid_field(field, f"字段 {field} 不能为空")
-    value = value.strip()
-    if len(value) > max_len:
-        raise invalid_field(field, f"字段 {field} 超过 {max_len} 个字符")
-    return value
 
 
 def check_school_year(value, field: str = "school_year") -> str:
@@ -131,7 +122,7 @@ def create_school(session: Session, scope: Scope, *, name: str, kind: str, paren
     own center. Raises Invalid, NotFound (parent_id), Forbidden, Conflict "duplicate" (a sibling
     of the same name).
     """
-    name = _require_text("name", name, 120)
+    name = required_text("name", name, 120)
     if kind not in SCHOOL_KINDS:
         raise invalid_field("kind", "字段 kind 必须是以下之一：county, center, branch")
     parent = _load(session, scope, School, parent_id, "parent_id") if parent_id is not None else None
@@ -161,7 +152,7 @@ def create_school(session: Session, scope: Scope, *, name: str, kind: str, paren
 def create_village(session: Session, scope: Scope, *, name: str, center_school_id: int) -> Village:
     """Add a village to a center school's catchment (admin, or center roles of that center).
     Raises Invalid, NotFound (center_school_id), Forbidden, Conflict "duplicate"."""
-    name = _require_text("name", name, 80)
+    name = required_text("name", name, 80)
     center = _load(session, scope, School, center_school_id, "center_school_id")
     if center.kind != "center":
         raise invalid_field("center_school_id", "村必须属于一所中心校的服务范围（center_school_id 须为中心校）")
@@ -192,7 +183,7 @@ def create_class(session: Session, scope: Scope, *, school_id: int, school_year:
     their own school. Raises Invalid, NotFound (school_id), Forbidden, Conflict "duplicate"
     (same name in the same school and year).
     """
-    name = _require_text("name", name, 40)
+    name = required_text("name", name, 40)
     check_school_year(school_year)
     if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 9:
         raise invalid_field("grade", "字段 grade 必须是 1 到 9 之间的整数")
@@ -248,8 +239,8 @@ def create_user(session: Session, scope: Scope, *, username: str, password: str,
     characters, a role bound to the wrong kind of school), NotFound (roles[i].school_id etc.),
     Forbidden, Conflict "duplicate" (username taken).
     """
-    username = _require_text("username", username, 80)
-    name = _require_text("name", name, 80)
+    username = required_text("username", username, 80)
+    name = required_text("name", name, 80)
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise invalid_field("password", f"字段 password 至少需要 {MIN_PASSWORD_LENGTH} 个字符")
     if not isinstance(roles, list) or not roles:
@@ -298,9 +289,9 @@ def _check_guardians(guardians: Iterable) -> list[dict]:
         if unknown:
             raise invalid_field(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
         out.append({
-            "name": _require_text(f"{prefix}.name", g.get("name"), 60),
-            "relation": _require_text(f"{prefix}.relation", g.get("relation"), 20),
-            "phone": _require_text(f"{prefix}.phone", g.get("phone"), 30),
+            "name": required_text(f"{prefix}.name", g.get("name"), 60),
+            "relation": required_text(f"{prefix}.relation", g.get("relation"), 20),
+            "phone": required_text(f"{prefix}.phone", g.get("phone"), 30),
         })
     return out
 
@@ -317,7 +308,7 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
     number, village of another catchment), NotFound (class_id, village_id), Forbidden, Conflict
     "duplicate" (student_no or id_card_no already on record).
     """
-    name = _require_text("name", name, 60)
+    name = required_text("name", name, 60)
     if gender not in GENDERS:
         raise invalid_field("gender", "字段 gender 必须是 M（男）或 F（女）")
     if not isinstance(birth_date, dt.date) or isinstance(birth_date, dt.datetime):
