@@ -10,25 +10,40 @@ from sqlalchemy import exists, select
 
 from models import RoleAssignment, School, User
 from workflow.demo import DEMO_PASSWORD
-from workflow.demo.cases import build_demo_cases
-from workflow.demo.history import PAST_YEARS, build_demo_history, finish_demo_history
-from workflow.demo.township import DEFAULT_SEED, build_demo_world
 
 from .extensions import db
+from .ops_cli import register_ops_cli
+
+# The demo generators (and Faker, a development-only package) are imported inside demo-data, so a
+# production install without Faker starts and lists every command.
+DEFAULT_DEMO_SEED = 2026
 
 
 def register_cli(app: Flask) -> None:
+    register_ops_cli(app)  # backup, restore (admin/ops_cli.py)
+
     @app.cli.command("create-admin")
     @click.option("--username", required=True)
-    @click.option("--password", required=True)
+    @click.option("--password", default=None,
+                  help="Omit it to be asked (hidden, twice): a password on the command line stays in the shell history.")
     @click.option("--name", default="系统管理员")
-    def create_admin(username: str, password: str, name: str):
-        """Create (or reset the password of) a system administrator."""
+    def create_admin(username: str, password: str | None, name: str):
+        """Create (or reset the password of) a system administrator. The password must pass the
+        policy (workflow.access.accounts.password_problem); a reset ends the admin's sessions."""
+        from workflow.access.accounts import password_problem, set_password
+
+        if password is None:
+            password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
+        problem = password_problem(password, username)
+        if problem:
+            raise click.ClickException(problem)
         user = db.session.scalars(select(User).where(User.username == username)).first()
         if user is None:
             user = User(username=username, name=name)
+            user.set_password(password)
             db.session.add(user)
-        user.set_password(password)
+        else:
+            set_password(db.session, user, password)  # a reset ends the admin's sessions and tokens
         user.is_active = True
         if "admin" not in user.role_codes():
             user.roles.append(RoleAssignment(role="admin"))
@@ -37,18 +52,31 @@ def register_cli(app: Flask) -> None:
 
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has a school.")
-    @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+    @click.option("--seed", type=int, default=DEFAULT_DEMO_SEED, show_default=True,
                   help="Same seed, same names and numbers.")
-    def demo_data(if_empty: bool, seed: int):
+    @click.option("--force", is_flag=True, help="Allow loading demo accounts outside development and testing.")
+    def demo_data(if_empty: bool, seed: int, force: bool):
         """Load the demo township: schools, villages, classes, students, staff, calendar, three past
         school years (classes, enrolment history, graduates, dropouts and returns, exam scores,
         baselines), demo cases in every state and the catchment registers."""
+        # 79 accounts sharing one published password must never land in production by accident.
+        if current_app.config.get("ENV_NAME") == "production" and not force:
+            raise click.ClickException("这是生产环境（BAOXUE_ENV=production）：演示数据会添加共用密码的演示账号，"
+                                       "确需载入请加 --force。")
+        try:
+            from workflow.demo.cases import build_demo_cases
+            from workflow.demo.history import PAST_YEARS, build_demo_history, finish_demo_history
+            from workflow.demo.township import build_demo_world
+        except ImportError as exc:
+            raise click.ClickException(f"演示数据需要开发依赖（make install）：{exc}") from None
         if db.session.scalar(select(exists().where(School.id.is_not(None)))):
             if if_empty:
                 click.echo("数据库中已有学校，跳过演示数据。")
                 return
             raise click.ClickException("数据库中已有学校：演示数据只能载入空数据库（可加 --if-empty 跳过）。")
-        upload_dir = current_app.config["UPLOAD_DIR"]
+        from .storage import current_store
+
+        upload_dir = current_store()  # the configured store (a folder, or the database)
         world = build_demo_world(db.session, seed=seed)
         # past school years first: the demo cases then pick among the children still at school
         history = build_demo_history(db.session, world, upload_dir=upload_dir)

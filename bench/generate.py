@@ -151,7 +151,7 @@ class Generator:
     def user(self, username: str, role: str, school_id=None, class_id=None, village_id=None) -> int:
         uid = self.id("users")
         self.add(User, id=uid, username=username, name=self.name(), password_hash=self.password_hash,
-                 is_active=True, failed_login_count=0, locked_until=None, created_at=at(TERM_START))
+                 is_active=True, created_at=at(TERM_START))
         self.add(RoleAssignment, id=self.id("role_assignments"), user_id=uid, role=role, school_id=school_id,
                  class_id=class_id, village_id=village_id)
         return uid

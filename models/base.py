@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, event
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -32,6 +33,17 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    """SQLite checks foreign keys only when each connection asks (PostgreSQL always does): ask on
+    every new SQLite connection of every engine, so an orphan row is refused on both databases
+    and a test on SQLite cannot pass what PostgreSQL would refuse."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
 
 
 def utcnow() -> dt.datetime:

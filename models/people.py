@@ -47,8 +47,6 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(80))
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(default=True)
-    failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     roles: Mapped[list[RoleAssignment]] = relationship(
@@ -114,3 +112,33 @@ class ApiToken(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class LoginSession(Base):
+    """One signed-in browser session, held server-side: the cookie carries only a random id whose
+    SHA-256 is stored here. Logging out, a password change or a deactivation deletes the row, so a
+    copied cookie stops working at once."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Login attempts counted per key: "pair:<address>|<username>" (progressive delay) or
+    "addr:<address>" (a cap over all usernames). Written only by single atomic statements
+    (workflow.access.accounts), never read-modify-write."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # the start of the counting window: a window older than the policy's starts over
+    first_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # the attempt before the latest one, and the latest: the delay runs from the one before
+    previous_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

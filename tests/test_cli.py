@@ -34,28 +34,28 @@ def _token_status(client, username: str, password: str) -> int:
 
 
 def test_create_admin_creates_an_admin_who_can_log_in(app, session):
-    result = app.test_cli_runner().invoke(args=["create-admin", "--username", "boss", "--password", "pw-one-1"])
+    result = app.test_cli_runner().invoke(args=["create-admin", "--username", "boss", "--password", "first-pass-2026"])
     assert result.exit_code == 0, result.output
 
     user = session.scalars(select(User).where(User.username == "boss")).one()
     assert user.role_codes() == {"admin"}
     assert user.name == "系统管理员"
-    assert "pw-one-1" not in user.password_hash
-    assert _token_status(app.test_client(), "boss", "pw-one-1") == 201
+    assert "first-pass-2026" not in user.password_hash
+    assert _token_status(app.test_client(), "boss", "first-pass-2026") == 201
 
 
 def test_create_admin_again_resets_the_password_without_a_second_account(app, session):
     runner = app.test_cli_runner()
-    runner.invoke(args=["create-admin", "--username", "boss", "--password", "pw-one-1"])
-    result = runner.invoke(args=["create-admin", "--username", "boss", "--password", "pw-two-2"])
+    runner.invoke(args=["create-admin", "--username", "boss", "--password", "first-pass-2026"])
+    result = runner.invoke(args=["create-admin", "--username", "boss", "--password", "second-pass-2026"])
     assert result.exit_code == 0, result.output
 
     assert session.scalar(select(func.count()).select_from(User)) == 1
     user = session.scalars(select(User).where(User.username == "boss")).one()
     assert [r.role for r in user.roles] == ["admin"]
     client = app.test_client()
-    assert _token_status(client, "boss", "pw-one-1") == 401
-    assert _token_status(client, "boss", "pw-two-2") == 201
+    assert _token_status(client, "boss", "first-pass-2026") == 401
+    assert _token_status(client, "boss", "second-pass-2026") == 201
 
 
 def _count(session, model, *where) -> int:

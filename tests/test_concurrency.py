@@ -188,3 +188,179 @@ def test_two_processes_approving_at_once_exactly_one_succeeds(
     assert next(o for o in outputs if o["status"] == 409)["body"]["error"]["code"] == "stale_version"
     assert approvals(session, case_id) == 1
     assert session.get(Case, case_id).state == "office_approved"
+
+
+# --- one open case per child and process (SPEC §3), enforced by the database -------------------
+
+
+def open_cases(session, student_id: int, process: str) -> list[int]:
+    session.expire_all()
+    return list(session.scalars(select(Case.id).where(
+        Case.student_id == student_id, Case.process == process, Case.is_open.is_(True))))
+
+
+def test_index_refuses_a_second_open_case_the_engine_did_not_see_coming(world, factory, session):
+    """Two sessions both check, neither sees the other's case, both insert: the second INSERT is
+    refused by the database (here: the first has committed) and the engine answers `duplicate`,
+    naming the winner; the loser's other writes before the insert are kept (its savepoint only)."""
+    teacher = world["teacher"]
+    student = factory.student(world.klass, world.village)
+    session.commit()
+    winner = engine.create_case(session, scope_for(session, teacher), teacher, "suspension", student.id,
+                                SUSPENSION, today=TODAY)
+    session.commit()
+    real_check, calls = engine._open_case_of, []
+
+    def check_before_the_winner_committed(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real_check(*args)  # the lookup after the refusal is real
+
+    try:
+        engine._open_case_of = check_before_the_winner_committed
+        student.name = "改过的名字"  # an earlier write of the same request
+        with pytest.raises(Conflict) as err:
+            engine.create_case(session, scope_for(session, teacher), teacher, "suspension", student.id,
+                               SUSPENSION, today=TODAY)
+    finally:
+        engine._open_case_of = real_check
+    assert err.value.code == "duplicate"
+    assert err.value.details == {"case_id": winner.id}
+    assert student.name == "改过的名字"
+    session.commit()
+    assert open_cases(session, student.id, "suspension") == [winner.id]
+    assert session.get(type(student), student.id).name == "改过的名字"
+
+
+def test_closed_cases_do_not_count_and_class_cases_are_not_covered(world, factory, session):
+    """The index covers open cases with a student only: a closed case of the process, or any
+    number of them, does not stop a new one."""
+    student = factory.student(world.klass, world.village)
+    session.commit()
+    for _ in range(2):
+        session.add(Case(process="suspension", state="withdrawn", version=1, student_id=student.id,
+                         school_id=student.school_id, is_open=False, opened_on=TODAY))
+    session.flush()
+    teacher = world["teacher"]
+    case = engine.create_case(session, scope_for(session, teacher), teacher, "suspension", student.id,
+                              SUSPENSION, today=TODAY)
+    session.commit()
+    assert open_cases(session, student.id, "suspension") == [case.id]
+
+
+def _parallel_creates(app, token: str, body: dict, n: int = 8) -> list[tuple[int, dict]]:
+    barrier = threading.Barrier(n, timeout=60)
+    results: list[tuple[int, dict]] = []
+    errors: list[BaseException] = []
+
+    def create():
+        try:
+            with app.app_context():
+                client = app.test_client()
+                barrier.wait()
+                r = client.post("/api/v1/cases", json=body, headers={"Authorization": f"Bearer {token}"})
+                results.append((r.status_code, r.get_json()))
+        except BaseException as exc:  # reported below: a thread's assertion is not the test's
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    return results
+
+
+@postgres_only
+@pytest.mark.parametrize(("process", "data"), [
+    ("suspension", SUSPENSION),
+    ("absence", {"reason": "擅自离校"}),
+])
+def test_eight_parallel_creates_for_one_child_one_201_seven_409_duplicate(
+        app, world, factory, session, process, data):
+    student = factory.student(world.klass, world.village)
+    session.commit()
+    [token] = tokens(session, world["teacher"])
+    results = _parallel_creates(app, token, {"process": process, "student_id": student.id, "data": data})
+    codes = sorted(code for code, _ in results)
+    assert codes == [201] + [409] * 7, results
+    winner = next(body for code, body in results if code == 201)
+    for code, body in results:
+        if code == 409:
+            assert body["error"]["code"] == "duplicate"
+            assert "未结的同类案件" in body["error"]["message"]
+    assert open_cases(session, student.id, process) == [winner["id"]]
+    assert session.scalar(select(func.count()).select_from(CaseHistory).where(
+        CaseHistory.transition == "create")) == 1  # the losers wrote no history row either
+
+
+# --- issue 16: the case is read once, so a late writer sees one consistent case ----------------
+
+
+@pytest.fixture
+def approved_case(world, factory, session, submitted_case):
+    """The suspension of `submitted_case` approved by the office and the principal: waiting for
+    the center office's `center_file`, which suspends the student."""
+    case = submitted_case
+    for who, name in (("office", "office_approve"), ("principal", "principal_approve")):
+        user = world[who]
+        case = engine.fire(session, scope_for(session, user), user, case.id, name, version=case.version,
+                           today=TODAY)
+        session.commit()
+    return case
+
+
+def test_center_file_loser_who_read_before_the_winner_committed_answers_stale_version(
+        app, world, factory, session, approved_case, monkeypatch):
+    """Two center office users file the same suspension; the loser has read the case (version v,
+    student still active) when the winner commits (version v + 1, student suspended). The loser
+    must answer 409 `stale_version` from its version-checked UPDATE — not `guard_failed` from
+    a second read that would pair its old case with the winner's suspended student — and write
+    nothing. Deterministic: the loser's thread waits, right after its read, for the winner."""
+    second = factory.user("center_office2", "center_office", school=world.center, name="第二教导主任")
+    session.commit()
+    case_id, version = approved_case.id, approved_case.version
+    plain = tokens(session, world["center_office"], second)
+    loser_read, winner_done = threading.Event(), threading.Event()
+    real_read = engine.read_case
+
+    def read_then_wait_for_the_winner(*args, **kwargs):
+        read = real_read(*args, **kwargs)
+        if threading.current_thread().name == "loser":
+            loser_read.set()
+            assert winner_done.wait(60), "the winner never finished"
+        return read
+
+    monkeypatch.setattr(engine, "read_case", read_then_wait_for_the_winner)
+    results: dict[str, tuple[int, dict]] = {}
+    errors: list[BaseException] = []
+
+    def file(name: str, token: str):
+        try:
+            with app.app_context():
+                if name == "winner":
+                    assert loser_read.wait(60), "the loser never read the case"
+                r = app.test_client().post(f"/api/v1/cases/{case_id}/transitions/center_file",
+                                           json={"version": version}, headers={"Authorization": f"Bearer {token}"})
+                results[name] = (r.status_code, r.get_json())
+        except BaseException as exc:  # reported below: a thread's assertion is not the test's
+            errors.append(exc)
+        finally:
+            if name == "winner":
+                winner_done.set()
+
+    threads = [threading.Thread(target=file, args=(name, token), name=name)
+               for name, token in (("loser", plain[1]), ("winner", plain[0]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert results["winner"][0] == 200, results
+    code, body = results["loser"]
+    assert (code, body["error"]["code"]) == (409, "stale_version"), body
+    session.expire_all()
+    case = session.get(Case, case_id)
+    assert (case.state, case.version) == ("suspended", version + 1)
+    assert session.scalar(select(func.count()).select_from(CaseHistory).where(
+        CaseHistory.case_id == case_id, CaseHistory.transition == "center_file")) == 1

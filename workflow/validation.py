@@ -17,19 +17,38 @@ Chinese; it keeps the catalogue id and values, so the API answers in the request
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from types import GenericAlias
 from typing import Any
 
-from workflow.errors import Invalid, invalid_field
+from workflow.errors import Invalid, Msg, invalid_field
 
 DATA_TEXT_MAX = 2000
 
+# The database's integer range (INTEGER on PostgreSQL and what SQLite's driver binds): an id,
+# limit, offset or count outside it can only be wrong, and PostgreSQL would answer it with an error.
+DB_INT_MIN, DB_INT_MAX = -(2**31), 2**31 - 1
+# An amount column is NUMERIC(10, 2): at most 8 digits before the point.
+AMOUNT_MAX = Decimal("99999999.99")
+# A real date (a birth date, a visit, a sweep day): anything outside is a typo or an attack.
+DATE_MIN, DATE_MAX = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
+# Strict whole numbers: `str.isdigit()` and `int()` also accept "²", "１２", " 7 " and "1_000".
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
+# NUL (PostgreSQL refuses it in text), other C0/C1 controls and lone surrogates (not UTF-8).
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# Single-line text (a name, a number, a code) also refuses line breaks and tabs.
+_BAD_LINE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+# Text longer than this may span lines (notes, outcomes); shorter text is one line.
+SINGLE_LINE_MAX = 200
+JSON_MAX_DEPTH = 32
 
-def N_(msgid: str) -> str:
-    """Marks a message for the catalogue (pybabel's `N_` keyword); the API edge translates it."""
-    return msgid
+
+def N_(msgid: str) -> Msg:
+    """Marks a message for the catalogue (pybabel's `N_` keyword): a `Msg`, the Chinese text that
+    the edge shows in the user's language (workflow/errors.py:Msg)."""
+    return Msg(msgid)
 
 
 class FieldInvalid(Invalid):
@@ -38,7 +57,7 @@ class FieldInvalid(Invalid):
     def __init__(self, msgid: str, field: str, code: str | None = None, **values):
         self.msgid = msgid
         self.values = {"name": field, **values}
-        super().__init__(msgid % self.values, code=code, details={"field": field})
+        super().__init__(msgid, code=code, details={"field": field}, **self.values)
 
 
 @dataclass(frozen=True)
@@ -89,11 +108,77 @@ def spec_summary(spec: dict) -> str:
     return ", ".join(f"{k}{'*' if as_field(v).required else ''}" for k, v in spec.items())
 
 
-def _parse_date(value) -> dt.date | None:
+def parse_int_text(raw, lo: int = DB_INT_MIN, hi: int = DB_INT_MAX) -> int | None:
+    """`raw` (a query, form or cell text) as a whole number in `lo..hi` (by default the database's
+    integer range), or None: only ASCII digits with an optional sign, nothing `int()` would also
+    take ("²", full-width digits, "1_000", surrounding spaces are None)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and _INT_TEXT.fullmatch(raw):
+        value = int(raw)
+    else:
+        return None
+    return value if lo <= value <= hi else None
+
+
+def int_or_text(raw):
+    """The whole number a form's text stands for (strictly, in the database's range), else the
+    text unchanged, so that the validator names the field instead of the page failing."""
+    value = parse_int_text(raw)
+    return raw if value is None else value
+
+
+def in_date_range(value: dt.date | None) -> dt.date | None:
+    """`value` when it lies between DATE_MIN and DATE_MAX (a real date), else None."""
+    if value is None:
+        return None
+    day = value.date() if isinstance(value, dt.datetime) else value
+    return value if DATE_MIN <= day <= DATE_MAX else None
+
+
+def parse_date_text(value) -> dt.date | None:
+    """An ISO `YYYY-MM-DD` string between 1900-01-01 and 2100-12-31 as a date, else None."""
     try:
-        return dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+        parsed = dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
     except ValueError:
         return None
+    return in_date_range(parsed)
+
+
+def bad_text(value: str, single_line: bool = False) -> bool:
+    """True when `value` holds a character no stored text may hold: NUL and other control
+    characters (a line break and a tab are allowed unless `single_line`) and lone surrogates."""
+    return bool((_BAD_LINE_CHARS if single_line else _BAD_CHARS).search(value))
+
+
+def json_problem(data, max_depth: int = JSON_MAX_DEPTH) -> str | None:
+    """What makes a parsed JSON document unacceptable, or None: nesting deeper than `max_depth`,
+    or a key or string with NUL or a lone surrogate (both would fail in the database or in UTF-8,
+    wherever they end up). Iterative, so a hostile document cannot exhaust the stack here."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value or _SURROGATE.search(value):
+                return "text"
+        elif isinstance(value, (dict, list)):
+            if depth > max_depth:
+                return "depth"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    stack.append((key, depth))
+                stack.append((item, depth + 1))
+    return None
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _parse_date(value) -> dt.date | None:
+    return parse_date_text(value)
 
 
 def _parse_datetime(value) -> dt.datetime | None:
@@ -101,7 +186,9 @@ def _parse_datetime(value) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
-    return parsed if parsed is not None and parsed.tzinfo is not None else None
+    if parsed is None or parsed.tzinfo is None:
+        return None
+    return in_date_range(parsed)
 
 
 def _parse_amount(value) -> Decimal | None:
@@ -111,7 +198,7 @@ def _parse_amount(value) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    if not amount.is_finite() or amount < 0 or amount.as_tuple().exponent < -2:
+    if not amount.is_finite() or amount < 0 or amount > AMOUNT_MAX or amount.as_tuple().exponent < -2:
         return None
     return amount
 
@@ -134,16 +221,21 @@ def _convert(name: str, f: Field, value):
             raise FieldInvalid(N_("字段 %(name)s 不能为空"), name)
         if f.max_len and len(value) > f.max_len:
             raise FieldInvalid(N_("字段 %(name)s 超过 %(n)d 个字符"), name, n=f.max_len)
+        # a name or number is one line; longer text (notes) may keep its line breaks
+        if bad_text(value, single_line=f.max_len is not None and f.max_len <= SINGLE_LINE_MAX):
+            raise FieldInvalid(N_("字段 %(name)s 含有不允许的控制字符"), name)
     elif kind is bool:
         if not isinstance(value, bool):
             raise FieldInvalid(N_("字段 %(name)s 必须是 true 或 false"), name)
     elif kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise FieldInvalid(N_("字段 %(name)s 必须是整数"), name)
+        if not DB_INT_MIN <= value <= DB_INT_MAX:
+            raise FieldInvalid(N_("字段 %(name)s 超出允许的范围"), name)
     elif kind is dt.date:
         value = _parse_date(value)
         if value is None:
-            raise FieldInvalid(N_("字段 %(name)s 必须是有效日期（YYYY-MM-DD）"), name)
+            raise FieldInvalid(N_("字段 %(name)s 必须是有效日期（YYYY-MM-DD，1900–2100 年之间）"), name)
     elif kind is dt.datetime:
         value = _parse_datetime(value)
         if value is None:
@@ -211,4 +303,6 @@ def required_text(field: str, value, max_len: int) -> str:
     value = value.strip()
     if len(value) > max_len:
         raise invalid_field(field, f"字段 {field} 超过 {max_len} 个字符")
+    if bad_text(value, single_line=max_len <= SINGLE_LINE_MAX):
+        raise invalid_field(field, f"字段 {field} 含有不允许的控制字符")
     return value

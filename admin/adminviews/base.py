@@ -8,10 +8,9 @@ what is decided in workflow.access.permissions (`RECORDS`) and explained in docs
 """
 from __future__ import annotations
 
-import csv
-import io
+import re
 
-from flask import Response, abort, flash, has_request_context, redirect, request, url_for
+from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_admin.actions import action
 from flask_admin.babel import gettext as admin_gettext
@@ -24,7 +23,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from openpyxl import Workbook
 from sqlalchemy import func, select
-from werkzeug.utils import secure_filename
 
 from models import (
     RoleAssignment,
@@ -37,9 +35,13 @@ from workflow import clock
 from workflow.access import permissions
 from workflow.access import scope as sc
 from workflow.errors import DomainError, Forbidden, Invalid
+from workflow.spreadsheets import csv_text, xlsx_bytes
+from workflow.validation import parse_int_text
 
 from ..boundary import discard_writes
+from ..downloads import attachment
 from ..extensions import db
+from ..labels import error_text
 from ..security import current_scope
 
 CALENDAR_DAY_LABELS = {"holiday": _l("节假日（不上课）"), "workday": _l("调休上课日")}
@@ -245,9 +247,8 @@ class ScopedModelView(ModelView):
 
     def get_one(self, id):
         """The object if in scope; 404 otherwise (also for a malformed id)."""
-        try:
-            pk = int(id)
-        except (TypeError, ValueError):
+        pk = parse_int_text(id.strip() if isinstance(id, str) else id)  # "²" or 2**40: 404
+        if pk is None:
             abort(404)
         obj = self.get_query().filter(self.model.id == pk).first()
         if obj is None:
@@ -278,7 +279,7 @@ class ScopedModelView(ModelView):
 
     def handle_view_exception(self, exc: Exception) -> bool:
         if isinstance(exc, DomainError):
-            flash(exc.message, "error")
+            flash(error_text(exc), "error")
             return True
         return super().handle_view_exception(exc)
 
@@ -322,9 +323,8 @@ class ScopedModelView(ModelView):
             admin_lazy_gettext("Are you sure you want to delete selected records?"))
     def action_delete(self, ids):
         # psycopg 3 refuses `integer = character varying` (flask-admin #2951): posted ids are text.
-        try:
-            int_ids = [int(i) for i in ids]
-        except (TypeError, ValueError):
+        int_ids = [parse_int_text(i) for i in ids]
+        if None in int_ids:
             abort(404)
         count = 0
         for obj in self.get_query().filter(self.model.id.in_(int_ids)).all():
@@ -343,27 +343,21 @@ class ScopedModelView(ModelView):
         _count_rows, data = self._export_data()
         header = [str(c[1]) for c in self._export_columns]
         rows = [[self._export_cell(obj, c[0]) for c in self._export_columns] for obj in data]
-        name = secure_filename(self.get_export_name(export_type)) or f"export.{export_type}"
+        name = self.get_export_name(export_type) or f"export.{export_type}"
+        # formula-like text is neutralised by the one export helper (workflow/spreadsheets.py)
         if export_type == "xlsx":
             wb = Workbook()
             ws = wb.active
-            ws.title = str(self.name)[:31]
+            ws.title = re.sub(r"[\[\]:*?/\\]", "", str(self.name))[:31] or "export"
             ws.append(header)
             for row in rows:
                 ws.append(row)
-            buf = io.BytesIO()
-            wb.save(buf)
-            body = buf.getvalue()
+            body = xlsx_bytes(wb)
             mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         else:
-            buf = io.StringIO()
-            writer = csv.writer(buf)
-            writer.writerow(header)
-            writer.writerows(rows)
-            body = "\ufeff" + buf.getvalue()
+            body = csv_text([header, *rows])
             mimetype = "text/csv; charset=utf-8"
-        return Response(body, mimetype=mimetype,
-                        headers={"Content-Disposition": f"attachment;filename={name}"})
+        return attachment(body, name, mimetype)
 
     def _export_cell(self, obj, column) -> str:
         value = self.get_export_value(obj, column)

@@ -9,12 +9,12 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from wtforms import (
+    DateField,
     PasswordField,
 )
 from wtforms.validators import DataRequired, Optional
 
 from models import (
-    ROLE_SCOPE,
     STUDENT_FLAGS,
     AttendanceDay,
     AttendanceRecord,
@@ -31,8 +31,10 @@ from models import (
     Village,
 )
 from workflow.access import permissions
-from workflow.errors import Forbidden, Invalid
+from workflow.access.masking import student_no_as_seen_by
+from workflow.errors import Invalid
 from workflow.org import services as org
+from workflow.org import users
 
 from ..boundary import discard_writes
 from ..extensions import db
@@ -41,6 +43,7 @@ from ..labels import (
     GENDER_LABELS,
     ROLE_LABELS,
     SCHOOL_KIND_LABELS,
+    SCHOOL_LEVEL_LABELS,
     STUDENT_STATUS_LABELS,
     role_label,
 )
@@ -80,17 +83,17 @@ class SchoolView(ScopedModelView):
     to their center and rename their schools."""
 
     record = "school"
-    column_list = ("name", "kind", "parent", "code", "is_junior_high")
-    column_details_list = ("id", "name", "kind", "parent", "code", "is_junior_high")
+    column_list = ("name", "kind", "level", "parent", "code", "is_junior_high")
+    column_details_list = ("id", "name", "kind", "level", "parent", "code", "is_junior_high")
     column_labels = {"id": _l("编号"), "name": _l("名称"), "kind": _l("类型"), "parent": _l("上级"),
-                     "code": _l("学校代码"), "is_junior_high": _l("含初中")}
-    column_choices = {"kind": _choices(SCHOOL_KIND_LABELS)}
+                     "code": _l("学校代码"), "is_junior_high": _l("含初中"), "level": _l("学段")}
+    column_choices = {"kind": _choices(SCHOOL_KIND_LABELS), "level": _choices(SCHOOL_LEVEL_LABELS)}
     column_searchable_list = ("name", "code")
     column_sortable_list = ("name", "kind", "code")
     column_default_sort = ("name", False)
     column_formatters = {"parent": _school_parent_fmt}
-    form_columns = ("name", "kind", "parent", "code", "is_junior_high")
-    form_choices = {"kind": _choices(SCHOOL_KIND_LABELS)}
+    form_columns = ("name", "kind", "level", "parent", "code", "is_junior_high")
+    form_choices = {"kind": _choices(SCHOOL_KIND_LABELS), "level": _choices(SCHOOL_LEVEL_LABELS)}
     form_args = {"parent": {"query_factory": parent_choices_query, "label": _l("上级")}}
 
     column_filters = [
@@ -108,7 +111,8 @@ class SchoolView(ScopedModelView):
 
     def create_via_service(self, form):
         school = org.create_school(db.session, current_scope(), name=form.name.data, kind=form.kind.data,
-                                   parent_id=form.parent.data.id if form.parent.data else None)
+                                   parent_id=form.parent.data.id if form.parent.data else None,
+                                   level=(form.level.data or None) if form.kind.data != "county" else None)
         school.code = form.code.data or None
         school.is_junior_high = bool(form.is_junior_high.data)
         db.session.flush()
@@ -198,9 +202,9 @@ class SchoolClassView(ScopedModelView):
         return form
 
     def on_model_change(self, form, model, is_created):
+        # the same checks as the API's create_class (workflow.org.services)
         org.check_school_year(model.school_year)
-        if not 1 <= (model.grade or 0) <= 9:
-            raise Invalid(_("年级必须是 1 到 9 之间的整数"))
+        org.check_grade(model.grade)
 
     def create_via_service(self, form):
         return org.create_class(db.session, current_scope(), school_id=form.school.data.id,
@@ -228,14 +232,6 @@ def _roles_fmt(view, context, model, name):
     return Markup("<br>").join(parts)
 
 
-def _role_key(r) -> tuple:
-    return (r.role, r.school_id, r.class_id, r.village_id)
-
-
-_SCOPE_FIELD = {"school": "school_id", "class": "class_id", "village": "village_id"}
-_SCOPE_FIELD_LABEL = {"school_id": _l("学校"), "class_id": _l("班级"), "village_id": _l("村")}
-
-
 def _role_items(form) -> list[dict]:
     """The inline role rows of a user form, as {role, school_id, class_id, village_id}."""
     items = []
@@ -253,23 +249,25 @@ def _role_items(form) -> list[dict]:
 
 
 class UserView(ScopedModelView):
-    """用户: staff accounts and their scoped roles. Never shows the password hash; a new password
-    is hashed on save. A role may be granted or removed only within the editor's own scope."""
+    """用户: staff accounts and their scoped roles. Never shows the password hash. Creating,
+    editing, resetting a password, deactivating and granting or removing roles all go through
+    workflow.org.users, the same rule (SPEC §2 "who may grant what") as the JSON API; a new
+    password or a deactivation ends the user's sessions and tokens."""
 
     record = "user"
-    column_list = ("username", "name", "roles", "is_active", "locked_until")
-    column_details_list = ("id", "username", "name", "roles", "is_active", "locked_until", "created_at")
+    column_list = ("username", "name", "roles", "is_active")
+    column_details_list = ("id", "username", "name", "roles", "is_active", "created_at")
     column_export_list = ("username", "name", "roles", "is_active")
     column_labels = {"id": _l("编号"), "username": _l("用户名"), "name": _l("姓名"), "roles": _l("角色"),
-                     "is_active": _l("启用"), "locked_until": _l("锁定至"), "created_at": _l("创建时间"),
-                     "password": _l("密码")}
+                     "is_active": _l("启用"), "created_at": _l("创建时间"), "password": _l("密码")}
     column_searchable_list = ("username", "name")
     column_sortable_list = ("username", "name", "is_active")
     column_default_sort = ("username", False)
     column_formatters = {"roles": _roles_fmt}
     form_columns = ("username", "name", "password", "is_active", "roles")
-    form_extra_fields = {"password": PasswordField(_l("密码"), validators=[Optional()],
-                                                   description=_l("至少 8 位；编辑时留空表示不修改"))}
+    form_extra_fields = {"password": PasswordField(
+        _l("密码"), validators=[Optional()],
+        description=_l("至少 10 位，不能包含用户名，不能是常见密码；编辑时留空表示不修改"))}
     inline_models = [(RoleAssignment, {
         "form_columns": ("id", "role", "school", "klass", "village"),
         "column_labels": {"role": _l("角色"), "school": _l("学校"), "klass": _l("班级"), "village": _l("村")},
@@ -291,36 +289,25 @@ class UserView(ScopedModelView):
         return form
 
     def create_via_service(self, form):
-        return org.create_user(db.session, current_scope(), username=form.username.data or "",
-                               password=form.password.data or "", name=form.name.data or "",
-                               roles=_role_items(form))
+        return users.create_user(db.session, current_scope(), username=form.username.data or "",
+                                 password=form.password.data or "", name=form.name.data or "",
+                                 roles=_role_items(form))
 
     def update_model(self, form, model):
-        self._roles_before = {_role_key(r) for r in model.roles}
-        return super().update_model(form, model)
-
-    def on_model_change(self, form, model, is_created):
-        scope = current_scope()
-        db.session.flush()  # the inline rows carry objects; their ids are set by the flush
-        for r in model.roles:
-            wanted = _SCOPE_FIELD.get(ROLE_SCOPE.get(r.role))
-            for key in ("school_id", "class_id", "village_id"):
-                value = getattr(r, key)
-                if key == wanted and value is None:
-                    raise Invalid(_("角色“%(role)s”必须选择%(what)s", role=role_label(r.role),
-                                    what=_SCOPE_FIELD_LABEL[key]))
-                if key != wanted and value is not None:
-                    raise Invalid(_("角色“%(role)s”不能绑定%(what)s，请留空", role=role_label(r.role),
-                                    what=_SCOPE_FIELD_LABEL[key]))
-        after = {_role_key(r) for r in model.roles}
-        for role, school_id, class_id, village_id in after ^ self._roles_before:
-            if not permissions.may_grant(db.session, scope, role, school_id, class_id, village_id):
-                raise Forbidden(_("您不能授予或撤销超出自己管辖范围的角色（%(role)s）",
-                                  role=role_label(role)))
+        """Every change through workflow.org.users.update_user (never Flask-Admin's populate and
+        commit): one rule for the name, a new password, (de)activation and the roles."""
+        changes = {"name": form.name.data or "", "is_active": bool(form.is_active.data),
+                   "roles": _role_items(form)}
         if form.password.data:
-            if len(form.password.data) < org.MIN_PASSWORD_LENGTH:
-                raise Invalid(_("密码至少需要 %(n)d 个字符", n=org.MIN_PASSWORD_LENGTH))
-            model.set_password(form.password.data)
+            changes["password"] = form.password.data
+        try:
+            users.update_user(db.session, current_scope(), model.id, **changes)
+        except Exception as exc:
+            discard_writes()
+            if not self.handle_view_exception(exc):
+                raise
+            return False
+        return True
 
 
 # --- 学生 -----------------------------------------------------------------------------------------
@@ -328,6 +315,10 @@ class UserView(ScopedModelView):
 
 def _id_card_fmt(view, context, model, name):
     return org.id_card_as_seen_by(current_scope(), model)
+
+
+def _student_no_fmt(view, context, model, name):
+    return student_no_as_seen_by(current_scope(), model)
 
 
 def _flags_fmt(view, context, model, name):
@@ -368,13 +359,16 @@ class StudentView(ScopedModelView):
     column_searchable_list = ("name", "student_no")
     column_sortable_list = ("name", "birth_date", "student_no", "status")
     column_default_sort = ("name", False)
-    column_formatters = {"id_card_no": _id_card_fmt, "flags": _flags_fmt, "guardians": _guardians_fmt,
+    column_formatters = {"id_card_no": _id_card_fmt, "student_no": _student_no_fmt, "flags": _flags_fmt, "guardians": _guardians_fmt,
                          "gender": _fmt_label(GENDER_LABELS), "status": _fmt_label(STUDENT_STATUS_LABELS),
                          "name": _student_page_fmt}
-    column_formatters_export = {"id_card_no": _id_card_fmt, "flags": _flags_fmt,
+    column_formatters_export = {"id_card_no": _id_card_fmt, "student_no": _student_no_fmt, "flags": _flags_fmt,
                                 "gender": _fmt_label(GENDER_LABELS), "status": _fmt_label(STUDENT_STATUS_LABELS)}
     form_columns = ("name", "gender", "birth_date", "student_no", "id_card_no", "klass", "village",
-                    "left_behind", "poor", "disability", "learning_difficulty", "guardians")
+                    "enrolled_on", *STUDENT_FLAGS, "guardians")
+    form_extra_fields = {"enrolled_on": DateField(
+        _l("入班日期"), validators=[Optional()],
+        description=_l("孩子进入本班的日期，默认今天；学期中补录时填实际日期，基数按此计算"))}
     form_choices = {"gender": _choices(GENDER_LABELS)}
     form_args = {
         "klass": {"query_factory": managed_classes_query, "label": _l("班级"), "validators": [DataRequired()]},
@@ -400,19 +394,20 @@ class StudentView(ScopedModelView):
 
     def edit_form(self, obj=None):
         form = super().edit_form(obj)
-        # The class changes through the workflow (change_class, transfers), not by editing.
+        # The class changes through the workflow (change_class, transfers), not by editing; the
+        # joining day belongs to the enrolment period, set when the child is enrolled.
         del form["klass"]
+        del form["enrolled_on"]
         if obj is not None and not permissions.sees_full_id_card(current_scope(), obj):
             del form["id_card_no"]
+            del form["student_no"]  # "G" + the ID number: masked alike (workflow/access/masking.py)
         return form
 
     def on_model_change(self, form, model, is_created):
         if "id_card_no" in form:
             model.id_card_no = org.normalize_id_card(model.id_card_no)
         model.student_no = (model.student_no or "").strip() or None
-        if model.village is not None and model.school is not None and \
-                model.village.center_school_id != model.school.center_id:
-            raise Invalid(_("该村不在本校所属中心校的服务范围内"))
+        org.check_village_in_catchment(model.village, model.school)
 
     def create_via_service(self, form):
         guardians = [{"name": e.form.name.data, "relation": e.form.relation.data, "phone": e.form.phone.data}
@@ -421,7 +416,16 @@ class StudentView(ScopedModelView):
             db.session, current_scope(), name=form.name.data or "", gender=form.gender.data,
             birth_date=form.birth_date.data, class_id=form.klass.data.id, village_id=form.village.data.id,
             student_no=form.student_no.data or None, id_card_no=form.id_card_no.data or None,
-            flags=[f for f in STUDENT_FLAGS if form[f].data], guardians=guardians)
+            flags=[f for f in STUDENT_FLAGS if form[f].data], guardians=guardians,
+            enrolled_on=form.enrolled_on.data or None)
+
+    def update_model(self, form, model):
+        # keep who changed what (SPEC §5), as PATCH /api/v1/students/{id} does
+        before = org.student_details(model)
+        ok = super().update_model(form, model)
+        if ok:
+            org.record_changes(db.session, model, before, current_scope().user_id)
+        return ok
 
     def get_export_name(self, export_type: str = "csv") -> str:
         from workflow import clock

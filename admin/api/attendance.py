@@ -19,7 +19,7 @@ from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .openapi import DATE, array, integer, obj, op, query, string
-from .util import json_body, validate
+from .util import date_arg, json_body, to_int, validate
 
 RECORD_FIELDS = {
     "class_id": Field(int),
@@ -55,15 +55,8 @@ def _query_arg(name: str, kind: str):
         raise Invalid(_("缺少必填参数：%(name)s", name=name), details={"field": name})
     raw = raw.strip()
     if kind == "int":
-        if not raw.isdigit():
-            raise Invalid(_("参数 %(name)s 必须是整数", name=name), details={"field": name})
-        return int(raw)
-    try:
-        if len(raw) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(_("参数 %(name)s 必须是有效日期（YYYY-MM-DD）", name=name), details={"field": name}) from None
+        return to_int(raw, name)
+    return date_arg(name)
 
 
 @bp.get("/attendance")

@@ -12,21 +12,21 @@ from decimal import Decimal
 
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import DOCUMENT_KINDS, VISIT_KINDS, Case, Document, Fee, GuardianContact, Payment, Visit
 from workflow import clock
 from workflow.access.scope import get_in_scope
 from workflow.cases import evidence as services
 from workflow.errors import Invalid
-from workflow.validation import Field
+from workflow.validation import Field, parse_int_text
 
 from ..extensions import db
 from ..security import current_actor, current_scope
+from ..storage import current_store
 from ..views.files import send_document
 from . import bp
 from .openapi import DATE, ID, WRITE_ERRORS, array, integer, obj, op, path_param, string
-from .util import json_body, validate
+from .util import json_body, multipart_form, validate
 
 VISIT_FIELDS = {
     "date": Field(dt.date),
@@ -103,22 +103,15 @@ def _case(case_id: int) -> Case:
     return get_in_scope(db.session, current_scope(), Case, case_id)
 
 
-def _upload_limits() -> tuple[str, int]:
-    return current_app.config["UPLOAD_DIR"], int(current_app.config["MAX_UPLOAD_BYTES"])
+def _upload_limits():
+    """The configured file store and the largest accepted upload."""
+    return current_store(), int(current_app.config["MAX_UPLOAD_BYTES"])
 
 
 def _multipart(allowed_files: set[str]):
     """The form and files of a multipart request; a body over Flask's limit is 422 like any
     too-large file, and unknown file fields are 422."""
-    try:
-        form, files = request.form, request.files
-    except RequestEntityTooLarge:
-        raise Invalid(_("字段 file：文件过大"), details={"field": "file"}) from None
-    unknown = sorted(set(files) - allowed_files)
-    if unknown:
-        raise Invalid(_("未知字段：%(name)s", name=unknown[0]), code="unknown_field",
-                      details={"field": unknown[0]})
-    return form, files
+    return multipart_form(allowed_files)
 
 
 def _visit_form(form) -> dict:
@@ -133,7 +126,8 @@ def _visit_form(form) -> dict:
             for part in raw.split(","):
                 part = part.strip()
                 if part:
-                    ids.append(int(part) if part.isdigit() else part)
+                    number = parse_int_text(part)
+                    ids.append(part if number is None else number)
         data["participant_ids"] = ids
     return data
 
@@ -158,7 +152,7 @@ def add_visit(case_id: int):
 
 @bp.post("/cases/<int:case_id>/documents")
 def add_document(case_id: int):
-    """Upload a PDF, JPEG or PNG (multipart: `file`, `kind`); the type is read from the content."""
+    """Upload a PDF, JPEG, PNG, HEIC or DOCX (multipart: `file`, `kind`); the type is read from the content."""
     case = _case(case_id)
     if request.mimetype != "multipart/form-data":
         raise Invalid(_("请以 multipart/form-data 上传，字段 file 和 kind"), details={"field": "file"})
@@ -250,8 +244,9 @@ OPENAPI_PATHS = {
     "/api/v1/cases/{case_id}/visits": {"post": _with_multipart(op(
         "登记一次入户家访/家长到校面谈/电话联系/村校联合家访", ok=201, response=_VISIT, body=_VISIT_BODY,
         params=_CASE, errors=WRITE_ERRORS, tag="evidence",
-        description="date 不能晚于今天，也不能早于立案前 30 天；participant_ids 须是可见的用户或该案学校、"
-                    "班级、村的工作人员；村委联络员只能登记 village_joint。也可用 multipart/form-data "
+        description="date 不能晚于今天，也不能早于立案前 30 天；participant_ids 至少一人，且须是该案学校"
+                    "（或其中心校）、学生班级的教职工或学生所在村的联络员；notes 或 outcome 至少填写一项"
+                    "（家访结果），否则 422；村委联络员只能登记 village_joint。也可用 multipart/form-data "
                     "提交同名字段并附 photo（JPEG/PNG）。已结束的案件返回 409 invalid_state。"),
         {"type": "object", "properties": {
             "date": DATE, "kind": string(enum=list(VISIT_KINDS)),
@@ -259,9 +254,9 @@ OPENAPI_PATHS = {
             "notes": string(), "outcome": string(), "other_participants": string(),
             "photo": string("binary")}, "required": ["date", "kind", "participant_ids", "guardian_present"]})},
     "/api/v1/cases/{case_id}/documents": {"post": {
-        **op("上传材料（PDF、JPEG、PNG，按文件内容判断类型）", ok=201, response=_DOCUMENT, params=_CASE,
+        **op("上传材料（PDF、JPEG、PNG、HEIC、DOCX，按文件内容判断类型）", ok=201, response=_DOCUMENT, params=_CASE,
              errors=WRITE_ERRORS, tag="evidence",
-             description="文件为空、超过大小上限（MAX_UPLOAD_BYTES，默认 10 MB）或不是 PDF/JPEG/PNG 返回 422。"),
+             description="文件为空、超过大小上限（MAX_UPLOAD_BYTES，默认 10 MB）或不是 PDF/JPEG/PNG/HEIC/DOCX 返回 422。"),
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file", "kind"],
             "properties": {"file": string("binary"), "kind": string(enum=list(DOCUMENT_KINDS))}}}}},

@@ -11,7 +11,6 @@ from decimal import Decimal
 
 from flask import current_app, jsonify, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from models import EXAM_KINDS
 from workflow import clock
@@ -25,7 +24,7 @@ from ..extensions import db
 from ..security import current_actor, current_scope
 from . import bp
 from .openapi import DATE, ID, WRITE_ERRORS, array, integer, obj, op, query, string
-from .util import json_body, validate
+from .util import json_body, multipart_form, to_int, validate
 
 BASELINE_SPEC = {
     "school_id": Field(int),
@@ -59,10 +58,7 @@ def _query_int(name: str, required: bool = True, choices=None) -> int | None:
         if required:
             raise Invalid(_("缺少参数：%(name)s", name=name), details={"field": name})
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(_("参数 %(name)s 必须是整数", name=name), details={"field": name}) from None
+    value = to_int(raw, name)
     if choices is not None and value not in choices:
         raise Invalid(_("参数 %(name)s 必须是以下之一：%(choices)s", name=name,
                         choices=", ".join(str(c) for c in choices)), details={"field": name})
@@ -183,10 +179,7 @@ def _form_int(form, name: str) -> int:
     raw = (form.get(name) or "").strip()
     if not raw:
         raise Invalid(_("缺少必填字段：%(name)s", name=name), details={"field": name})
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(_("字段 %(name)s 必须是整数", name=name), details={"field": name}) from None
+    return to_int(raw, name)
 
 
 IMPORT_FIELDS = {"class_id", "school_year", "term", "subject", "exam", "only_valid"}
@@ -199,13 +192,7 @@ def import_exam_scores():
     if request.mimetype != "multipart/form-data":
         raise Invalid(_("请以 multipart/form-data 上传，字段 file、class_id、school_year、term"),
                       details={"field": "file"})
-    try:
-        form, files = request.form, request.files
-    except RequestEntityTooLarge:
-        raise Invalid(_("字段 file：文件过大"), details={"field": "file"}) from None
-    unknown = sorted((set(form) - IMPORT_FIELDS) | (set(files) - {"file"}))
-    if unknown:
-        raise Invalid(_("未知字段：%(name)s", name=unknown[0]), code="unknown_field", details={"field": unknown[0]})
+    form, files = multipart_form({"file"}, IMPORT_FIELDS)
     upload = files.get("file")
     if upload is None or upload.filename == "":
         raise Invalid(_("缺少必填字段：%(name)s", name="file"), details={"field": "file"})

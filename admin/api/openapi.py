@@ -23,7 +23,8 @@ ERROR_TEXT = {
     403: "角色无权执行该操作",
     404: "对象不存在或不在您的管辖范围内",
     409: "冲突：重复（duplicate）、版本过期（stale_version）、状态不允许（invalid_state）或条件未满足（guard_failed）",
-    422: "输入有误：缺少字段、未知字段或类型错误（message 指明字段）",
+    422: "输入有误：缺少字段、未知字段、类型错误、超出范围或含控制字符（message 指明字段）；请求体不是 JSON 对象、"
+         "超过 1 MB 或嵌套超过 32 层",
 }
 
 
@@ -60,18 +61,23 @@ def query(name: str, schema: dict | None = None, description: str = "", required
             "description": description}
 
 
+# The database's integer range: a larger id in a path answers 404, in a query or body 422.
+INT32_MAX = 2**31 - 1
+
+
 def path_param(name: str, description: str = "") -> dict:
-    return {"name": name, "in": "path", "required": True, "schema": integer(), "description": description}
+    return {"name": name, "in": "path", "required": True,
+            "schema": integer(format="int32", minimum=0, maximum=INT32_MAX), "description": description}
 
 
 # Fragments every API module's description uses.
-ID = integer()
+ID = integer(format="int32")
 DATE = string("date")
 # what a write can answer besides its success
 WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
 
 PAGINATION = [query("limit", integer(minimum=1, maximum=500, default=50), "每页条数"),
-              query("offset", integer(minimum=0, default=0), "跳过条数")]
+              query("offset", integer(minimum=0, maximum=INT32_MAX, default=0), "跳过条数")]
 
 
 def op(summary: str, *, ok: int = 200, response: dict | None = None, body: dict | None = None,
@@ -90,9 +96,7 @@ def op(summary: str, *, ok: int = 200, response: dict | None = None, body: dict 
         out["parameters"] = params
     if body is not None:
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    for code in errors:
-        if public and code == 401:
-            continue
+    for code in errors:  # a public operation lists 401 only when it answers it (a wrong password)
         out["responses"][str(code)] = {"description": ERROR_TEXT.get(code, "错误"),
                                        "content": {"application/json": {"schema": ERROR_REF}}}
     if public:

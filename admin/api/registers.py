@@ -4,11 +4,9 @@ report and the status-change notice. Thin: parse → workflow.registers.catchmen
 from __future__ import annotations
 
 import datetime as dt
-import io
 
-from flask import jsonify, request, send_file
+from flask import jsonify, request
 from flask_babel import gettext as _
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from workflow import clock
 from workflow.access import permissions
@@ -16,11 +14,14 @@ from workflow.errors import Invalid
 from workflow.registers import catchment, reports
 from workflow.validation import Field
 
+from ..downloads import attachment
 from ..extensions import db
+from ..observe import security_log
 from ..security import current_actor, current_scope
 from . import bp
 from .openapi import DATE, array, integer, listing, obj, op, query, string
-from .util import json_body, validate
+from .util import date_arg as util_date_arg
+from .util import json_body, multipart_form, to_int, validate
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -34,10 +35,7 @@ def int_arg(name: str, required: bool = False) -> int | None:
         if required:
             raise Invalid(_("缺少必填字段：%(name)s", name=name), details={"field": name})
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise Invalid(_("字段 %(name)s 必须是整数", name=name), details={"field": name}) from None
+    return to_int(raw, name)
 
 
 def date_arg(name: str, default: dt.date | None = None) -> dt.date:
@@ -46,26 +44,14 @@ def date_arg(name: str, default: dt.date | None = None) -> dt.date:
         if default is not None:
             return default
         raise Invalid(_("缺少必填字段：%(name)s", name=name), details={"field": name})
-    try:
-        value = dt.date.fromisoformat(raw) if len(raw) == 10 else None
-    except ValueError:
-        value = None
-    if value is None:
-        raise Invalid(_("字段 %(name)s 必须是有效日期（YYYY-MM-DD）", name=name), details={"field": name})
-    return value
+    return util_date_arg(name, default)
 
 
 def upload_form() -> tuple[dict, bytes]:
     """The form fields and the bytes of `file` of a multipart request; 422 naming the field."""
     if request.mimetype != "multipart/form-data":
         raise Invalid(_("请以 multipart/form-data 上传，字段 file 和 village_id"), details={"field": "file"})
-    try:
-        form, files = request.form, request.files
-    except RequestEntityTooLarge:
-        raise Invalid(_("字段 file：文件过大"), details={"field": "file"}) from None
-    unknown = sorted(set(files) - {"file"}) or sorted(set(form) - {"village_id", "only_valid"})
-    if unknown:
-        raise Invalid(_("未知字段：%(name)s", name=unknown[0]), code="unknown_field", details={"field": unknown[0]})
+    form, files = multipart_form({"file"}, {"village_id", "only_valid"})
     upload = files.get("file")
     if upload is None or upload.filename == "":
         raise Invalid(_("缺少必填字段：%(name)s", name="file"), details={"field": "file"})
@@ -82,10 +68,9 @@ def parse_flag(value, name: str = "only_valid") -> bool:
 
 
 def parse_int(value, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Invalid(_("字段 %(name)s 必须是整数", name=name), details={"field": name}) from None
+    if value is None:
+        raise Invalid(_("缺少必填字段：%(name)s", name=name), details={"field": name})
+    return to_int(value, name)
 
 
 # --- serializers ------------------------------------------------------------------------------
@@ -126,6 +111,10 @@ def list_catchment():
     village = catchment.get_village(db.session, scope, int_arg("village_id", required=True))
     children = catchment.list_children(db.session, scope, village.id)
     full = permissions.sees_full_catchment_ids(db.session, scope, village.center_school_id)
+    if full and children:
+        security_log.info("full catchment ID numbers shown: village=%s children=%d", village.id, len(children),
+                          extra={"event": "full_id_view", "path": request.path, "village_id": village.id,
+                                 "count": len(children)})
     return jsonify({"items": [child_json(c, full) for c in children], "total": len(children)})
 
 
@@ -133,8 +122,7 @@ def list_catchment():
 def export_catchment():
     """A village's register as .xlsx, in the import's columns."""
     village, data = catchment.export_register(db.session, current_scope(), int_arg("village_id", required=True))
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True,
-                     download_name=f"{village.name}适龄儿童登记表.xlsx", max_age=0)
+    return attachment(data, f"{village.name}适龄儿童登记表.xlsx", XLSX)
 
 
 @bp.post("/catchment/crosscheck")

@@ -14,6 +14,7 @@ from ..security import current_scope
 from . import bp
 from .figures import settings
 from .openapi import DATE, array, integer, obj, op, query, string
+from .util import to_int
 
 
 @bp.get("/reports/oversight")
@@ -28,10 +29,7 @@ def oversight_report():
             raise Invalid(_("缺少参数 center_school_id"), details={"field": "center_school_id"})
         center = centers[0]
     else:
-        if not raw.isdigit():
-            raise Invalid(_("参数 %(name)s 必须是整数", name="center_school_id"),
-                          details={"field": "center_school_id"})
-        center = ov.get_center(db.session, scope, int(raw))
+        center = ov.get_center(db.session, scope, to_int(raw, "center_school_id"))
     today = clock.today()
     threshold = settings().class_threshold
     rows = ov.school_figures(db.session, ov.schools_of_centers(db.session, [center.id]), today=today,

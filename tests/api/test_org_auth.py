@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from models import ApiToken, User
+from models import ApiToken, LoginThrottle
 from tests.factories import PASSWORD
 
 ORG_READS = ["/me", "/schools", "/villages", "/classes", "/users", "/students", "/students/1",
@@ -60,19 +60,36 @@ def test_expired_token_is_401(api, world, session):
 
 
 def test_failed_token_requests_are_counted_although_they_answer_401(api, world, db):
-    """The failure count outlives the request's rollback (boundary.keep_writes_on_error)."""
-    def stored_failures() -> int:
+    """The attempt count outlives the request's rollback (boundary.keep_writes_on_error)."""
+    def stored_attempts() -> int:
         with db.engine.connect() as conn:
-            return conn.scalar(select(User.failed_login_count).where(User.username == "teacher"))
+            return conn.scalar(select(LoginThrottle.attempts).where(LoginThrottle.key == "pair:127.0.0.1|teacher"))
 
     for n in (1, 2):
         assert api.anonymous().post("/tokens", json={"username": "teacher", "password": "nope"}).status_code == 401
-        assert stored_failures() == n
+        assert stored_attempts() == n
 
 
-def test_five_failed_token_requests_lock_the_account_for_the_api_too(api, world):
+def test_repeated_failed_token_requests_are_throttled_for_the_api_too(api, world):
     for _ in range(5):
         api.anonymous().post("/tokens", json={"username": "teacher", "password": "nope"})
     r = api.anonymous().post("/tokens", json={"username": "teacher", "password": PASSWORD})
     assert r.status_code == 429
     assert r.json["error"]["code"] == "throttled"
+    assert "秒后再试" in r.json["error"]["message"]
+    assert int(r.headers["Retry-After"]) == r.json["error"]["details"]["retry_after"] > 0
+
+
+def test_delete_current_token_revokes_only_that_token(api, world, session):
+    other = api.__class__(api.client.application, session).as_user(world["principal"])
+    api.as_user(world["principal"])
+    assert api.get("/me").status_code == 200
+    r = api.delete("/tokens/current")
+    assert r.status_code == 204
+    assert api.get("/me").status_code == 401
+    assert api.delete("/tokens/current").status_code == 401
+    assert other.get("/me").status_code == 200  # the same user's other token still works
+
+
+def test_delete_current_token_without_a_token_is_401(api, world):
+    assert api.anonymous().delete("/tokens/current").status_code == 401

@@ -84,6 +84,11 @@ def test_user_with_several_roles(api, world, session):
     ("teacher", "subject_teacher", "klass", 403, None),
     ("team", "team_member", "branch", 403, None),
     ("liaison", "village_liaison", "village", 403, None),
+    # SPEC §2: only roles ranked strictly below the granter's own highest role (issue 11)
+    ("office", "academic_office", "branch", 403, None),
+    ("office", "principal", "branch", 403, None),
+    ("principal", "principal", "branch", 403, None),
+    ("center_office", "center_head", "center", 403, None),
 ])
 def test_grants_beyond_scope_are_refused(api, world, session, granter, role, target, status, field):
     before = counts(session)

@@ -1,7 +1,7 @@
 """A unique-constraint race answers 409 `duplicate` and writes nothing, never a 500."""
 from sqlalchemy import func, select
 
-import workflow.org.services
+import workflow.org.users
 from models import User
 
 
@@ -9,7 +9,7 @@ def test_username_taken_between_check_and_insert_is_409_and_writes_nothing(api, 
     # Another request inserts the same username after our duplicate check has run: simulate the
     # lost race by letting the check see nothing, so the database's unique constraint decides.
     before = api.session.scalar(select(func.count()).select_from(User))
-    original = workflow.org.services.select
+    original = workflow.org.users.select
 
     def blind_select(*cols):
         stmt = original(*cols)
@@ -17,7 +17,7 @@ def test_username_taken_between_check_and_insert_is_409_and_writes_nothing(api, 
             return stmt.where(User.id < 0)  # the pre-check finds nothing
         return stmt
 
-    monkeypatch.setattr(workflow.org.services, "select", blind_select)
+    monkeypatch.setattr(workflow.org.users, "select", blind_select)
     resp = api.as_user(world["admin"]).post("/users", json={
         "username": "teacher", "password": "long-enough-1", "name": "重名",
         "roles": [{"role": "homeroom_teacher", "class_id": world.klass.id}]})

@@ -166,9 +166,9 @@ def test_principal_cannot_grant_center_head_to_an_existing_user(world, login, se
     ra = teacher.roles[0]
     data = {"csrf_token": _token(client, url), "name": teacher.name, "is_active": "y",
             "roles-0-id": str(ra.id), "roles-0-role": "homeroom_teacher", "roles-0-klass": str(world.klass.id),
-            "roles-1-role": "center_head", "roles-1-school": str(world.branch.id)}
+            "roles-1-role": "principal", "roles-1-school": str(world.branch.id)}
     html = client.post(url, data=data, follow_redirects=True).get_data(as_text=True)
-    assert "您不能授予或撤销超出自己管辖范围的角色" in html
+    assert "您只能授予低于您本人最高角色、且在您管辖范围内的角色" in html
     session.expire_all()
     roles = session.scalars(select(RoleAssignment.role).where(RoleAssignment.user_id == teacher.id)).all()
     assert roles == ["homeroom_teacher"]

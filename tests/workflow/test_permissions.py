@@ -391,13 +391,44 @@ def test_who_manages_a_schools_classes_students_and_calendar(session, world, who
     ("center_head", "admin", False),
     ("principal", "teacher", True),
     ("principal", "office", True),
-    ("office", "principal", True),
+    ("office", "principal", False),  # SPEC §2: an academic office never touches its principal
+    ("office", "teacher", True),
+    ("center_office", "center_head", False),  # ... nor a center office its center head
+    ("center_office", "principal", True),
+    ("principal", "principal", False),  # nor anyone their own account here
     ("principal", "center_office", False),
     ("principal", "liaison", False),
     ("teacher", "subject", False),
+    ("supervisor", "principal", False),
 ])
 def test_who_edits_a_user_account(session, world, editor, user, allowed):
     assert p.may_edit_user(session, scope(session, world, editor), world[user]) is allowed
+
+
+@pytest.mark.parametrize("granter,role,allowed", [
+    ("office", "academic_office", False),
+    ("office", "principal", False),
+    ("office", "team_member", True),
+    ("principal", "principal", False),
+    ("principal", "academic_office", True),
+    ("center_office", "center_head", False),
+    ("center_office", "center_office", False),
+    ("center_office", "principal", True),
+    ("center_head", "center_office", True),
+    ("center_head", "center_head", False),
+])
+def test_grants_rank_strictly_below_the_granters_highest_role(session, world, granter, role, allowed):
+    """Within their own scope, a role may grant only roles ranked below it (SPEC §2)."""
+    target = world.branch if role in ("principal", "academic_office", "team_member") else world.center
+    assert p.may_grant(session, scope(session, world, granter), role, target.id, None, None) is allowed
+
+
+def test_the_highest_of_several_roles_decides(session, world, factory):
+    both = factory.user("both", "academic_office", school=world.branch)
+    factory.grant(both, "principal", school=world.branch)
+    s = scope_for(session, both)
+    assert p.highest_rank(s) == p.ROLE_RANK["principal"]
+    assert p.may_grant(session, s, "academic_office", world.branch.id, None, None)
 
 
 # --- 档案管理: the record screens ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from models import Case, CaseHistory, Student
 from workflow.absence.locks import lock_school
 from workflow.cases.bulk import SystemOpen, SystemOpened, create_cases_system
 from workflow.cases.engine import create_case_system
+from workflow.errors import Conflict
 from workflow.processes.absence import FINAL
 
 ATTENDANCE_REASON = "考勤登记旷课"
@@ -73,7 +74,15 @@ def open_for_unexcused(session: Session, student_id: int, day: dt.date) -> Case 
         lock_school(session, school_id)
     if covered(session, student_id, day):
         return None
-    return create_case_system(session, "absence", student_id, {"reason": ATTENDANCE_REASON}, effective_date=day)
+    try:
+        return create_case_system(session, "absence", student_id, {"reason": ATTENDANCE_REASON},
+                                  effective_date=day)
+    except Conflict as exc:
+        # a teacher's POST /cases (which takes no school lock) opened one since `covered`: that
+        # open case answers for the day
+        if exc.code != "duplicate":
+            raise
+        return None
 
 
 def unexcused_hook(session: Session, scope, user, student_id: int, day: dt.date, reported_at) -> int | None:
@@ -97,11 +106,12 @@ def open_uncovered(session: Session, opens: list[tuple[int, dt.date]]) -> list[S
         if (sid, day) not in already and sid not in opened:
             picked.append(i)
             opened.add(sid)
-    # No savepoint: an INSERT cannot lose to a concurrent writer's version, and under the
-    # schools' advisory locks (which the attendance hook takes too) no other opening races it.
+    # The schools' advisory locks (which the attendance hook takes too) keep the system's
+    # openings apart, but a teacher's POST /cases takes no lock: a child it opened a case for
+    # since `covered_many` is skipped (existing_ok), never a duplicate nor a failed sweep.
     made = create_cases_system(session, "absence", [
         SystemOpen(student_id=opens[i][0], data={"reason": SWEEP_REASON}, effective_date=opens[i][1])
-        for i in picked])
+        for i in picked], existing_ok=True)
     out: list[SystemOpened | None] = [None] * len(opens)
     for i, case in zip(picked, made, strict=True):
         out[i] = case

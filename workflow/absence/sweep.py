@@ -16,7 +16,9 @@ For each school and date D:
    (the attendance hook missed it) opens a case from the first day of that run. Which days
    need a case is `workflow.absence.opening`'s rule, the same one the attendance hook follows.
 2. due dates and overdue flags of open absence, suspension, transfer_out and transfer_in cases
-   are recomputed and written only when they change.
+   are recomputed and written only when they change — except by a catch-up sweep: a date before
+   the school's latest sweep (`models.sweeps.SchoolSweep`) moves states as of that day but leaves
+   the flags, which describe the latest date.
 
 How (docs/performance.md): a batch reads its inputs set-based, as plain rows (open cases, their
 marks since opening, the class-days that lack a mark, escalation dates, visits with their
@@ -42,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -57,12 +59,13 @@ from models import (
     Visit,
     VisitParticipant,
 )
+from models.sweeps import SchoolSweep
 from workflow import clock
 from workflow.absence import ladder, opening
 from workflow.absence.locks import lock_schools
 from workflow.access.scope import ROLE_NAMES, Scope, acting_roles
 from workflow.cases.bulk import SystemFire, fire_system_many
-from workflow.errors import Invalid
+from workflow.errors import N_, Invalid
 from workflow.org.calendar import SchoolCalendar
 from workflow.processes.transfer_out import ARRIVAL_CONFIRM_DAYS
 
@@ -109,9 +112,9 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     try:
         k, n = (int(x) for x in value.split("/"))
     except ValueError:
-        raise Invalid("分片须写作 k/N，例如 0/4", details={"field": "shard"}) from None
+        raise Invalid(N_("分片须写作 k/N，例如 0/4"), details={"field": "shard"}) from None
     if n < 1 or not 0 <= k < n:
-        raise Invalid("分片 k/N 须满足 0 ≤ k < N", details={"field": "shard"})
+        raise Invalid(N_("分片 k/N 须满足 0 ≤ k < N"), details={"field": "shard"})
     return k, n
 
 
@@ -135,11 +138,12 @@ def run_sweep(session: Session, *, date: dt.date, school_ids=None, progress: Cal
     Schools are swept in batches of `BATCH_SCHOOLS` (ascending id): `commit`, when given, is
     called after each batch (the edge's transaction control; a killed run is re-run and reaches
     the same end state); without it everything stays in the caller's transaction, flushed.
-    `progress(school_id, summary)` is called for each school after its batch. Raises Invalid for
-    a date in the future.
+    `progress(school_id, summary)` is called for each school after its batch. Each school's
+    latest swept date is kept; a sweep for an earlier date (a catch-up) leaves the due dates and
+    overdue flags of the later one. Raises Invalid for a date in the future.
     """
     if date > clock.today():
-        raise Invalid(f"字段 date：{date.isoformat()} 尚未到来，不能清扫", details={"field": "date"})
+        raise Invalid(N_("字段 date：%(date)s 尚未到来，不能清扫"), details={"field": "date"}, date=date.isoformat())
     total = Summary()
     ids = schools_to_sweep(session, school_ids=school_ids, shard=shard)
     for i in range(0, len(ids), BATCH_SCHOOLS):
@@ -266,6 +270,12 @@ class _Batch:
         s, date = self.s, self.date
         self.cals = SchoolCalendar.load_many(s, self.ids)
         self.center_of = dict(s.execute(select(School.id, School.center_id).where(School.id.in_(_ids(self.ids)))).all())
+        # A catch-up sweep for a day before a school's latest sweep still escalates, closes and
+        # opens (effective that day), but leaves that school's due dates and overdue flags alone:
+        # they describe the latest date, and this run would turn them back to an older day's.
+        latest = dict(s.execute(select(SchoolSweep.school_id, SchoolSweep.last_date).where(
+            SchoolSweep.school_id.in_(_ids(self.ids)))).all())
+        self.behind = {sid for sid, last in latest.items() if last > date}
         # every open case of the batch in one read (through the is_open index), split here
         open_rows = [_row(r) for r in s.execute(select(*_ROW_COLUMNS).where(
             Case.school_id.in_(_ids(self.ids)), Case.is_open.is_(True)).order_by(Case.id))]
@@ -299,6 +309,20 @@ class _Batch:
             written = self._write(changes)
             opens = [(self.rows[c.fire.case_id].school_id, self.rows[c.fire.case_id].student_id, c.again)
                      for c in changes if c.again is not None and c.fire.case_id in written]
+        self._record(latest)
+
+    def _record(self, latest: dict[int, dt.date]) -> None:
+        """Remember the date as each school's latest sweep, unless a later one is on record
+        (written only when it changes: a second run for the same date writes nothing)."""
+        now = clock.now()
+        new = [{"school_id": sid, "last_date": self.date, "swept_at": now}
+               for sid in sorted(self.center_of) if sid not in latest]
+        later = sorted(sid for sid, last in latest.items() if last < self.date)
+        if new:
+            self.s.execute(insert(SchoolSweep), new)
+        if later:
+            self.s.execute(update(SchoolSweep).where(SchoolSweep.school_id.in_(_ids(later)))
+                           .values(last_date=self.date, swept_at=now))
 
     # loading, set-based: the same statements for one school or a hundred
     def _load(self, cases: list[_Row], candidates: list[int]) -> None:
@@ -425,7 +449,8 @@ class _Batch:
         missing = [d.isoformat() for d in run.missing_days] or None
         extra = {} if missing is None and "missing_attendance_days" not in (row.data or {}) else \
             {"missing_attendance_days": missing}
-        fire.columns = _flags(row, a.due_on, a.is_overdue, extra)
+        if row.school_id not in self.behind:
+            fire.columns = _flags(row, a.due_on, a.is_overdue, extra)
         if not fire.steps and not fire.columns:
             return None
         return _Change(fire=fire, escalated=bool(fire.steps),
@@ -463,6 +488,8 @@ class _Batch:
         out = []
         date = self.date
         for row in rows:
+            if row.school_id in self.behind:
+                continue  # a catch-up sweep: the latest sweep's flags stand
             due_on, overdue = None, False
             if row.process == "suspension" and row.state == "suspended":
                 end = _date((row.data or {}).get("end"))

@@ -8,15 +8,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from models import Case, CaseHistory, LadderPolicy, School, Student
+from models.cases import OPEN_STUDENT_CASE
 from workflow import clock
 from workflow.access.scope import is_current_ladder_policy
 from workflow.cases import effects
 from workflow.cases.definitions import SYSTEM_ROLE, T
-from workflow.errors import Conflict, Invalid, NotFound
+from workflow.errors import N_, Conflict, Invalid, NotFound
 from workflow.processes import get_process
 from workflow.validation import check_data, jsonable
 
@@ -49,15 +50,17 @@ def plan_system_fire(fire: SystemFire) -> tuple[str, list[tuple[T, str, str]]]:
     ValueError (a transition the set-based path cannot write: use `fire_system`)."""
     proc = get_process(fire.process)
     if proc is None:
-        raise NotFound(f"流程 {fire.process} 未定义", code="unknown_process")
+        raise NotFound(N_("流程 %(process)s 未定义"), code="unknown_process", process=fire.process)
     state, out = fire.state, []
     for name, _day, _comment in fire.steps:
         candidates = proc.named(name)
         if not candidates:
-            raise NotFound(f"流程 {proc.name} 没有名为 {name} 的操作", code="unknown_transition")
+            raise NotFound(N_("流程 %(process)s 没有名为 %(action)s 的操作"), code="unknown_transition",
+                           process=proc.name, action=name)
         t = proc.applicable(name, SimpleNamespace(state=state))
         if t is None:
-            raise Conflict(f"案件当前状态（{state}）不能执行 {name}", code="invalid_state")
+            raise Conflict(N_("案件当前状态（%(state)s）不能执行 %(action)s"), code="invalid_state",
+                           state=state, action=name)
         if candidates[0].checks or t.effects or t.merge_keys or t.when is not None:
             raise ValueError(f"{proc.name}.{name} 须逐件执行（fire_system）")
         out.append((t, state, t.dest))
@@ -186,11 +189,13 @@ def create_cases_system(session: Session, process: str, opens: list[SystemOpen],
     Raises Invalid (unknown process, malformed data), NotFound (a student missing or without a
     school), Conflict `duplicate` (an open case exists, or two openings name the same student;
     with `existing_ok` those entries are None instead), ValueError (a create effect the set-based
-    path cannot apply: use `create_case_system`) — all before writing anything. Returns one entry
+    path cannot apply: use `create_case_system`) — all before writing anything. A case another
+    transaction opened after the check is caught by the open-case index: skipped with
+    `existing_ok`, else Conflict `duplicate` with nothing written (a savepoint). Returns one entry
     per `opens`, in order. Flushes the session first; never commits."""
     proc = get_process(process)
     if proc is None:
-        raise Invalid(f"流程 {process} 未定义", code="unknown_process")
+        raise Invalid(N_("流程 %(process)s 未定义"), code="unknown_process", process=process)
     unknown = [e for e in proc.create_effects if e not in _BULK_CREATE_EFFECTS]
     if unknown:
         raise ValueError(f"{proc.name} 的开启效果须逐件执行（create_case_system）")
@@ -203,7 +208,7 @@ def create_cases_system(session: Session, process: str, opens: list[SystemOpen],
         Student.id.in_(student_ids))).all())
     for o in opens:
         if school_of.get(o.student_id) is None:
-            raise NotFound("学生不存在或没有所属学校")
+            raise NotFound(N_("学生不存在或没有所属学校"))
     existing = dict(session.execute(select(Case.student_id, func.min(Case.id)).where(
         Case.student_id.in_(student_ids), Case.process == proc.name, Case.is_open.is_(True))
         .group_by(Case.student_id)).all())
@@ -232,15 +237,43 @@ def create_cases_system(session: Session, process: str, opens: list[SystemOpen],
         center_of = dict(session.execute(select(School.id, School.center_id).where(School.id.in_(schools))).all())
         for effect in proc.create_effects:
             _BULK_CREATE_EFFECTS[effect](session, rows, center_of)
-    table = Case.__table__
-    ids = list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
-    session.execute(insert(CaseHistory), [
-        {"case_id": case_id, "transition": "create", "from_state": None, "to_state": row["state"],
-         "user_id": None, "role": SYSTEM_ROLE, "at": now, "effective_date": row["opened_on"], "comment": None,
-         "data": jsonable(parsed[i])}
-        for case_id, row, i in zip(ids, rows, keep, strict=True)])
-    for case_id, row, i in zip(ids, rows, keep, strict=True):
-        out[i] = SystemOpened(id=case_id, student_id=row["student_id"], school_id=row["school_id"],
-                              state=row["state"], version=1, opened_on=row["opened_on"],
-                              ladder_policy_id=row["ladder_policy_id"], data=dict(row["data"]))
+    # A concurrent request (a teacher's POST /cases, which takes no school lock) may have opened
+    # one of these since the read above: those rows are skipped, not a failed statement.
+    with session.begin_nested():  # without existing_ok a skipped row undoes the whole insert
+        inserted = _insert_open_cases(session, rows)
+        if not existing_ok and len(inserted) < len(rows):
+            lost = next(r["student_id"] for r in rows if r["student_id"] not in inserted)
+            raise Conflict(N_("该学生已有未结的同类案件"), code="duplicate", details={"student_id": lost})
+        session.execute(insert(CaseHistory), [
+            {"case_id": inserted[row["student_id"]], "transition": "create", "from_state": None,
+             "to_state": row["state"], "user_id": None, "role": SYSTEM_ROLE, "at": now,
+             "effective_date": row["opened_on"], "comment": None, "data": jsonable(parsed[i])}
+            for row, i in zip(rows, keep, strict=True) if row["student_id"] in inserted])
+    for row, i in zip(rows, keep, strict=True):
+        if row["student_id"] in inserted:
+            out[i] = SystemOpened(id=inserted[row["student_id"]], student_id=row["student_id"],
+                                  school_id=row["school_id"], state=row["state"], version=1,
+                                  opened_on=row["opened_on"], ladder_policy_id=row["ladder_policy_id"],
+                                  data=dict(row["data"]))
     return out
+
+
+def _insert_open_cases(session: Session, rows: list[dict]) -> dict[int, int]:
+    """INSERT new open case rows (at most one per student), skipping any the open-case index
+    `uq_cases_open_student_process` refuses (the student has an open case of the process by now).
+    Returns {student id: new case id} for the rows inserted."""
+    if not rows:
+        return {}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - the two databases the app supports
+        raise ValueError(f"不支持的数据库：{dialect}")
+    table = Case.__table__
+    stmt = (dialect_insert(table)
+            .on_conflict_do_nothing(index_elements=[table.c.student_id, table.c.process],
+                                    index_where=text(OPEN_STUDENT_CASE))
+            .returning(table.c.student_id, table.c.id))
+    return dict(session.execute(stmt, rows).all())

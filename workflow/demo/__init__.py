@@ -4,4 +4,4 @@ This package's own module holds only what the login page of a demo install shows
 showing it does not load the demo generators (and Faker)."""
 
 # Every demo account's password.
-DEMO_PASSWORD = "baoxue123"
+DEMO_PASSWORD = "baoxue-2026"

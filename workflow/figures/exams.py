@@ -16,8 +16,6 @@ Students excluded from assessment (special_exclusion) are left out of the accoun
 from __future__ import annotations
 
 import datetime as dt
-import io
-import zipfile
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ from models import EXAM_KINDS, Enrolment, ExamScore, SchoolClass, Student, User
 from workflow import clock
 from workflow.access.permissions import may_import_scores
 from workflow.access.scope import Scope, get_in_scope
-from workflow.errors import Forbidden, Invalid
+from workflow.errors import N_, Forbidden, Invalid
 from workflow.figures.common import (
     MONEY_PLACES,
     ClassRow,
@@ -43,12 +41,14 @@ from workflow.figures.common import (
     term_dates,
 )
 from workflow.org.services import check_school_year
+from workflow.spreadsheets import NotXlsx, read_xlsx_rows
 
 HEADER_STUDENT_NO = "学籍号"
 HEADER_NAME = "姓名"
 HEADER_SUBJECT = "科目"
 HEADER_SCORE = "分数"
 MAX_ROWS = 5000
+MAX_COLS = 20  # 学籍号, 姓名, 科目, 分数 and room for the teacher's own columns
 MAX_SUBJECT_LEN = 20
 
 
@@ -99,20 +99,14 @@ def _score(value) -> tuple[Decimal | None, str | None]:
 
 
 def _read_rows(data: bytes) -> list[tuple]:
-    """The rows of the first worksheet; Invalid (field `file`) when it is not an .xlsx file."""
-    bad = Invalid("字段 file 必须是 Excel 文件（.xlsx）", details={"field": "file"})
-    if not data.startswith(b"PK\x03\x04"):
-        raise bad
+    """The rows of the first worksheet, through the one .xlsx reader (workflow/spreadsheets.py:
+    limits checked before parsing); Invalid (field `file`) when it is not an .xlsx file or is
+    over MAX_ROWS rows or MAX_COLS columns."""
     try:
-        from openpyxl import load_workbook
-
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        sheet = workbook.worksheets[0]
-        rows = [tuple(r) for r in sheet.iter_rows(values_only=True)]
-        workbook.close()
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError, TypeError) as exc:
-        raise bad from exc
-    return rows
+        # a few rows more than MAX_ROWS, so a title and header do not count (checked below)
+        return read_xlsx_rows(data, max_rows=MAX_ROWS + 20, max_cols=MAX_COLS)
+    except NotXlsx:
+        raise Invalid(N_("字段 file 必须是 Excel 文件（.xlsx）"), details={"field": "file"}) from None
 
 
 def _class_students(session: Session, klass: SchoolClass) -> list[tuple[int, str, str | None]]:
@@ -151,12 +145,12 @@ def import_scores(session: Session, scope: Scope, user: User, *, class_id: int, 
     if subject is not None and len(subject) > MAX_SUBJECT_LEN:
         raise Invalid(f"字段 subject 超过 {MAX_SUBJECT_LEN} 个字符", details={"field": "subject"})
     if not may_import_scores(scope, klass):
-        raise Forbidden("只有本班教师、本校校长或教导处可以导入成绩", code="role_forbidden")
+        raise Forbidden(N_("只有本班教师、本校校长或教导处可以导入成绩"), code="role_forbidden")
     rows = _read_rows(data)
 
     header_at = next((i for i, r in enumerate(rows) if any(_text(v) for v in r)), None)
     if header_at is None:
-        raise Invalid("字段 file：文件中没有数据", details={"field": "file"})
+        raise Invalid(N_("字段 file：文件中没有数据"), details={"field": "file"})
     columns = {_text(v): i for i, v in enumerate(rows[header_at]) if _text(v)}
     missing = []
     if HEADER_STUDENT_NO not in columns and HEADER_NAME not in columns:
@@ -200,7 +194,7 @@ def import_scores(session: Session, scope: Scope, user: User, *, class_id: int, 
                 reasons.append(f"学籍号 {no} 与姓名“{name}”不符")
                 student_id = None
         elif not name:
-            reasons.append("姓名为空" if HEADER_STUDENT_NO not in columns else "学籍号和姓名均为空")
+            reasons.append("姓名为空" if HEADER_STUDENT_NO not in columns else N_("学籍号和姓名均为空"))
         else:
             found = by_name.get(name, [])
             if not found:

@@ -21,13 +21,10 @@ No Flask here; nothing commits.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl import Workbook
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -38,6 +35,7 @@ from workflow.access.scope import Scope, get_in_scope
 from workflow.cases.engine import create_case_system
 from workflow.errors import Forbidden, Invalid, NotFound
 from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES, normalize_id_card
+from workflow.spreadsheets import NotXlsx, read_xlsx_rows, xlsx_bytes
 from workflow.validation import N_
 
 # --- columns and values --------------------------------------------------------------------------
@@ -86,6 +84,7 @@ STATUS_IN.update({k: k for k in STATUS_LABELS})
 MIN_AGE, MAX_AGE = 6, 15
 MAX_ROWS = 5000
 HEADER_SEARCH_ROWS = 5
+MAX_COLS = 40  # the register has 9 columns; room for a few of the user's own
 _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
@@ -102,7 +101,7 @@ def get_village(session: Session, scope: Scope, village_id) -> Village:
     try:
         return get_in_scope(session, scope, Village, village_id)
     except NotFound:
-        raise NotFound("村不存在或不在您的管辖范围内", details={"field": "village_id"}) from None
+        raise NotFound(N_("村不存在或不在您的管辖范围内"), details={"field": "village_id"}) from None
 
 
 def list_children(session: Session, scope: Scope, village_id) -> list[CatchmentChild]:
@@ -192,36 +191,15 @@ def _not_xlsx(message: str | None = None) -> Invalid:
 
 
 def read_rows(data: bytes) -> list[tuple[int, tuple]]:
-    """The (Excel row number, cell values) of the first sheet. Raises Invalid `invalid_file` for
-    anything that is not an .xlsx workbook, and for more than MAX_ROWS rows."""
-    if not data:
-        raise _not_xlsx("文件是空的，请选择要导入的 .xlsx 登记表")
-    if data[:4] == b"\xd0\xcf\x11\xe0":
-        raise _not_xlsx("这是旧版 Excel（.xls）文件，请在 Excel 或 WPS 中另存为 .xlsx 后再导入")
-    if data[:2] != b"PK":
-        raise _not_xlsx()
+    """The (Excel row number, cell values) of the first sheet, through the one .xlsx reader
+    (workflow/spreadsheets.py: limits checked before parsing). Raises Invalid `invalid_file` for
+    anything that is not an .xlsx workbook, for more than MAX_ROWS rows (plus a few header rows)
+    or MAX_COLS columns."""
     try:
-        # read-only: rows are streamed from the sheet XML instead of building every cell object
-        # first (docs/performance.md, catchment import: about 3x faster on a 5,000-row register)
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError, TypeError):
-        raise _not_xlsx() from None
-    try:
-        ws = wb.worksheets[0] if wb.worksheets else None
-        if ws is None:
-            raise _not_xlsx()
-        rows = []
-        try:
-            for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-                if number > MAX_ROWS + HEADER_SEARCH_ROWS:
-                    raise Invalid(f"文件超过 {MAX_ROWS} 行，请按村分开导入", code="invalid_file",
-                                  details={"field": "file"})
-                rows.append((number, tuple(values)))
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
-            raise _not_xlsx() from None
-        return rows
-    finally:
-        wb.close()
+        rows = read_xlsx_rows(data, max_rows=MAX_ROWS + HEADER_SEARCH_ROWS, max_cols=MAX_COLS)
+    except NotXlsx as exc:
+        raise _not_xlsx(None if exc.message == NotXlsx().message else exc.message) from None
+    return list(enumerate(rows, start=1))
 
 
 def _norm_header(value) -> str:
@@ -294,7 +272,7 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
     """
     village = get_village(session, scope, village_id)
     if not may_edit_catchment(session, scope, village.center_school_id):
-        raise Forbidden("只有本学区的教导处、校长和中心校教导主任可以导入登记表", code="role_forbidden")
+        raise Forbidden(N_("只有本学区的教导处、校长和中心校教导主任可以导入登记表"), code="role_forbidden")
     today = today or clock.today()
     rows = read_rows(data)
     header_index, columns = _find_header(rows)
@@ -333,7 +311,7 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
         birth = parse_date(raw_birth)
         if birth is None:
             shown = _text(raw_birth)
-            bad("birth_date", f"出生日期无效：「{shown}」（应为 2016-05-01 这样的日期）" if shown else "出生日期不能为空")
+            bad("birth_date", f"出生日期无效：「{shown}」（应为 2016-05-01 这样的日期）" if shown else N_("出生日期不能为空"))
         elif birth > today:
             bad("birth_date", f"出生日期 {birth.isoformat()} 晚于今天")
         raw_id = cell(values, "id_card_no")
@@ -404,7 +382,7 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
         else:
             result.valid.append(parsed)
     if result.rows_total == 0:
-        raise Invalid("文件中没有数据行", code="invalid_rows",
+        raise Invalid(N_("文件中没有数据行"), code="invalid_rows",
                       details={"errors": [{"row": header_index + 2, "field": "姓名", "reason": "没有数据行"}],
                                "warnings": []})
     result.errors.sort(key=lambda p: p.row)
@@ -502,9 +480,7 @@ def export_register(session: Session, scope: Scope, village_id) -> tuple[Village
     for letter, width in zip("ABCDEFGHI", (10, 10, 6, 12, 22, 10, 12, 24, 24), strict=True):
         ws.column_dimensions[letter].width = width
     ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    wb.save(out)
-    return village, out.getvalue()
+    return village, xlsx_bytes(wb)
 
 
 # --- cross-check ----------------------------------------------------------------------------------
@@ -538,15 +514,15 @@ class CrosscheckResult:
 
 def _target_villages(session: Session, scope: Scope, village_id, center_school_id) -> list[Village]:
     if (village_id is None) == (center_school_id is None):
-        raise Invalid("请指定 village_id 或 center_school_id（二选一）", details={"field": "village_id"})
+        raise Invalid(N_("请指定 village_id 或 center_school_id（二选一）"), details={"field": "village_id"})
     if village_id is not None:
         return [get_village(session, scope, village_id)]
     # the villages of a center are visible to everyone working for one of its schools (scope.center_ids)
     center = session.get(School, center_school_id)
     if center is None or not (scope.is_all or center.id in scope.center_ids):
-        raise NotFound("中心校不存在或不在您的管辖范围内", details={"field": "center_school_id"})
+        raise NotFound(N_("中心校不存在或不在您的管辖范围内"), details={"field": "center_school_id"})
     if center.kind != "center":
-        raise Invalid("字段 center_school_id 必须是中心校", details={"field": "center_school_id"})
+        raise Invalid(N_("字段 center_school_id 必须是中心校"), details={"field": "center_school_id"})
     return list(session.scalars(select(Village).where(Village.center_school_id == center.id).order_by(Village.name)))
 
 
@@ -612,7 +588,7 @@ def crosscheck(session: Session, scope: Scope, user: User, *, village_id=None, c
     today = today or clock.today()
     centers = {v.center_school_id for v in villages}
     if not all(may_crosscheck_catchment(session, scope, c) for c in centers):
-        raise Forbidden("只有本学区的教导处、校长、中心校长和中心校教导主任可以核对登记表", code="role_forbidden")
+        raise Forbidden(N_("只有本学区的教导处、校长、中心校长和中心校教导主任可以核对登记表"), code="role_forbidden")
     result = CrosscheckResult()
     if not villages:
         return result

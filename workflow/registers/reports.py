@@ -8,7 +8,6 @@ No Flask here; nothing commits.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from dataclasses import dataclass, field
 
@@ -31,12 +30,13 @@ from models import (
 from workflow.absence import ladder
 from workflow.access import permissions
 from workflow.access.scope import Scope, case_filter, get_in_scope, school_filter, village_filter
-from workflow.errors import Invalid, NotFound
+from workflow.errors import N_, Invalid, NotFound
 from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES
 from workflow.processes.absence import PROCESS as ABSENCE
 from workflow.processes.absence import SUSPECTED_DROPOUT_STATES
 from workflow.processes.recovery import PROCESS as RECOVERY
 from workflow.registers import catchment
+from workflow.spreadsheets import xlsx_bytes
 
 # (process, transition) -> kind of status change. A suspension's `center_file` counts only the
 # first time (an extension's filing leaves the child suspended), and a recovery closed by the
@@ -73,14 +73,14 @@ def _school(session: Session, scope: Scope, school_id, field_name: str = "school
     try:
         school = get_in_scope(session, scope, School, school_id)
     except NotFound:
-        raise NotFound("学校不存在或不在您的管辖范围内", details={"field": field_name}) from None
+        raise NotFound(N_("学校不存在或不在您的管辖范围内"), details={"field": field_name}) from None
     return school
 
 
 def _center_schools(session: Session, scope: Scope, center_school_id) -> tuple[School, list[School]]:
     center = _school(session, scope, center_school_id, "center_school_id")
     if center.kind != "center":
-        raise Invalid("字段 center_school_id 必须是中心校", details={"field": "center_school_id"})
+        raise Invalid(N_("字段 center_school_id 必须是中心校"), details={"field": "center_school_id"})
     schools = list(session.scalars(select(School).where(School.center_id == center.id, School.kind != "county",
                                                         school_filter(scope))))
     schools.sort(key=lambda s: (s.id != center.id, s.name))
@@ -177,7 +177,7 @@ def weekly_report(session: Session, scope: Scope, *, school_id=None, center_scho
     center_school_id; center_school_id not a center school).
     """
     if (school_id is None) == (center_school_id is None):
-        raise Invalid("请指定 school_id 或 center_school_id（二选一）", details={"field": "school_id"})
+        raise Invalid(N_("请指定 school_id 或 center_school_id（二选一）"), details={"field": "school_id"})
     start, end = week_bounds(week_of)
     if center_school_id is not None:
         center, schools = _center_schools(session, scope, center_school_id)
@@ -268,7 +268,7 @@ def status_change_notice(session: Session, scope: Scope, *, school_id, date_from
     转入, 返校) or left (休学, 转出, 辍学). Raises NotFound, Invalid (from after to).
     """
     if date_from > date_to:
-        raise Invalid("开始日期不能晚于结束日期", details={"field": "from"})
+        raise Invalid(N_("开始日期不能晚于结束日期"), details={"field": "from"})
     school = _school(session, scope, school_id)
     rows = list(_change_rows(session, scope, [school.id], date_from, date_to))
     left = {}
@@ -328,14 +328,14 @@ def ledger_area(session: Session, scope: Scope, *, county_id=None, center_school
     user sees. Raises NotFound (out of scope), Invalid (more than one given, wrong kind)."""
     given = [x for x in (county_id, center_school_id, school_id) if x is not None]
     if len(given) > 1:
-        raise Invalid("county_id、center_school_id、school_id 只能指定一个", details={"field": "school_id"})
+        raise Invalid(N_("county_id、center_school_id、school_id 只能指定一个"), details={"field": "school_id"})
     schools = select(School.id).where(school_filter(scope), School.kind != "county")
     villages = select(Village.id).where(village_filter(scope))
     label = "全部"
     if county_id is not None:
         county = _school(session, scope, county_id, "county_id")
         if county.kind != "county":
-            raise Invalid("字段 county_id 必须是县教育局", details={"field": "county_id"})
+            raise Invalid(N_("字段 county_id 必须是县教育局"), details={"field": "county_id"})
         schools = schools.where(School.county_id == county.id)
         villages = villages.join(School, School.id == Village.center_school_id).where(School.county_id == county.id)
         label = county.name
@@ -347,7 +347,7 @@ def ledger_area(session: Session, scope: Scope, *, county_id=None, center_school
     elif school_id is not None:
         school = _school(session, scope, school_id)
         if school.kind == "county":
-            raise Invalid("字段 school_id 必须是学校（县教育局请用 county_id）", details={"field": "school_id"})
+            raise Invalid(N_("字段 school_id 必须是学校（县教育局请用 county_id）"), details={"field": "school_id"})
         schools = schools.where(School.id == school.id)
         villages = villages.where(Village.center_school_id == school.center_id)
         label = school.name
@@ -363,10 +363,12 @@ def ledger_children(session: Session, area: Area) -> list[CatchmentChild]:
 
 
 def ledger_suspected(session: Session, scope: Scope, area: Area) -> list[Case]:
-    """Ledger 2: suspected dropouts — open absence cases on rung 3 and above, longest open first."""
+    """Ledger 2: suspected dropouts — open absence cases on rung 3 and above, and open suspected-
+    dropout checks (SPEC §3.10, §5), longest open first."""
     return list(session.scalars(
-        select(Case).where(Case.process == "absence", Case.is_open.is_(True),
-                           Case.state.in_(SUSPECTED_DROPOUT_STATES),
+        select(Case).where(Case.is_open.is_(True),
+                           or_(and_(Case.process == "absence", Case.state.in_(SUSPECTED_DROPOUT_STATES)),
+                               Case.process == "dropout_check"),
                            Case.school_id.in_(area.school_ids or [-1]), case_filter(scope))
         .options(joinedload(Case.school), joinedload(Case.student).joinedload(Student.klass),
                  joinedload(Case.student).joinedload(Student.village), selectinload(Case.visits))
@@ -396,7 +398,7 @@ def dropout_dates(session: Session, cases: list[Case]) -> dict[int, dt.date]:
 
 # --- ledger workbooks -------------------------------------------------------------------------------
 
-LEDGER_KINDS = {"children": "适龄儿童台账", "suspected": "疑似辍学台账", "recoveries": "辍学劝返台账"}
+LEDGER_KINDS = {"children": N_("适龄儿童台账"), "suspected": N_("疑似辍学台账"), "recoveries": N_("辍学劝返台账")}
 
 
 def _last_visit(case: Case):
@@ -411,32 +413,34 @@ def ledger_rows(session: Session, scope: Scope, area: Area, kind: str, *, today:
         children = ledger_children(session, area)
         full = {cid: permissions.sees_full_catchment_ids(session, scope, cid)
                 for cid in {c.village.center_school_id for c in children}}
-        headers = ["村", "姓名", "性别", "出生日期", "年龄", "身份证号", "户籍", "就读状态", "就读学校/去向",
-                   "学籍状态", "备注"]
+        headers = [N_("村"), N_("姓名"), N_("性别"), N_("出生日期"), N_("年龄"), N_("身份证号"), N_("户籍"), N_("就读状态"), N_("就读学校/去向"),
+                   N_("学籍状态"), N_("备注")]
         rows = [[c.village.name, c.name, GENDER_NAMES.get(c.gender, c.gender), c.birth_date,
                  catchment.age_on(c.birth_date, today),
                  catchment.id_as_seen(c, full[c.village.center_school_id]) or "",
                  catchment.HOUSEHOLD_LABELS.get(c.household_status, c.household_status),
                  catchment.STATUS_LABELS.get(c.status, c.status), c.destination or "",
-                 STUDENT_STATUS_NAMES.get(c.student.status, "") if c.student else "未匹配",
+                 STUDENT_STATUS_NAMES.get(c.student.status, "") if c.student else N_("未匹配"),
                  c.notes or ""]
                 for c in children]
         return headers, rows
     if kind == "suspected":
-        headers = ["学校", "班级", "姓名", "村", "当前阶段", "立案日期", "家访次数", "最近家访", "是否逾期", "案件号"]
+        headers = [N_("学校"), N_("班级"), N_("姓名"), N_("村"), N_("当前阶段"), N_("立案日期"), N_("家访次数"), N_("最近家访"), N_("是否逾期"), N_("案件号")]
         rows = []
         for c in ledger_suspected(session, scope, area):
             last = _last_visit(c)
             st = c.student
             rows.append([c.school.name, st.klass.name if st.klass else "", st.name,
-                         st.village.name if st.village else "", RUNG_LABELS.get(c.state, c.state), c.opened_on,
-                         len(c.visits), last.date if last else "", "逾期" if c.is_overdue else "", c.id])
+                         st.village.name if st.village else "",
+                         RUNG_LABELS.get(c.state, N_("疑似辍学核实")) if c.process == "absence" else N_("疑似辍学核实"),
+                         c.opened_on,
+                         len(c.visits), last.date if last else "", N_("逾期") if c.is_overdue else "", c.id])
         return headers, rows
     if kind == "recoveries":
         cases = ledger_recoveries(session, scope, area)
         dropped = dropout_dates(session, cases)
-        headers = ["学校", "姓名", "村", "辍学日期", "原因", "立案日期", "状态", "劝返日期", "方式", "参与人员",
-                   "家长在场", "结果", "案件号"]
+        headers = [N_("学校"), N_("姓名"), N_("村"), N_("辍学日期"), N_("原因"), N_("立案日期"), N_("状态"), N_("劝返日期"), N_("方式"), N_("参与人员"),
+                   N_("家长在场"), N_("结果"), N_("案件号")]
         rows = []
         for c in cases:
             st = c.student
@@ -445,11 +449,11 @@ def ledger_rows(session: Session, scope: Scope, area: Area, kind: str, *, today:
                     RECOVERY.state_labels.get(c.state, c.state)]
             visits = sorted(c.visits, key=lambda v: (v.date, v.id))
             if not visits:
-                rows.append([*head, "", "", "", "", "尚无劝返记录", c.id])
+                rows.append([*head, "", "", "", "", N_("尚无劝返记录"), c.id])
             for v in visits:
                 people = "、".join([u.name for u in v.participants] + ([v.other_participants] if v.other_participants else []))
                 rows.append([*head, v.date, ladder.KIND_NAMES.get(v.kind, v.kind), people,
-                             "是" if v.guardian_present else "否", v.outcome or v.notes or "", c.id])
+                             N_("是") if v.guardian_present else N_("否"), v.outcome or v.notes or "", c.id])
         return headers, rows
     raise Invalid(f"台账种类须为：{', '.join(LEDGER_KINDS)}", details={"field": "kind"})
 
@@ -469,6 +473,4 @@ def ledger_xlsx(headers: list[str], rows: list[list], title: str) -> bytes:
             elif isinstance(cell.value, str):
                 cell.number_format = "@"
     ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes(wb)
