@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import Base
 
 SCHOOL_KINDS = ("county", "center", "branch")
+# SPEC §1: which grades a school teaches; the top one graduates at rollover (API.md names).
+SCHOOL_LEVELS = ("primary", "junior", "nine_year")
+LEVEL_GRADES = {"primary": (1, 6), "junior": (7, 9), "nine_year": (1, 9)}
 
 
 class School(Base):
@@ -28,6 +31,8 @@ class School(Base):
     county_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"), index=True)
     code: Mapped[str | None] = mapped_column(String(40), unique=True)
     is_junior_high: Mapped[bool] = mapped_column(default=False)
+    # primary / junior / nine_year (SCHOOL_LEVELS); None for a county node
+    level: Mapped[str | None] = mapped_column(String(10), default="nine_year")
 
     parent: Mapped[School | None] = relationship(remote_side=[id], foreign_keys=[parent_id])
     classes: Mapped[list[SchoolClass]] = relationship(back_populates="school")

@@ -91,5 +91,5 @@ def test_student_creation_is_documented_with_its_fields(spec):
     op = spec["paths"]["/api/v1/students"]["post"]
     schema = op["requestBody"]["content"]["application/json"]["schema"]
     assert {"name", "gender", "birth_date", "class_id", "village_id", "student_no", "id_card_no", "flags",
-            "guardians"} == set(schema["properties"])
+            "guardians", "enrolled_on"} == set(schema["properties"])
     assert {"201", "401", "403", "404", "409", "422"} <= set(op["responses"])

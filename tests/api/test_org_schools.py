@@ -241,3 +241,24 @@ def test_village_list_is_the_roles_scope(api, world, role, expected):
     r = api.as_user(world[role]).get("/villages")
     assert r.status_code == 200
     assert {v["id"] for v in r.json["items"]} == {getattr(world, k).id for k in expected}
+
+
+# --- level (SPEC §1: which grades a school teaches) -----------------------------------------
+
+
+@pytest.mark.parametrize("level,expected", [(None, "nine_year"), ("primary", "primary"), ("junior", "junior")])
+def test_school_level_is_stored_and_answered(api, world, session, level, expected):
+    body = school_body(world) | ({"level": level} if level else {})
+    r = api.as_user(world["admin"]).post("/schools", json=body)
+    assert r.status_code == 201, r.json
+    assert r.json["level"] == expected
+    assert session.get(School, r.json["id"]).level == expected
+
+
+@pytest.mark.parametrize("kind,parent,level", [("branch", "center", "senior"), ("county", None, "primary")])
+def test_bad_school_level_is_422(api, world, session, kind, parent, level):
+    before = count(session, School)
+    r = api.as_user(world["admin"]).post("/schools", json=school_body(world, kind, parent) | {"level": level})
+    assert r.status_code == 422
+    assert r.json["error"]["details"]["field"] == "level"
+    assert count(session, School) == before

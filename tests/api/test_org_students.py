@@ -53,6 +53,7 @@ def test_all_fields_are_stored_and_answered(api, world, session):
         "school_id": world.branch.id, "village_id": world.village.id, "status": "active",
         "is_provisional": False, "flags": ["left_behind", "poor"],
         "guardians": [{"name": "王大明", "relation": "父亲", "phone": "13900000000"}],
+        "enrolled_on": clock.today().isoformat(),
     }
     assert api.get(f"/students/{r.json['id']}").json == r.json
 
@@ -224,8 +225,91 @@ def test_student_list_filters(api, world, factory, pupil):
 
 
 @pytest.mark.parametrize("query,field", [("?status=lost", "status"), ("?class_id=abc", "class_id"),
-                                         ("?offset=-1", "limit")])
+                                         ("?offset=-1", "offset")])
 def test_bad_list_query_is_422(api, world, query, field):
     r = api.as_user(world["admin"]).get("/students" + query)
     assert r.status_code == 422
     assert r.json["error"]["details"] == {"field": field}
+
+
+# --- enrolled_on, PATCH and the change history (SPEC §1, §5) ------------------------------------
+
+
+def test_enrolled_on_starts_the_enrolment_period(api, world, session):
+    r = api.as_user(world["office"]).post("/students", json=body(world, enrolled_on="2026-09-01"))
+    assert r.status_code == 201, r.json
+    assert r.json["enrolled_on"] == "2026-09-01"
+    st = session.get(Student, r.json["id"])
+    assert [(e.start_date, e.end_date) for e in st.enrolments] == [(dt.date(2026, 9, 1), None)]
+
+
+@pytest.mark.parametrize("value,needle", [
+    ((clock.today() + dt.timedelta(days=1)).isoformat(), "不能晚于今天"),
+    ("2016-04-01", "不能早于出生日期"),
+    ("2026-13-01", "enrolled_on"),
+])
+def test_bad_enrolled_on_is_422_and_writes_nothing(api, world, session, value, needle):
+    before = counts(session)
+    r = api.as_user(world["office"]).post("/students", json=body(world, enrolled_on=value))
+    assert r.status_code == 422
+    assert needle in r.json["error"]["message"]
+    assert counts(session) == before
+
+
+def test_close_watch_flags_are_accepted(api, world):
+    r = api.as_user(world["office"]).post("/students", json=body(world, flags=["orphan", "migrant",
+                                                                                "justice_involved"]))
+    assert r.status_code == 201, r.json
+    assert r.json["flags"] == ["orphan", "migrant", "justice_involved"]
+
+
+def test_patch_keeps_who_changed_what(api, world, pupil):
+    old_name, old_guardian = pupil.name, pupil.guardians[0].name
+    api.as_user(world["office"])
+    r = api.request("PATCH", f"/students/{pupil.id}", json={"name": "王小红", "flags": ["orphan"],
+                                                "guardians": [{"name": "李奶奶", "relation": "祖母",
+                                                               "phone": "13700000000"}]})
+    assert r.status_code == 200, r.json
+    assert r.json["name"] == "王小红" and r.json["flags"] == ["orphan"]
+    changes = api.get(f"/students/{pupil.id}/changes").json
+    assert [(c["field"], c["old"], c["new"]) for c in changes["items"]] == [
+        ("name", old_name, "王小红"), ("flags", [], ["orphan"]),
+        ("guardians", [{"name": old_guardian, "relation": "父亲", "phone": "13800000000"}],
+         [{"name": "李奶奶", "relation": "祖母", "phone": "13700000000"}])]
+    assert {c["by"]["id"] for c in changes["items"]} == {world["office"].id}
+    # the same values again change nothing and add no history
+    assert api.request("PATCH", f"/students/{pupil.id}", json={"name": "王小红", "flags": ["orphan"]}).status_code == 200
+    assert api.get(f"/students/{pupil.id}/changes").json["total"] == 3
+
+
+def test_changes_mask_the_id_number_for_a_teacher(api, world, pupil):
+    new = id_card("11010120160501124")
+    assert api.as_user(world["office"]).request("PATCH", f"/students/{pupil.id}", json={"id_card_no": new}).status_code == 200
+    item = api.as_user(world["teacher"]).get(f"/students/{pupil.id}/changes").json["items"][0]
+    assert (item["old"], item["new"]) == (MASKED, new[:6] + "********" + new[-4:])
+    full = api.as_user(world["office"]).get(f"/students/{pupil.id}/changes").json["items"][0]
+    assert full["new"] == new
+
+
+@pytest.mark.parametrize("role,payload,status", [
+    ("teacher", {"name": "改名"}, 403),
+    ("other_office", {"name": "改名"}, 404),
+    ("office", {"class_id": 1}, 422),
+    ("office", {"gender": "X"}, 422),
+    ("office", {"village_id": "other_village"}, 404),
+    ("office", {"id_card_no": "110101201605011230"}, 422),
+])
+def test_bad_patch_writes_nothing(api, world, pupil, session, role, payload, status):
+    name = pupil.name
+    if payload.get("village_id") == "other_village":
+        payload = {"village_id": world.other_village.id}
+    r = api.as_user(world[role]).request("PATCH", f"/students/{pupil.id}", json=payload)
+    assert r.status_code == status, r.json
+    assert api.as_user(world["office"]).get(f"/students/{pupil.id}/changes").json["total"] == 0
+    assert api.get(f"/students/{pupil.id}").json["name"] == name
+
+
+def test_patch_duplicate_student_no_is_409(api, world, factory, pupil):
+    factory.student(world.klass, world.village, student_no="G1")
+    r = api.as_user(world["office"]).request("PATCH", f"/students/{pupil.id}", json={"student_no": "G1"})
+    assert r.status_code == 409 and r.json["error"]["code"] == "duplicate"

@@ -170,8 +170,8 @@ def build_demo_world(session: Session, seed: int = DEFAULT_SEED, today: dt.date 
 
 
 def _school(session: Session, name: str, kind: str, code: str, parent: School | None,
-            junior_high: bool = False) -> School:
-    school = School(name=name, kind=kind, code=code, is_junior_high=junior_high)
+            junior_high: bool = False, level: str | None = "nine_year") -> School:
+    school = School(name=name, kind=kind, code=code, is_junior_high=junior_high, level=level)
     session.add(school)
     session.flush()  # place_in_tree needs the row's own id for county/center nodes
     school.place_in_tree(parent)
@@ -180,9 +180,11 @@ def _school(session: Session, name: str, kind: str, code: str, parent: School | 
 
 def build_schools(session: Session, world: DemoWorld) -> None:
     """The county bureau, the center school (grades 1-9) and its four branch schools."""
-    world.county = _school(session, COUNTY[0], "county", COUNTY[1], None)
+    world.county = _school(session, COUNTY[0], "county", COUNTY[1], None, level=None)
     world.center = _school(session, CENTER[0], "center", CENTER[1], world.county, junior_high=True)
-    world.branches = [_school(session, p.name, "branch", p.code, world.center) for p in BRANCH_PLANS]
+    # village schools are primary schools (their top grade graduates at rollover, SPEC §1)
+    world.branches = [_school(session, p.name, "branch", p.code, world.center, level="primary")
+                      for p in BRANCH_PLANS]
     session.flush()
 
 

@@ -12,29 +12,29 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import (
     GENDERS,
-    ROLE_SCOPE,
-    ROLES,
     SCHOOL_KINDS,
+    SCHOOL_LEVELS,
     STUDENT_FLAGS,
     CalendarDay,
     Enrolment,
     Guardian,
-    RoleAssignment,
     School,
     SchoolClass,
     Student,
+    StudentChange,
     Term,
     User,
     Village,
     mask_id_card,
 )
 from workflow import clock
-from workflow.access.permissions import managed_center_ids, may_grant, may_manage_school, sees_full_id_card
+from workflow.access.masking import mask_student_no
+from workflow.access.permissions import managed_center_ids, may_manage_school, sees_full_id_card
 from workflow.access.scope import Scope, get_in_scope
 from workflow.errors import Conflict, Forbidden, NotFound, invalid_field
 from workflow.validation import N_, required_text
@@ -47,22 +47,16 @@ STUDENT_STATUS_NAMES = {"incoming": N_("待入学"), "active": N_("在校"), "su
                         "deceased": N_("死亡")}
 GENDER_NAMES = {"M": N_("男"), "F": N_("女")}
 SCHOOL_KIND_NAMES = {"county": N_("县教育局"), "center": N_("中心校"), "branch": N_("村小/教学点")}
-MIN_PASSWORD_LENGTH = 8
+SCHOOL_LEVEL_NAMES = {"primary": N_("小学"), "junior": N_("初中"), "nine_year": N_("九年一贯制")}
+# SPEC §1 flags, the one table of their Chinese names (the roster's 特殊群体 column reads them back)
+FLAG_NAMES = {"left_behind": N_("留守儿童"), "poor": N_("贫困"), "disability": N_("残疾"),
+              "learning_difficulty": N_("学困"), "orphan": N_("孤儿"), "unsupported": N_("事实无人抚养"),
+              "hardship": N_("困境儿童"), "migrant": N_("随迁子女"), "justice_involved": N_("涉案未成年人")}
 SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{4})$")
 ID_CARD_RE = re.compile(r"^\d{17}[\dX]$")
 # GB 11643-1999: weights of the 17 digits, and the check character for sum mod 11.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-# Which kind of school each school-bound role must be bound to.
-_ROLE_SCHOOL_KINDS = {
-    "county_supervisor": ("county",),
-    "center_head": ("center",),
-    "center_office": ("center",),
-    "principal": ("center", "branch"),
-    "academic_office": ("center", "branch"),
-    "team_member": ("center", "branch"),
-}
-_SCOPE_FIELDS = {"school": "school_id", "class": "class_id", "village": "village_id"}
 _LABELS = {School: "学校", SchoolClass: "班级", Village: "村", User: "用户", Student: "学生"}
 
 
@@ -84,6 +78,21 @@ def check_school_year(value, field: str = "school_year") -> str:
     if not m or int(m.group(2)) != int(m.group(1)) + 1:
         raise invalid_field(field, f"字段 {field} 必须是相邻两年的学年，如 2026-2027")
     return value
+
+
+def check_grade(value, field: str = "grade") -> int:
+    """A class's grade is an integer 1–9 (SPEC §1). Raises Invalid naming `field`. The API's
+    create_class and the 档案管理 class screen's edit share it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 9:
+        raise invalid_field(field, f"字段 {field} 必须是 1 到 9 之间的整数")
+    return value
+
+
+def check_village_in_catchment(village: Village | None, school: School | None, field: str = "village_id") -> None:
+    """A student's village must belong to the catchment of their school's center school.
+    Raises Invalid naming `field`. The 档案管理 student screen's edit uses it."""
+    if village is not None and school is not None and village.center_school_id != school.center_id:
+        raise invalid_field(field, f"该村不在本校所属中心校的服务范围内（{field}）")
 
 
 def id_card_check_char(first17: str) -> str:
@@ -114,34 +123,44 @@ def normalize_id_card(value: str | None, field: str = "id_card_no") -> str | Non
 # --- schools and villages ----------------------------------------------------------------------
 
 
-def create_school(session: Session, scope: Scope, *, name: str, kind: str, parent_id: int | None) -> School:
+def create_school(session: Session, scope: Scope, *, name: str, kind: str, parent_id: int | None,
+                  level: str | None = None) -> School:
     """Create a county node, a center school or a branch school.
 
     A county has no parent; a center's parent is a county or nothing; a branch's parent must be
     a center school. Only admin creates counties and centers; center roles add branches to their
-    own center. Raises Invalid, NotFound (parent_id), Forbidden, Conflict "duplicate" (a sibling
-    of the same name).
+    own center. `level` (primary / junior / nine_year, default nine_year; none for a county) says
+    which grades the school teaches and so which grade graduates at rollover (SPEC §1).
+    Raises Invalid, NotFound (parent_id), Forbidden, Conflict "duplicate" (a sibling of the same
+    name).
     """
     name = required_text("name", name, 120)
     if kind not in SCHOOL_KINDS:
-        raise invalid_field("kind", "字段 kind 必须是以下之一：county, center, branch")
+        raise invalid_field("kind", N_("字段 kind 必须是以下之一：county, center, branch"))
+    if kind == "county":
+        if level is not None:
+            raise invalid_field("level", N_("县教育局没有学段（level 须为空）"))
+    elif level is None:
+        level = "nine_year"
+    elif level not in SCHOOL_LEVELS:
+        raise invalid_field("level", f"字段 level 必须是以下之一：{', '.join(SCHOOL_LEVELS)}")
     parent = _load(session, scope, School, parent_id, "parent_id") if parent_id is not None else None
     if kind == "county" and parent is not None:
-        raise invalid_field("parent_id", "县教育局不能有上级（parent_id 须为空）")
+        raise invalid_field("parent_id", N_("县教育局不能有上级（parent_id 须为空）"))
     if kind == "center" and parent is not None and parent.kind != "county":
-        raise invalid_field("parent_id", "中心校的上级必须是县教育局或为空（parent_id）")
+        raise invalid_field("parent_id", N_("中心校的上级必须是县教育局或为空（parent_id）"))
     if kind == "branch" and (parent is None or parent.kind != "center"):
-        raise invalid_field("parent_id", "村小/教学点的上级必须是一所中心校（parent_id）")
+        raise invalid_field("parent_id", N_("村小/教学点的上级必须是一所中心校（parent_id）"))
     if kind == "branch":
         centers = managed_center_ids(scope)
         if centers is not None and parent.id not in centers:
-            raise Forbidden("只有系统管理员或本中心校的中心校长、教导主任可以新建村小/教学点")
+            raise Forbidden(N_("只有系统管理员或本中心校的中心校长、教导主任可以新建村小/教学点"))
     elif not scope.is_all:
-        raise Forbidden("只有系统管理员可以新建县教育局或中心校")
+        raise Forbidden(N_("只有系统管理员可以新建县教育局或中心校"))
     parent_filter = School.parent_id == parent.id if parent is not None else School.parent_id.is_(None)
     if session.scalar(select(School.id).where(parent_filter, School.name == name, School.kind == kind)):
         raise Conflict(f"同一上级下已有名为“{name}”的学校", code="duplicate", details={"field": "name"})
-    school = School(name=name, kind=kind)
+    school = School(name=name, kind=kind, level=level)
     session.add(school)
     session.flush()  # a county's county_id is its own id
     school.place_in_tree(parent)
@@ -155,10 +174,10 @@ def create_village(session: Session, scope: Scope, *, name: str, center_school_i
     name = required_text("name", name, 80)
     center = _load(session, scope, School, center_school_id, "center_school_id")
     if center.kind != "center":
-        raise invalid_field("center_school_id", "村必须属于一所中心校的服务范围（center_school_id 须为中心校）")
+        raise invalid_field("center_school_id", N_("村必须属于一所中心校的服务范围（center_school_id 须为中心校）"))
     centers = managed_center_ids(scope)
     if centers is not None and center.id not in centers:
-        raise Forbidden("只有系统管理员或本中心校的中心校长、教导主任可以新建村")
+        raise Forbidden(N_("只有系统管理员或本中心校的中心校长、教导主任可以新建村"))
     if session.scalar(select(Village.id).where(Village.center_school_id == center.id, Village.name == name)):
         raise Conflict(f"该中心校已有名为“{name}”的村", code="duplicate", details={"field": "name"})
     village = Village(name=name, center_school_id=center.id)
@@ -185,11 +204,10 @@ def create_class(session: Session, scope: Scope, *, school_id: int, school_year:
     """
     name = required_text("name", name, 40)
     check_school_year(school_year)
-    if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 9:
-        raise invalid_field("grade", "字段 grade 必须是 1 到 9 之间的整数")
+    check_grade(grade)
     school = _load(session, scope, School, school_id, "school_id")
     if school.kind == "county":
-        raise invalid_field("school_id", "县教育局不能开设班级（school_id 须为中心校或村小）")
+        raise invalid_field("school_id", N_("县教育局不能开设班级（school_id 须为中心校或村小）"))
     _require_manages(session, scope, school.id, "新建班级")
     if session.scalar(select(SchoolClass.id).where(SchoolClass.school_id == school.id,
                                                    SchoolClass.school_year == school_year,
@@ -203,77 +221,7 @@ def create_class(session: Session, scope: Scope, *, school_id: int, school_year:
 
 
 # --- users -------------------------------------------------------------------------------------
-
-
-def _check_role_shape(i: int, item) -> tuple[str, dict[str, int | None]]:
-    """The role code and its ids, or Invalid: the id given must be the one ROLE_SCOPE names."""
-    prefix = f"roles[{i}]"
-    if not isinstance(item, dict):
-        raise invalid_field(prefix, f"字段 {prefix} 必须是对象")
-    unknown = sorted(set(item) - {"role", "school_id", "class_id", "village_id"})
-    if unknown:
-        raise invalid_field(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
-    role = item.get("role")
-    if role not in ROLES:
-        raise invalid_field(f"{prefix}.role", f"字段 {prefix}.role 必须是以下之一：{', '.join(ROLES)}")
-    ids = {k: item.get(k) for k in ("school_id", "class_id", "village_id")}
-    for k, v in ids.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise invalid_field(f"{prefix}.{k}", f"字段 {prefix}.{k} 必须是整数")
-    wanted = _SCOPE_FIELDS.get(ROLE_SCOPE[role])
-    for k, v in ids.items():
-        if k != wanted and v is not None:
-            raise invalid_field(f"{prefix}.{k}", f"角色 {role} 不绑定 {k}（{prefix}.{k} 须为空）")
-    if wanted is not None and ids[wanted] is None:
-        raise invalid_field(f"{prefix}.{wanted}", f"角色 {role} 必须指定 {wanted}（{prefix}.{wanted}）")
-    return role, ids
-
-
-def create_user(session: Session, scope: Scope, *, username: str, password: str, name: str,
-                roles: list[dict]) -> User:
-    """Create an active user with one or more scoped roles.
-
-    Each role item is {role, school_id?, class_id?, village_id?} carrying exactly the id its role
-    is bound to (models.ROLE_SCOPE). Nobody grants a role wider than their own scope
-    (workflow.access.permissions.may_grant). Raises Invalid (bad values, password under 8
-    characters, a role bound to the wrong kind of school), NotFound (roles[i].school_id etc.),
-    Forbidden, Conflict "duplicate" (username taken).
-    """
-    username = required_text("username", username, 80)
-    name = required_text("name", name, 80)
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise invalid_field("password", f"字段 password 至少需要 {MIN_PASSWORD_LENGTH} 个字符")
-    if not isinstance(roles, list) or not roles:
-        raise invalid_field("roles", "字段 roles 至少需要一个角色")
-    shaped = [_check_role_shape(i, item) for i, item in enumerate(roles)]
-    models_by_field = {"school_id": School, "class_id": SchoolClass, "village_id": Village}
-    for i, (role, ids) in enumerate(shaped):
-        for k, v in ids.items():
-            if v is None:
-                continue
-            obj = _load(session, scope, models_by_field[k], v, f"roles[{i}].{k}")
-            kinds = _ROLE_SCHOOL_KINDS.get(role)
-            if k == "school_id" and kinds and obj.kind not in kinds:
-                raise invalid_field(f"roles[{i}].school_id",
-                               f"角色 {role} 须绑定到{'、'.join(SCHOOL_KIND_NAMES[x] for x in kinds)}（roles[{i}].school_id）")
-    for i, (role, ids) in enumerate(shaped):
-        if not may_grant(session, scope, role, ids["school_id"], ids["class_id"], ids["village_id"]):
-            raise Forbidden(f"您不能授予超出自己管辖范围的角色（roles[{i}]：{role}）",
-                            details={"field": f"roles[{i}]"})
-    if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        raise Conflict(f"用户名“{username}”已被使用", code="duplicate", details={"field": "username"})
-    user = User(username=username, name=name, is_active=True)
-    user.set_password(password)
-    seen = set()
-    for role, ids in shaped:
-        key = (role, ids["school_id"], ids["class_id"], ids["village_id"])
-        if key in seen:  # the same grant twice adds nothing
-            continue
-        seen.add(key)
-        user.roles.append(RoleAssignment(role=role, **ids))
-    session.add(user)
-    session.flush()
-    return user
+# Accounts and their roles (SPEC §2 "who may grant what") live in workflow/org/users.py.
 
 
 # --- students ----------------------------------------------------------------------------------
@@ -299,8 +247,11 @@ def _check_guardians(guardians: Iterable) -> list[dict]:
 def create_student(session: Session, scope: Scope, *, name: str, gender: str, birth_date: dt.date,
                    class_id: int, village_id: int, student_no: str | None = None,
                    id_card_no: str | None = None, flags: Iterable[str] = (),
-                   guardians: Iterable[dict] = ()) -> Student:
-    """Enrol a new student (status active) in a class, with an Enrolment row starting today.
+                   guardians: Iterable[dict] = (), enrolled_on: dt.date | None = None) -> Student:
+    """Enrol a new student (status active) in a class, with an Enrolment row starting on
+    `enrolled_on` (the day the child joined the class: default today, never in the future nor
+    before the birth date), so a roster typed in mid-term counts each child from their real
+    joining day in baselines and figures (SPEC §1, §4).
 
     The household village must be in the catchment of the class's school's center school.
     Admin anywhere; center roles in their center's schools; principal and academic office in
@@ -310,17 +261,18 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
     """
     name = required_text("name", name, 60)
     if gender not in GENDERS:
-        raise invalid_field("gender", "字段 gender 必须是 M（男）或 F（女）")
+        raise invalid_field("gender", N_("字段 gender 必须是 M（男）或 F（女）"))
     if not isinstance(birth_date, dt.date) or isinstance(birth_date, dt.datetime):
-        raise invalid_field("birth_date", "字段 birth_date 必须是有效日期（YYYY-MM-DD）")
+        raise invalid_field("birth_date", N_("字段 birth_date 必须是有效日期（YYYY-MM-DD）"))
     if birth_date > clock.today():
-        raise invalid_field("birth_date", "字段 birth_date 不能晚于今天")
+        raise invalid_field("birth_date", N_("字段 birth_date 不能晚于今天"))
+    enrolled_on = check_enrolled_on(enrolled_on, birth_date)
     if student_no is not None:
         if not isinstance(student_no, str):
-            raise invalid_field("student_no", "字段 student_no 必须是字符串")
+            raise invalid_field("student_no", N_("字段 student_no 必须是字符串"))
         student_no = student_no.strip() or None
         if student_no and len(student_no) > 40:
-            raise invalid_field("student_no", "字段 student_no 超过 40 个字符")
+            raise invalid_field("student_no", N_("字段 student_no 超过 40 个字符"))
     id_card_no = normalize_id_card(id_card_no)
     flags = list(flags)
     for f in flags:
@@ -332,12 +284,12 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
     village = _load(session, scope, Village, village_id, "village_id")
     school = session.get(School, klass.school_id)
     if village.center_school_id != school.center_id:
-        raise invalid_field("village_id", "该村不在本校所属中心校的服务范围内（village_id）")
+        raise invalid_field("village_id", N_("该村不在本校所属中心校的服务范围内（village_id）"))
     _require_manages(session, scope, school.id, "新建学生")
     if student_no and session.scalar(select(Student.id).where(Student.student_no == student_no)):
         raise Conflict(f"学籍号 {student_no} 已存在", code="duplicate", details={"field": "student_no"})
     if id_card_no and session.scalar(select(Student.id).where(Student.id_card_no == id_card_no)):
-        raise Conflict("该身份证号已登记在另一名学生名下", code="duplicate", details={"field": "id_card_no"})
+        raise Conflict(N_("该身份证号已登记在另一名学生名下"), code="duplicate", details={"field": "id_card_no"})
 
     student = Student(name=name, gender=gender, birth_date=birth_date, student_no=student_no,
                       id_card_no=id_card_no, school_id=school.id, class_id=klass.id,
@@ -348,9 +300,158 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
     session.add(student)
     session.flush()
     session.add(Enrolment(student_id=student.id, school_id=school.id, class_id=klass.id,
-                          start_date=clock.today(), start_reason="enrol"))
+                          start_date=enrolled_on, start_reason="enrol"))
     session.flush()
     return student
+
+
+def check_enrolled_on(value, birth_date: dt.date | None) -> dt.date:
+    """The joining day of a new enrolment: a date, default today, not in the future, not before
+    the birth date. Raises Invalid naming `enrolled_on`."""
+    if value is None:
+        return clock.today()
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise invalid_field("enrolled_on", N_("字段 enrolled_on 必须是有效日期（YYYY-MM-DD）"))
+    if value > clock.today():
+        raise invalid_field("enrolled_on", N_("入学日期（enrolled_on）不能晚于今天"))
+    if birth_date is not None and value <= birth_date:
+        raise invalid_field("enrolled_on", N_("入学日期（enrolled_on）不能早于出生日期"))
+    return value
+
+
+# --- a student's details and their change history (SPEC §5) -----------------------------------
+
+
+def student_details(student: Student) -> dict:
+    """The tracked details (models.TRACKED_FIELDS) as JSON values, to compare before and after."""
+    return {
+        "name": student.name, "gender": student.gender,
+        "birth_date": student.birth_date.isoformat() if student.birth_date else None,
+        "village_id": student.village_id, "student_no": student.student_no,
+        "id_card_no": student.id_card_no, "flags": list(student.flags),
+        "guardians": [{"name": g.name, "relation": g.relation, "phone": g.phone} for g in student.guardians],
+    }
+
+
+def record_changes(session: Session, student: Student, before: dict, user_id: int | None, *,
+                   source: str = "edit") -> list[StudentChange]:
+    """Append one StudentChange per tracked field whose value differs from `before` (a
+    `student_details` snapshot). Nothing changed, nothing written. Flushes, never commits."""
+    after = student_details(student)
+    rows = [StudentChange(student_id=student.id, field=f, old=before.get(f), new=after[f], user_id=user_id,
+                          source=source, at=clock.now())
+            for f in after if before.get(f) != after[f]]
+    session.add_all(rows)
+    if rows:
+        session.flush()
+    return rows
+
+
+def apply_details(session: Session, student: Student, values: dict) -> None:
+    """Set already-checked details on a student (flags as a list, guardians as dicts); the caller
+    has checked duplicates and the village. Guardians are replaced only when they differ, so an
+    unchanged list writes nothing."""
+    for key in ("name", "gender", "birth_date", "village_id", "student_no", "id_card_no"):
+        if key in values:
+            setattr(student, key, values[key])
+    if "flags" in values:
+        for f in STUDENT_FLAGS:
+            setattr(student, f, f in values["flags"])
+    if "guardians" in values:
+        current = [{"name": g.name, "relation": g.relation, "phone": g.phone} for g in student.guardians]
+        if current != values["guardians"]:
+            student.guardians.clear()
+            session.flush()
+            for g in values["guardians"]:
+                student.guardians.append(Guardian(**g))
+
+
+def update_student(session: Session, scope: Scope, user: User, student_id, values: dict) -> Student:
+    """Change a student's details (any of name, gender, birth_date, village_id, student_no,
+    id_card_no, flags, guardians) and keep who changed what, when (SPEC §5).
+
+    The class and status change only through the workflow. Raises NotFound (student out of
+    scope; village_id), Invalid (bad values, village of another catchment), Forbidden (the
+    user may not manage the student's school; an ID number the user may not see in full),
+    Conflict "duplicate" (student_no / id_card_no of another student).
+    """
+    student = get_in_scope(session, scope, Student, student_id)
+    unknown = sorted(set(values) - set(("name", "gender", "birth_date", "village_id", "student_no",
+                                        "id_card_no", "flags", "guardians")))
+    if unknown:
+        raise invalid_field(unknown[0], f"未知字段：{unknown[0]}")
+    clean: dict = {}
+    if "name" in values:
+        clean["name"] = required_text("name", values["name"], 60)
+    if "gender" in values:
+        if values["gender"] not in GENDERS:
+            raise invalid_field("gender", N_("字段 gender 必须是 M（男）或 F（女）"))
+        clean["gender"] = values["gender"]
+    if "birth_date" in values:
+        bd = values["birth_date"]
+        if not isinstance(bd, dt.date) or isinstance(bd, dt.datetime) or bd > clock.today():
+            raise invalid_field("birth_date", N_("字段 birth_date 必须是不晚于今天的有效日期（YYYY-MM-DD）"))
+        clean["birth_date"] = bd
+    if "student_no" in values:
+        no = values["student_no"]
+        if no is not None and not isinstance(no, str):
+            raise invalid_field("student_no", N_("字段 student_no 必须是字符串"))
+        no = (no or "").strip() or None
+        if no and len(no) > 40:
+            raise invalid_field("student_no", N_("字段 student_no 超过 40 个字符"))
+        clean["student_no"] = no
+    if "id_card_no" in values:
+        clean["id_card_no"] = normalize_id_card(values["id_card_no"])
+    if "flags" in values:
+        flags = values["flags"] or []
+        if not isinstance(flags, list) or any(f not in STUDENT_FLAGS for f in flags):
+            raise invalid_field("flags", f"字段 flags 只能包含：{', '.join(STUDENT_FLAGS)}")
+        clean["flags"] = flags
+    if "guardians" in values:
+        if not isinstance(values["guardians"], list):
+            raise invalid_field("guardians", N_("字段 guardians 必须是列表"))
+        clean["guardians"] = _check_guardians(values["guardians"])
+    if "village_id" in values:
+        village = _load(session, scope, Village, values["village_id"], "village_id")
+        school = session.get(School, student.school_id) if student.school_id else None
+        if school is not None and village.center_school_id != school.center_id:
+            raise invalid_field("village_id", N_("该村不在本校所属中心校的服务范围内（village_id）"))
+        clean["village_id"] = village.id
+    if student.school_id is None or not may_manage_school(session, scope, student.school_id):
+        raise Forbidden(N_("您无权修改该学生的信息"))
+    if "id_card_no" in clean and not sees_full_id_card(scope, student):
+        raise Forbidden(N_("您无权查看或修改完整身份证号"), details={"field": "id_card_no"})
+    if clean.get("student_no") and session.scalar(select(Student.id).where(
+            Student.student_no == clean["student_no"], Student.id != student.id)):
+        raise Conflict(f"学籍号 {clean['student_no']} 已存在", code="duplicate", details={"field": "student_no"})
+    if clean.get("id_card_no") and session.scalar(select(Student.id).where(
+            Student.id_card_no == clean["id_card_no"], Student.id != student.id)):
+        raise Conflict(N_("该身份证号已登记在另一名学生名下"), code="duplicate", details={"field": "id_card_no"})
+    before = student_details(student)
+    apply_details(session, student, clean)
+    session.flush()
+    record_changes(session, student, before, user.id if user is not None else None)
+    return student
+
+
+def change_as_seen_by(scope: Scope, student: Student, change: StudentChange) -> dict:
+    """One change row for reading: personal numbers (ID number, 学籍号) masked as for reading
+    the student (SPEC §1)."""
+    old, new = change.old, change.new
+    if change.field in ("id_card_no", "student_no") and not sees_full_id_card(scope, student):
+        mask = mask_student_no if change.field == "student_no" else mask_id_card
+        old, new = mask(old), mask(new)
+    return {"at": clock.local_iso(change.at), "by": ({"id": change.user.id, "name": change.user.name}
+                                                     if change.user is not None else None),
+            "field": change.field, "old": old, "new": new, "source": change.source}
+
+
+def student_changes(session: Session, scope: Scope, student_id) -> tuple[Student, list[StudentChange]]:
+    """A visible student and their detail changes, oldest first. Raises NotFound."""
+    student = get_in_scope(session, scope, Student, student_id)
+    rows = session.scalars(select(StudentChange).where(StudentChange.student_id == student.id)
+                           .order_by(StudentChange.id)).all()
+    return student, list(rows)
 
 
 def id_card_as_seen_by(scope: Scope, student: Student) -> str | None:
@@ -387,12 +488,12 @@ def set_calendar(session: Session, scope: Scope, school_id: int, *, school_year:
     """
     check_school_year(school_year)
     if isinstance(term, bool) or term not in (1, 2):
-        raise invalid_field("term", "字段 term 必须是 1 或 2")
+        raise invalid_field("term", N_("字段 term 必须是 1 或 2"))
     for field, value in (("start", start), ("end", end)):
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
             raise invalid_field(field, f"字段 {field} 必须是有效日期（YYYY-MM-DD）")
     if start > end:
-        raise invalid_field("end", "学期结束日期（end）不能早于开始日期（start）")
+        raise invalid_field("end", N_("学期结束日期（end）不能早于开始日期（start）"))
     first_year = int(school_year[:4])
     for field, value in (("start", start), ("end", end)):
         if value.year not in (first_year, first_year + 1):
@@ -409,7 +510,7 @@ def set_calendar(session: Session, scope: Scope, school_id: int, *, school_year:
 
     school = _load(session, scope, School, school_id, "school_id")
     if school.kind == "county":
-        raise invalid_field("school_id", "县教育局没有校历（school_id 须为中心校或村小）")
+        raise invalid_field("school_id", N_("县教育局没有校历（school_id 须为中心校或村小）"))
     _require_manages(session, scope, school.id, "设置校历")
 
     other = session.scalars(select(Term).where(Term.school_id == school.id, Term.school_year == school_year,
