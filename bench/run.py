@@ -179,9 +179,19 @@ class Bench:
                     items_median=median(sizes), items_max=max(sizes))
 
     def login(self, client, user_id: int) -> None:
+        # sessions are held server-side (workflow.access.accounts.start_session): open one
+        from admin.views.auth import SESSION_ID_KEY
+        from models import User
+        from workflow.access.accounts import start_session
+
+        with self.app.app_context():
+            s = self.fdb.session
+            sid = start_session(s, s.get(User, user_id))
+            s.commit()
         with client.session_transaction() as sess:
             sess["_user_id"] = str(user_id)
             sess["_fresh"] = True
+            sess[SESSION_ID_KEY] = sid
 
     def fig_oversight(self) -> None:
         from sqlalchemy import select
@@ -566,6 +576,25 @@ class Bench:
         self.record("catchment_import_60k", ours=o, floor=f, target="≤ 2 × openpyxl read-only parse",
                     holds=o / f <= 2, rows=rows, files=len(files))
 
+    def fig_suspension(self) -> None:
+        """issue 16's suspension workload (bench/suspension.py) in its own scratch database: N cases
+        × 4 transitions through the API, one client (and four on PostgreSQL), against its floor."""
+        from . import suspension
+
+        n = 200 if self.quick else suspension.DEFAULT_N
+        for clients in (1, 4) if self.db == "postgresql" else (1,):
+            r = suspension.measure(self.db, n, clients)
+            print(suspension.report(r), flush=True)
+            ours, floor = r["ours"], r["floor"]
+            self.record(f"suspension_{clients}_client{'s' if clients > 1 else ''}", ours=1 / ours["per_s"],
+                        floor=1 / floor["per_s"], holds=r["holds"],
+                        target=f"rate ≥ {r['rate_target']}× floor's, CPU ≤ {r['cpu_target_ms']} ms/transition",
+                        ours_per_s=round(ours["per_s"], 1), floor_per_s=round(floor["per_s"], 1),
+                        cpu_ms=round(ours["cpu_ms"], 3), floor_cpu_ms=round(floor["cpu_ms"], 3),
+                        rate_ratio=round(r["rate_ratio"], 3), transitions=r["transitions"],
+                        round_trips={s: v["round_trips"] for s, v in r["probe"]["statements"].items()},
+                        problems=ours["problems"] + floor["problems"])
+
     def fig_memory(self) -> None:
         gc.collect()
         now, peak = rss_mb()
@@ -582,7 +611,7 @@ class Bench:
             conn.execute(text("DELETE FROM api_tokens"))
 
 
-FIGURES = ("queue", "oversight", "class_figures", "sweep", "transitions", "import")
+FIGURES = ("queue", "oversight", "class_figures", "sweep", "transitions", "import", "suspension")
 
 
 def worker(scale: Scale, db: str, only: list[str] | None, quick: bool) -> dict:
