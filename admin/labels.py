@@ -6,13 +6,16 @@ workflow.org.services; documents: workflow.cases.guards; visit kinds: workflow.a
 catchment register households and statuses: workflow.registers.catchment; a process's states:
 its `state_labels`); the pages translate that name, which N_ put in the catalogue.
 """
-from flask_babel import gettext
+from flask import has_request_context
+from flask.json.provider import DefaultJSONProvider
+from flask_babel import gettext, pgettext
 from flask_babel import lazy_gettext as _l
 
 from models import CATCHMENT_STATUSES, GENDERS, HOUSEHOLD_STATUSES, ROLES, STUDENT_STATUSES, VISIT_KINDS
 from workflow.absence.ladder import KIND_NAMES
 from workflow.access.scope import ROLE_NAMES
-from workflow.org.services import GENDER_NAMES, SCHOOL_KIND_NAMES, STUDENT_STATUS_NAMES
+from workflow.errors import DomainError, Msg
+from workflow.org.services import GENDER_NAMES, SCHOOL_KIND_NAMES, SCHOOL_LEVEL_NAMES, STUDENT_STATUS_NAMES
 from workflow.registers import catchment
 
 
@@ -29,6 +32,7 @@ def lazy_translated(names: dict, codes) -> dict:
 # The roles a user can be given.
 ROLE_LABELS = lazy_translated(ROLE_NAMES, ROLES)
 SCHOOL_KIND_LABELS = lazy_translated(SCHOOL_KIND_NAMES, SCHOOL_KIND_NAMES)
+SCHOOL_LEVEL_LABELS = lazy_translated(SCHOOL_LEVEL_NAMES, SCHOOL_LEVEL_NAMES)
 STUDENT_STATUS_LABELS = lazy_translated(STUDENT_STATUS_NAMES, STUDENT_STATUSES)
 GENDER_LABELS = lazy_translated(GENDER_NAMES, GENDERS)
 VISIT_KIND_LABELS = lazy_translated(KIND_NAMES, VISIT_KINDS)
@@ -40,7 +44,70 @@ FLAG_LABELS = {
     "poor": _l("贫困"),
     "disability": _l("残疾"),
     "learning_difficulty": _l("学困"),
+    "orphan": _l("孤儿"),
+    "unsupported": _l("事实无人抚养"),
+    "hardship": _l("困境儿童"),
+    "migrant": _l("随迁子女"),
+    "justice_involved": _l("涉案未成年人"),
 }
+
+
+def text(message) -> str:
+    """A domain message (workflow.errors.Msg, or a plain N_-marked msgid) in the user's language.
+
+    A Msg's values that are Msgs themselves (a status's name) are translated too; other values
+    (names, numbers, dates) are shown as given. Text that is not in the catalogue (user data, an
+    unmarked message) comes back unchanged."""
+    if message is None or message == "":
+        return message
+    parts = getattr(message, "parts", ())
+    if parts:
+        return text(message.sep).join(text(p) for p in parts)
+    msgid = getattr(message, "msgid", message)
+    params = {k: text(v) if isinstance(v, Msg) else v for k, v in getattr(message, "params", {}).items()}
+    context = getattr(message, "context", None)
+    if context:
+        return pgettext(context, msgid, **params)
+    return gettext(msgid, **params) if params else gettext(msgid)
+
+
+def rendered(value):
+    """`value` with every Msg in it (at any depth of dicts, lists and tuples) in the user's
+    language: the JSON API's answers pass through it (TranslatingJSON)."""
+    if isinstance(value, Msg):
+        return text(value)
+    if isinstance(value, dict):
+        return {k: rendered(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rendered(v) for v in value]
+    return value
+
+
+class TranslatingJSON(DefaultJSONProvider):
+    """Flask's JSON provider, rendering workflow's marked labels and messages (Msg) in the
+    request's language before encoding: a case's `process_label`, `state_label`, guard
+    messages… The keys are codes and are left alone."""
+
+    def dumps(self, obj, **kwargs):
+        return super().dumps(rendered(obj) if has_request_context() else obj, **kwargs)
+
+
+def _finalize(value):
+    # Jinja calls this on every {{ … }} before escaping: a Msg (a process's or state's label, a
+    # guard message) shows in the user's language; anything else, user data included, as is.
+    return text(value) if isinstance(value, Msg) else value
+
+
+def init_labels(app) -> None:
+    """Render workflow's Msg values in the user's language wherever they leave the app: in
+    templates (Jinja's `finalize`) and in JSON answers (TranslatingJSON)."""
+    app.jinja_env.finalize = _finalize
+    app.json = TranslatingJSON(app)
+
+
+def error_text(exc: DomainError) -> str:
+    """A DomainError's message in the user's language (its `msg`; `message` stays Chinese)."""
+    return text(getattr(exc, "msg", exc.message))
 
 
 def role_label(code: str) -> str:

@@ -1,6 +1,9 @@
 """考勤 (/attendance): a teacher takes a class's attendance on a phone.
 
-Everyone is present by default; a tap switches a student to 旷课 / 病假 / 事假. Submitting calls
+Children with an open absence case come first (workflow.absence.attendance.roster), marked with
+the case's rung and with no default: the teacher must tap their mark, or the save is refused and
+the roster comes back as chosen (a default 出勤 would close their case at the next sweep). Everyone
+else is present by default; a tap switches a student to 旷课 / 病假 / 事假. Submitting calls
 workflow.absence.attendance.record_attendance (re-recording a day replaces its marks);
 the page then lists the class's open absence cases, including any the report just opened.
 """
@@ -14,14 +17,19 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from sqlalchemy import select
 
-from models import ATTENDANCE_STATUSES, AttendanceDay, AttendanceRecord, Case, SchoolClass, Student
+from models import ATTENDANCE_STATUSES, AttendanceDay, Case, SchoolClass, Student
 from workflow import clock
-from workflow.absence.attendance import day_refusal, record_attendance
+from workflow.absence import attendance
+from workflow.absence.attendance import day_refusal
 from workflow.access.permissions import may_record_attendance
 from workflow.access.scope import case_filter, class_filter
+from workflow.cases import serialize
 from workflow.errors import DomainError
+from workflow.validation import parse_date_text, parse_int_text
 
+from ..boundary import discard_writes
 from ..extensions import db
+from ..labels import error_text
 from ..security import current_actor, current_scope
 from .cases import flash_error
 
@@ -42,10 +50,7 @@ def _recordable_classes() -> list[SchoolClass]:
 
 
 def _parse_date(raw: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(raw) if raw else clock.today()
-    except ValueError:
-        return None
+    return parse_date_text(raw.strip()) if raw else clock.today()
 
 
 @bp.route("/attendance")
@@ -72,47 +77,59 @@ def index():
         problem = _("%(d)s 尚未到来，不能登记考勤。", d=day.isoformat())
     elif refusal == "not_school_day":
         problem = _("%(d)s 不是上课日（周末、节假日或学期外），不能登记考勤。", d=day.isoformat())
-    students = list(db.session.scalars(select(Student).where(Student.class_id == klass.id, Student.status == "active")
-                                       .order_by(Student.name, Student.id)))
-    marks = {}
-    taken = False
-    if problem is None:
-        marks = dict(db.session.execute(select(AttendanceRecord.student_id, AttendanceRecord.status).where(
-            AttendanceRecord.class_id == klass.id, AttendanceRecord.date == day)).all())
-        taken = db.session.scalar(select(AttendanceDay.id).where(
-            AttendanceDay.class_id == klass.id, AttendanceDay.date == day)) is not None
+    return _render(klass, day, classes=classes, problem=problem)
+
+
+def _render(klass: SchoolClass, day: dt.date, *, classes: list[SchoolClass], problem: str | None = None,
+            kept: dict[int, str] | None = None, status: int = 200):
+    """The roster of `day`: children with an open absence case first, with the case's rung and no
+    mark chosen for them until one is saved (`kept`: the marks a refused form posted)."""
+    rows = attendance.roster(db.session, current_scope(), class_id=klass.id, date=day) if problem is None else []
+    taken = problem is None and db.session.scalar(select(AttendanceDay.id).where(
+        AttendanceDay.class_id == klass.id, AttendanceDay.date == day)) is not None
     open_absences = list(db.session.scalars(
         select(Case).join(Student, Student.id == Case.student_id)
         .where(Student.class_id == klass.id, Case.process == "absence", Case.is_open.is_(True),
                case_filter(current_scope()))
         .order_by(Case.opened_on.desc(), Case.id.desc())))
-    return render_template("attendance/index.html", classes=classes, klass=klass, day=day, today=today,
-                           problem=problem, students=students, marks=marks, taken=taken,
-                           statuses=ATTENDANCE_STATUSES, labels=STATUS_LABELS, open_absences=open_absences)
+    return render_template("attendance/index.html", classes=classes, klass=klass, day=day, today=clock.today(),
+                           problem=problem, rows=rows, kept=kept or {}, taken=taken,
+                           statuses=ATTENDANCE_STATUSES, labels=STATUS_LABELS, open_absences=open_absences,
+                           rung=lambda case: _(serialize.state_label(case))), status
 
 
 @bp.post("/attendance")
 @login_required
 def submit():
     """Record the marks; students left on 出勤 are written present."""
-    class_id = request.form.get("class_id", type=int)
+    class_id = parse_int_text(request.form.get("class_id", "").strip(), 1)
     raw_date = request.form.get("date", "")
     day = _parse_date(raw_date) if raw_date else None
     back = url_for("attendance.index", class_id=class_id, date=raw_date or None)
     if class_id is None or day is None:
         flash(_("输入有误：请选择班级和日期"), "danger")
         return redirect(back)
-    records = []
+    # every mark the form sent, present included: the roster sends a child with an open absence
+    # case only when the teacher tapped a choice (no default is checked for them)
+    posted: dict[int, str] = {}
     for key, value in request.form.items():
-        if key.startswith("status-") and key[7:].isdigit() and value != "present":
-            records.append({"student_id": int(key[7:]), "status": value})
+        sid = parse_int_text(key[7:], 1) if key.startswith("status-") else None
+        if sid is not None:
+            posted[sid] = value
+    records = [{"student_id": sid, "status": st} for sid, st in posted.items() if st != "present"]
     try:
-        result = record_attendance(db.session, current_scope(), current_actor(), class_id=class_id, date=day,
-                                   records=records)
+        result = attendance.record_attendance(db.session, current_scope(), current_actor(), class_id=class_id,
+                                              date=day, records=records, explicit=set(posted))
         opened = list(result.opened_case_ids)
     except DomainError as exc:
-        flash_error(exc)
-        return redirect(back)
+        discard_writes()
+        klass = next((k for k in _recordable_classes() if k.id == class_id), None)
+        if klass is None or exc.details.get("field") != "records":
+            flash_error(exc)
+            return redirect(back)
+        # the form keeps the marks the teacher chose; the alert names who is still unmarked
+        flash(error_text(exc), "danger")
+        return _render(klass, day, classes=_recordable_classes(), kept=posted, status=422)
     counts = {s: sum(1 for r in records if r["status"] == s) for s in ("unexcused", "sick_leave", "personal_leave")}
     flash(_("%(d)s 考勤已保存：旷课 %(u)d 人，病假 %(s)d 人，事假 %(p)d 人。", d=day.isoformat(),
             u=counts["unexcused"], s=counts["sick_leave"], p=counts["personal_leave"]), "success")

@@ -20,7 +20,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from models import (
@@ -28,6 +28,7 @@ from models import (
     RECOVERY_REASONS,
     Case,
     CaseHistory,
+    Enrolment,
     RoleAssignment,
     School,
     SchoolClass,
@@ -38,51 +39,67 @@ from models import (
 )
 from workflow import clock
 from workflow.access import permissions
+from workflow.access.masking import student_no_as_seen_by
 from workflow.access.scope import case_filter, case_staff_filter, get_in_scope, village_filter
-from workflow.cases import engine
+from workflow.cases import engine, nextstep
 from workflow.cases import evidence as evidence_services
 from workflow.cases.diagram_svg import render_svg
 from workflow.cases.guards import DOCUMENT_NAMES
 from workflow.cases.queue import deadlines
-from workflow.cases.serialize import history_row, process_label, state_label
+from workflow.cases.serialize import history_row, process_label, state_label, submitted_data, submitted_names
 from workflow.errors import DomainError, Invalid
+from workflow.fieldnames import field_label, page_message
 from workflow.org import transfers
 from workflow.org.calendar import school_year_of
-from workflow.org.services import id_card_as_seen_by
+from workflow.org.services import change_as_seen_by, id_card_as_seen_by, student_changes
 from workflow.processes import REGISTRY, get_process
-from workflow.validation import OneOf, Req
+from workflow.validation import OneOf, Req, in_date_range, int_or_text, parse_date_text, parse_int_text
 
 from ..boundary import discard_writes
 from ..extensions import db
-from ..labels import GENDER_LABELS, STUDENT_STATUS_LABELS, VISIT_KIND_LABELS, lazy_translated, role_label
+from ..labels import (
+    FLAG_LABELS,
+    GENDER_LABELS,
+    STUDENT_STATUS_LABELS,
+    VISIT_KIND_LABELS,
+    lazy_translated,
+    role_label,
+    text,
+)
+from ..observe import note_full_id_view
 from ..security import current_actor, current_scope
+from ..storage import current_store
 
 bp = Blueprint("cases", __name__)
 
 DOCUMENT_KIND_LABELS = lazy_translated(DOCUMENT_NAMES, DOCUMENT_KINDS)
 CONTACT_CHANNEL_LABELS = {"phone": _l("电话"), "wechat": _l("微信"), "sms": _l("短信"),
                           "in_person": _l("当面"), "other": _l("其他")}
-# Labels of the data keys the processes use (T.data_spec, Process.create_data_spec).
+# A data key's input is labelled by its name (workflow.fieldnames.FIELD_LABELS, the one table);
+# these inputs say how to fill them in instead.
 DATA_LABELS = {
-    "start": _l("休学开始日期"),
-    "end": _l("休学结束日期"),
-    "reason": _l("原因"),
-    "class_id": _l("班级"),
-    "credited_user_ids": _l("记功人员"),
-    "responsible_user_ids": _l("责任人"),
-    "destination_school_id": _l("转入学校编号（本系统内的学校，可不填）"),
-    "destination_school": _l("转入学校名称"),
-    "destination_region": _l("流向地区"),
+    "destination_school_id": _l("转入学校（本系统内的学校，从列表中选择）"),
+    "destination_school": _l("或填写转入学校名称（本系统以外的学校）"),
     "transfer_in_case_id": _l("对应的转入案件编号（可不填）"),
     "case_id": _l("新开的休学或转出案件编号"),
-    "reason_category": _l("原因类别"),
-    "notes": _l("备注"),
     "village_persons": _l("村里的负责人（每行一位）"),
     "measures": _l("帮扶措施（每行一条）"),
-    "origin_school": _l("原学校"),
 }
+# Steps that end something for good or decide for others: the page asks to confirm them
+# (a second button inside a <details>, no script: the CSP allows no inline handler).
+CONFIRM_STEPS = ("withdraw", "confirm_dropout", "office_approve", "principal_approve", "center_file",
+                 "county_accept", "exempt", "confirm_in_school", "confirm_transferred", "not_ours",
+                 "confirm_elsewhere", "revoke")
+# Steps shown as a secondary (danger) action, not like the step forward.
+DANGER_STEPS = ("withdraw", "send_back", "revoke")
 LONG_TEXT = ("reason", "notes", "measures", "village_persons")
 ERROR_KINDS = {403: _l("无权操作"), 404: _l("未找到"), 409: _l("无法执行"), 422: _l("输入有误")}
+
+
+def field_text(key: str) -> str:
+    """A field's label in the user's language (workflow.fieldnames), else the key."""
+    label = field_label(key)
+    return _(label) if label else key
 
 
 # --- small helpers shared by the page modules ----------------------------------------------------
@@ -92,7 +109,8 @@ def flash_error(exc: DomainError) -> None:
     """Discard whatever the request wrote (files included) and flash the Chinese message."""
     discard_writes()
     kind = ERROR_KINDS.get(exc.status, _l("操作失败"))
-    flash(_("%(kind)s：%(message)s", kind=kind, message=exc.message), "danger")
+    # the field a message names by its key is named by its label (workflow.fieldnames)
+    flash(_("%(kind)s：%(message)s", kind=kind, message=text(page_message(exc))), "danger")
 
 
 def load_or_404(model, obj_id):
@@ -102,8 +120,12 @@ def load_or_404(model, obj_id):
 
 def student_id_card(student: Student) -> str | None:
     """SPEC §1: the full ID-card number for admin, principal/academic office of the student's
-    school and the center office of its center; masked for everyone else."""
-    return id_card_as_seen_by(current_scope(), student)
+    school and the center office of its center; masked for everyone else. A full number shown
+    goes to the security log."""
+    shown = id_card_as_seen_by(current_scope(), student)
+    if shown and shown == student.id_card_no:
+        note_full_id_view(student.id)
+    return shown
 
 
 @bp.app_template_filter("local_dt")
@@ -114,6 +136,12 @@ def local_dt(value) -> str:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.astimezone(clock.SCHOOL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+@bp.app_template_filter("domain_text")
+def domain_text(value) -> str:
+    """A domain message (a queue item's next step, a `Msg`) in the user's language."""
+    return text(value) if value else ""
 
 
 @bp.app_template_filter("yuan")
@@ -143,8 +171,31 @@ def _class_options(case_school: School | None, process: str) -> list[tuple[str, 
         stmt = stmt.join(School, School.id == SchoolClass.school_id).where(School.center_id == case_school.center_id)
     else:
         stmt = stmt.where(SchoolClass.school_id == case_school.id)
+    # only this school year's classes: the guard refuses any other (guards.class_of_the_year)
+    stmt = stmt.where(SchoolClass.school_year == school_year_of(clock.today()))
     rows = db.session.scalars(stmt.order_by(SchoolClass.school_year.desc(), SchoolClass.grade, SchoolClass.name))
     return [(str(k.id), f"{k.school.name} {k.name}（{k.school_year}）") for k in rows]
+
+
+def _destination_groups(case_school: School | None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The schools of this deployment a child may transfer to, grouped by center school (the
+    center first in its group), the case's own school left out: (center name, [(id, name)]).
+    Only names are shown: a school's name is no secret, and the family names the school."""
+    rows = db.session.execute(select(School.id, School.name, School.kind, School.center_id)
+                              .where(School.kind.in_(("center", "branch"))).order_by(School.name)).all()
+    centers = {r.id: r.name for r in rows if r.kind == "center"}
+    groups: dict[int | None, list[tuple[str, str]]] = {}
+    for r in rows:
+        if case_school is not None and r.id == case_school.id:
+            continue
+        center = r.id if r.kind == "center" else r.center_id
+        entry = groups.setdefault(center, [])
+        if r.kind == "center":
+            entry.insert(0, (str(r.id), r.name))
+        else:
+            entry.append((str(r.id), r.name))
+    return [(centers.get(c, _("其他学校")), items)
+            for c, items in sorted(groups.items(), key=lambda kv: centers.get(kv[0], "\uffff"))]
 
 
 def staff_for(case_school: School | None, student: Student | None) -> list[tuple[int, str]]:
@@ -170,12 +221,15 @@ def spec_inputs(spec: dict, *, process: str, school: School | None, student: Stu
     for key, kind in spec.items():
         required = isinstance(kind, Req)
         inner = kind.kind if required else kind
-        label = str(DATA_LABELS.get(key, key))
+        label = str(DATA_LABELS[key]) if key in DATA_LABELS else field_text(key)
         value = values.get(key)
         if inner is dt.date:
             out.append(Input(key, label, "date", required, value))
         elif isinstance(inner, OneOf):
             out.append(Input(key, label, "select", required, value, [(c, c) for c in inner.choices]))
+        elif inner is int and key == "destination_school_id":
+            out.append(Input(key, label, "grouped", required, str(value) if value else None,
+                             _destination_groups(school)))
         elif inner is int and key == "class_id":
             out.append(Input(key, label, "select", required, str(value) if value else None,
                              _class_options(school, process)))
@@ -202,7 +256,7 @@ def parse_spec_form(form, spec: dict) -> dict:
         if inner == list[int]:
             raw = [v.strip() for v in form.getlist(key) if v.strip()]
             if raw:
-                data[key] = [int(v) if v.isdigit() else v for v in raw]
+                data[key] = [int_or_text(v) for v in raw]
             continue
         if inner == list[str]:
             lines = [line.strip() for line in (form.get(key) or "").splitlines() if line.strip()]
@@ -219,7 +273,7 @@ def parse_spec_form(form, spec: dict) -> dict:
         if not raw:
             continue
         if inner is int:
-            data[key] = int(raw) if raw.lstrip("-").isdigit() else raw
+            data[key] = int_or_text(raw)
         else:
             data[key] = raw
     return data
@@ -237,20 +291,56 @@ class TransitionForm:
     blocked: list[str]
     # a blocked transition stays usable when what is missing is one of its own inputs
     usable: bool
+    # the role whose blocked approval this user fires in its place (SPEC §3 stand-in), translated
+    stand_in_for: str | None = None
+    confirm: bool = False
+    danger: bool = False
+    # what the user posted when the step was refused: the form shows it again
+    comment: str = ""
+    date: str = ""
 
 
-def transition_forms(case: Case, available: list[str], blocked: dict[str, list[str]]) -> list[TransitionForm]:
+def transition_forms(case: Case, available: list[str], blocked: dict[str, list[str]],
+                     stand_ins: dict[str, str] | None = None, posted: tuple[str, object] | None = None,
+                     ) -> list[TransitionForm]:
+    """The forms of the steps the user may take. `stand_ins`: step -> the role code it is fired
+    in place of; `posted`: (step, its refused form) to fill in again."""
     proc = get_process(case.process)
+    stand_ins = stand_ins or {}
     forms = []
     for name in available:
         t = proc.applicable(name, case) or proc.named(name)[0]
+        form = posted[1] if posted and posted[0] == name else None
+        values = dict(case.data or {})
+        if form is not None:
+            values.update(_posted_values(form, t.data_spec))
         inputs = spec_inputs(t.data_spec, process=case.process, school=case.school, student=case.student,
-                             values=case.data or {})
+                             values=values)
         messages = blocked.get(name, [])
         fixable = any(key in message for message in messages for key in t.data_spec)
-        forms.append(TransitionForm(name, t.label or name, inputs, t.needs_comment, messages,
-                                    usable=not messages or fixable))
+        forms.append(TransitionForm(
+            name, text(t.label) if t.label else name, inputs, t.needs_comment, messages, usable=not messages or fixable,
+            stand_in_for=role_label(stand_ins[name]) if name in stand_ins else None,
+            confirm=name in CONFIRM_STEPS, danger=name in DANGER_STEPS,
+            comment=(form.get("comment") or "") if form is not None else "",
+            date=(form.get("date") or "") if form is not None else ""))
     return forms
+
+
+def _posted_values(form, spec: dict) -> dict:
+    """A refused form's inputs as `spec_inputs` values (text as typed, id lists as lists)."""
+    out: dict = {}
+    for key, kind in spec.items():
+        inner = kind.kind if isinstance(kind, Req) else kind
+        if inner == list[int]:
+            out[key] = [v for v in form.getlist(key) if v.strip()]
+        elif inner == list[str]:
+            out[key] = [line for line in (form.get(key) or "").splitlines() if line.strip()]
+        elif inner is bool:
+            out[key] = key in form
+        elif key in form:
+            out[key] = form.get(key)
+    return out
 
 
 def eager_load_case(case: Case) -> None:
@@ -267,6 +357,11 @@ def eager_load_case(case: Case) -> None:
 @login_required
 def detail(case_id: int):
     """One case: student, diagram, history, evidence and what this user may do now."""
+    return detail_page(case_id)
+
+
+def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: int = 200):
+    """The case page; `posted`: (step, its refused form), shown again as typed (status 422)."""
     scope, user = current_scope(), current_actor()
     case = load_or_404(Case, case_id)
     eager_load_case(case)
@@ -276,13 +371,28 @@ def detail(case_id: int):
     staff_evidence = permissions.may_add_evidence(db.session, scope, case)
     visit_kinds = permissions.loggable_visit_kinds(db.session, scope, case)
     balances = evidence_services.fee_balances(db.session, case)
+    held = engine.case_roles(scope, case, proc)
+    permitted = [(t.name, role) for t, role in engine.permitted_transitions(db.session, case, proc, held, user.id)]
+    # a step fired in a role not its own is the stand-in for a blocked approval (SPEC §3)
+    stand_ins = {name: next(iter(proc.named(name)[0].roles)) for name, role in permitted
+                 if role not in {r for t in proc.named(name) for r in t.roles}}
+    facts = nextstep.step_facts(db.session, [case]).get(case.id)
+    step = nextstep.next_step(proc, case, actions=permitted, held=held, facts=facts, due=due,
+                              overdue=overdue, now=clock.now())
+    related = list(db.session.scalars(select(Case).where(
+        case_filter(scope), or_(Case.parent_case_id == case.id, Case.id == case.parent_case_id))
+        .order_by(Case.id)))
     return render_template(
         "cases/detail.html", case=case, proc=proc, student=case.student,
         id_card=student_id_card(case.student) if case.student else None,
-        state_label=state_label(case), due=due, overdue=overdue,
-        diagram=render_svg(proc, case.state),
+        state_label=state_label(case), due=due, overdue=overdue, next_step=text(step) if str(step) else "",
+        submitted=submitted_data(case, submitted_names(db.session, case)), related=related,
+        contact_now=clock.now().astimezone(clock.SCHOOL_TZ).strftime("%Y-%m-%dT%H:%M"),
+        process_label=process_label, case_state_label=state_label,
+        diagram=render_svg(proc, case.state, translate=text),
         history=[history_row(h, case.process) for h in case.history],
-        state_labels=proc.state_labels, forms=transition_forms(case, available, blocked),
+        state_labels=proc.state_labels,
+        forms=transition_forms(case, available, blocked, stand_ins, posted),
         staff_evidence=staff_evidence, visit_kinds=visit_kinds,
         staff=staff_for(case.school, case.student) if visit_kinds else [],
         balances=balances, today=clock.today(),
@@ -290,7 +400,8 @@ def detail(case_id: int):
         document_kinds=[k for k in DOCUMENT_KINDS if k != "visit_photo"],
         channel_labels=CONTACT_CHANNEL_LABELS, status_labels=STUDENT_STATUS_LABELS,
         gender_labels=GENDER_LABELS, image_types=evidence_services.IMAGE_TYPES,
-    )
+        visit_form=posted[1] if posted and posted[0] == "visit" else None,
+    ), status
 
 
 def _back(case_id: int, anchor: str = ""):
@@ -307,10 +418,10 @@ def fire(case_id: int, name: str):
     named = proc.named(name)
     if not named:
         abort(404)
-    label = proc.label_of(name)
+    label = text(proc.label_of(name))
     try:
         version = request.form.get("version", "")
-        if not version.isdigit():
+        if parse_int_text(version) is None:
             raise Invalid(_("缺少案件版本号（version），请刷新页面后重试"), details={"field": "version"})
         data = parse_spec_form(request.form, named[0].data_spec)
         if request.form.get("date", "").strip():
@@ -319,21 +430,25 @@ def fire(case_id: int, name: str):
                            comment=request.form.get("comment"), today=clock.today())
     except DomainError as exc:
         flash_error(exc)
-        return _back(case_id, "actions")
-    flash(_("已办理「%(label)s」，案件现在是「%(state)s」。", label=label, state=state_label(case)), "success")
+        # the page again with what was typed, so nothing has to be typed twice
+        return detail_page(case_id, posted=(name, request.form), status=422)
+    flash(_("已办理「%(label)s」，案件现在是「%(state)s」。", label=label, state=_(state_label(case))), "success")
     return _back(case_id)
 
 
 # --- evidence forms -------------------------------------------------------------------------------
 
 
-def _upload_limits() -> tuple[str, int]:
-    return current_app.config["UPLOAD_DIR"], int(current_app.config["MAX_UPLOAD_BYTES"])
+def _upload_limits():
+    """The configured file store and the largest accepted upload."""
+    return current_store(), int(current_app.config["MAX_UPLOAD_BYTES"])
 
 
 def _form_date(name: str) -> dt.date:
     raw = (request.form.get(name) or "").strip()
     try:
+        if parse_date_text(raw) is None:  # also a year outside 1900–2100
+            raise ValueError(raw)
         return dt.date.fromisoformat(raw)
     except ValueError:
         raise Invalid(_("字段 %(name)s 必须是有效日期（YYYY-MM-DD）", name=name), details={"field": name}) from None
@@ -357,7 +472,7 @@ def _evidence(case_id: int, anchor: str, success: str, action):
 def add_visit(case_id: int):
     """Log a visit (with an optional photo)."""
     def action(case):
-        ids = [int(v) for v in request.form.getlist("participant_ids") if v.isdigit()]
+        ids = [n for v in request.form.getlist("participant_ids") if (n := parse_int_text(v, 1)) is not None]
         photo = request.files.get("photo")
         upload = (evidence_services.Upload(photo.filename, photo.stream)
                   if photo is not None and photo.filename else None)
@@ -368,7 +483,14 @@ def add_visit(case_id: int):
             guardian_present="guardian_present" in request.form, notes=request.form.get("notes"),
             outcome=request.form.get("outcome"), other_participants=request.form.get("other_participants"),
             photo=upload, upload_dir=upload_dir, max_bytes=max_bytes)
-    return _evidence(case_id, "visits", _("家访记录已保存。"), action)
+    try:
+        action(load_or_404(Case, case_id))
+    except DomainError as exc:
+        # a refused visit (no participant, no outcome…) is shown again as typed
+        flash_error(exc)
+        return detail_page(case_id, posted=("visit", request.form), status=422)
+    flash(_("家访记录已保存。"), "success")
+    return _back(case_id, "visits")
 
 
 @bp.post("/cases/<int:case_id>/documents")
@@ -401,7 +523,7 @@ def add_payment(case_id: int):
     def action(case):
         raw = request.form.get("fee_id", "")
         evidence_services.add_payment(db.session, current_scope(), current_actor(), case,
-                                      fee_id=int(raw) if raw.isdigit() else raw,
+                                      fee_id=int_or_text(raw),
                                       amount=request.form.get("amount", ""),
                                       receipt_no=request.form.get("receipt_no", ""))
     return _evidence(case_id, "fees", _("缴费已登记。"), action)
@@ -415,6 +537,8 @@ def add_contact(case_id: int):
         raw = (request.form.get("contacted_at") or "").strip()
         try:
             when = dt.datetime.fromisoformat(raw).replace(tzinfo=clock.SCHOOL_TZ)
+            if in_date_range(when) is None:  # a real time, not year 1 (the UTC shift would overflow)
+                raise ValueError(raw)
         except ValueError:
             raise Invalid(_("字段 contacted_at 必须是有效的日期和时间"), details={"field": "contacted_at"}) from None
         evidence_services.add_contact(db.session, current_scope(), current_actor(), case, contacted_at=when,
@@ -436,19 +560,45 @@ class CreateForm:
 def _create_forms(student: Student) -> list[CreateForm]:
     """The processes the user may open for this student (by role), each with its data inputs
     and, when the student's status rules it out, the reason."""
-    return [CreateForm(proc.name, proc.label, spec_inputs(proc.create_data_spec, process=proc.name,
+    return [CreateForm(proc.name, text(proc.label), spec_inputs(proc.create_data_spec, process=proc.name,
                                                           school=student.school, student=student), blocked)
             for proc, blocked in engine.creatable_processes(db.session, current_scope(), student)]
+
+
+# Why an enrolment period began or ended (the reasons workflow/org/enrolment.py records).
+ENROLMENT_REASON_LABELS = {
+    "enrol": _l("入学"), "promote": _l("升级"), "promoted": _l("升级"), "graduate": _l("毕业"),
+    "graduated": _l("毕业"), "suspension": _l("休学"), "resume": _l("复学"), "transfer_out": _l("转出"),
+    "transfer_in": _l("转入"), "return": _l("返校随班就读"), "return_withdrawn": _l("撤回返校"),
+    "re_enroll": _l("重新入学"), "recovery_return": _l("劝返复学"), "enrolled_elsewhere": _l("已在他处入学"),
+    "dropout": _l("辍学"),
+}
+# The kept details of a student (models.TRACKED_FIELDS, roster's enrolled_on) as the change list names them.
+CHANGE_FIELD_LABELS = {
+    "name": _l("姓名"), "gender": _l("性别"), "birth_date": _l("出生日期"), "village_id": _l("户籍村"),
+    "student_no": _l("学籍号"), "id_card_no": _l("身份证号"), "flags": _l("关注类别"),
+    "guardians": _l("监护人"), "enrolled_on": _l("入班日期"),
+}
 
 
 @bp.route("/students/<int:student_id>")
 @login_required
 def student(student_id: int):
     """A student: who they are, their cases, and the forms to open a new one."""
-    st = load_or_404(Student, student_id)
-    cases = list(db.session.scalars(select(Case).where(Case.student_id == st.id, case_filter(current_scope()))
+    scope = current_scope()
+    st, changes = student_changes(db.session, scope, student_id)
+    cases = list(db.session.scalars(select(Case).where(Case.student_id == st.id, case_filter(scope))
                                     .order_by(Case.opened_on.desc(), Case.id.desc())))
-    return render_template("cases/student.html", student=st, id_card=student_id_card(st), cases=cases,
+    periods = list(db.session.scalars(select(Enrolment).options(joinedload(Enrolment.school),
+                                                                joinedload(Enrolment.klass))
+                                      .where(Enrolment.student_id == st.id)
+                                      .order_by(Enrolment.start_date.desc(), Enrolment.id.desc())))
+    # The newest change first; personal numbers masked as for reading the student (SPEC §1).
+    seen_changes = [change_as_seen_by(scope, st, c) for c in reversed(changes)]
+    return render_template("cases/student.html", student=st, id_card=student_id_card(st),
+                           student_no=student_no_as_seen_by(scope, st), cases=cases, periods=periods,
+                           changes=seen_changes, flag_labels=FLAG_LABELS, reason_labels=ENROLMENT_REASON_LABELS,
+                           field_labels=CHANGE_FIELD_LABELS,
                            create_forms=_create_forms(st), status_labels=STUDENT_STATUS_LABELS,
                            gender_labels=GENDER_LABELS, process_label=process_label,
                            state_label=state_label, recovery_reasons=RECOVERY_REASONS)
@@ -471,7 +621,7 @@ def create(student_id: int):
     except DomainError as exc:
         flash_error(exc)
         return redirect(url_for("cases.student", student_id=st.id))
-    flash(_("已为%(name)s立案：%(process)s。", name=st.name, process=proc.label), "success")
+    flash(_("已为%(name)s立案：%(process)s。", name=st.name, process=text(proc.label)), "success")
     return redirect(url_for("cases.detail", case_id=case.id))
 
 
@@ -506,19 +656,19 @@ def _transfer_in_data(form) -> tuple[int | None, dict]:
             data[key] = form[key].strip()
     raw_class = (form.get("class_id") or "").strip()
     if raw_class:
-        data["class_id"] = int(raw_class) if raw_class.isdigit() else raw_class
+        data["class_id"] = int_or_text(raw_class)
     if form.get("source") == "sister":
         raw = (form.get("student_id") or "").strip()
-        if not raw.isdigit():
+        if parse_int_text(raw, 1) is None:
             raise Invalid(_("请选择要转入的学生（字段 student_id）"), details={"field": "student_id"})
-        return int(raw), data
+        return parse_int_text(raw, 1), data
     student: dict = {}
     for key in ("name", "gender", "birth_date"):
         if (form.get(key) or "").strip():
             student[key] = form[key].strip()
     raw_village = (form.get("village_id") or "").strip()
     if raw_village:
-        student["village_id"] = int(raw_village) if raw_village.isdigit() else raw_village
+        student["village_id"] = int_or_text(raw_village)
     guardian = {k: (form.get(f"guardian_{k}") or "").strip() for k in GUARDIAN_KEYS}
     if any(guardian.values()):
         student["guardians"] = [{k: v for k, v in guardian.items() if v}]
@@ -534,7 +684,8 @@ def transfer_in_new():
     school_ids = permissions.transfer_in_school_ids(current_scope())
     if not school_ids:
         abort(403)
-    values = request.form if request.method == "POST" else {}
+    # a GET may preselect a sister school's child (the queue's incoming item links here)
+    values = request.form if request.method == "POST" else request.args
     status = 200
     if request.method == "POST":
         try:

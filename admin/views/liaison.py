@@ -21,10 +21,13 @@ from workflow.access.scope import case_staff_filter, liaison_case_filter
 from workflow.cases.evidence import Upload, add_visit
 from workflow.errors import DomainError
 from workflow.processes import REGISTRY
+from workflow.validation import in_date_range
 
 from ..boundary import discard_writes
 from ..extensions import db
+from ..labels import error_text
 from ..security import current_actor, current_scope
+from ..storage import current_store
 
 bp = Blueprint("liaison", __name__, url_prefix="/liaison")
 
@@ -105,6 +108,8 @@ def case_detail(case_id: int):
             "notes": form.get("notes", "")}
     try:
         day = dt.date.fromisoformat(kept["date"])
+        if in_date_range(day) is None:
+            raise ValueError(kept["date"])
     except ValueError:
         flash(_("请填写有效的家访日期（YYYY-MM-DD）"), "danger")
         return _render_case(case, kept, 422)
@@ -119,10 +124,10 @@ def case_detail(case_id: int):
                   participant_ids=ids, guardian_present=kept["guardian_present"] == "1",
                   notes=kept["notes"] or None, outcome=kept["outcome"] or None,
                   other_participants=kept["other_participants"] or None, photo=upload,
-                  upload_dir=current_app.config["UPLOAD_DIR"], max_bytes=current_app.config["MAX_UPLOAD_BYTES"])
+                  upload_dir=current_store(), max_bytes=current_app.config["MAX_UPLOAD_BYTES"])
     except DomainError as exc:
         discard_writes()
-        flash(exc.message, "danger")
+        flash(error_text(exc), "danger")
         return _render_case(case, kept, exc.status if exc.status != 404 else 422)
     flash(_("联合家访已登记"), "success")
     return redirect(url_for("liaison.case_detail", case_id=case.id), code=303)

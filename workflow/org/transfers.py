@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from models import Case, Guardian, SchoolClass, Student, Village
+from workflow import clock
 from workflow.access.scope import can_see, class_filter
-from workflow.errors import Invalid, NotFound
+from workflow.errors import N_, Invalid, NotFound
+from workflow.org.calendar import school_year_of
 from workflow.validation import OneOf, Req, check_data
 
 # The statuses a child may be received from (a new student starts as `incoming`).
@@ -54,18 +56,24 @@ def locate_transfer_in(session, scope, user, student_id, data):
     klass = session.scalars(select(SchoolClass).where(
         SchoolClass.id == data["class_id"], class_filter(scope))).first()
     if klass is None:
-        raise Invalid("字段 data.class_id 必须是您学校的班级", details={"field": "data.class_id"})
+        raise Invalid(N_("字段 data.class_id 必须是您学校的班级"), details={"field": "data.class_id"})
+    # SPEC §3 "Classes and visits that make sense": only a class of the school year of the
+    # effective date (a past year's class would hide the child from today's roll).
+    day = data.get("date") if isinstance(data.get("date"), dt.date) else clock.today()
+    if klass.school_year != school_year_of(day):
+        raise Invalid(N_("所选班级“%(name)s”属于 %(year)s 学年，不是 %(current)s 学年的班级，请改选本学年的班级"), details={"field": "data.class_id"}, name=klass.name,
+                      year=klass.school_year, current=school_year_of(day))
     if student_id is None:
         if "student" not in data:
-            raise Invalid("缺少 student_id 或 data.student（新学生信息）", details={"field": "data.student"})
+            raise Invalid(N_("缺少 student_id 或 data.student（新学生信息）"), details={"field": "data.student"})
         return None, klass.school_id, klass.id
     if "student" in data:
-        raise Invalid("student_id 与 data.student 只能给出一个", details={"field": "data.student"})
+        raise Invalid(N_("student_id 与 data.student 只能给出一个"), details={"field": "data.student"})
     student = session.get(Student, student_id)
     if student is None or not (can_see(session, scope, Student, student_id)
                                or student.status == "transferred_out"
                                or sent_to(session, {klass.school_id}, student.id)):
-        raise NotFound("学生不存在或不在您的管辖范围内")
+        raise NotFound(N_("学生不存在或不在您的管辖范围内"))
     return student, klass.school_id, klass.id
 
 
@@ -77,7 +85,7 @@ def check_new_student(ctx) -> None:
     for i, guardian in enumerate(info.get("guardians", [])):
         check_data(guardian, GUARDIAN, prefix=f"data.student.guardians[{i}].")
     if info.get("village_id") is not None and ctx.session.get(Village, info["village_id"]) is None:
-        raise Invalid("字段 data.student.village_id 不存在", details={"field": "data.student.village_id"})
+        raise Invalid(N_("字段 data.student.village_id 不存在"), details={"field": "data.student.village_id"})
 
 
 def create_incoming_student(ctx) -> None:
