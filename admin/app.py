@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+import click
 from flask import Flask, has_request_context, request, session
 from flask_babel import lazy_gettext as _l
 
@@ -26,8 +27,12 @@ def _load_config(app: Flask, config) -> None:
         base = config
     app.config.from_object(base)
     app.config.update(overrides)
-    if not app.config.get("SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set outside debug (export SECRET_KEY=...)")
+    # One-line errors for a county's IT person (admin/settings.py; wsgi.py prints them, no traceback).
+    from .settings import check_config, engine_options, load_instance_settings
+
+    load_instance_settings(app)
+    check_config(app, cli=click.get_current_context(silent=True) is not None)
+    engine_options(app)
 
 
 def select_locale() -> str:
@@ -49,10 +54,19 @@ def create_app(config=None) -> Flask:
     (a dict with TESTING=True starts from the testing config). Every view runs inside the request
     boundary (admin/boundary.py): it commits once, or rolls back on an error."""
     app = BoundaryFlask(__name__, instance_path=str(INSTANCE_DIR))
+    from .api.util import DbIntConverter
+
+    app.url_map.converters["int"] = DbIntConverter  # an id beyond the database's range is a 404
     _load_config(app, config)
     os.makedirs(app.instance_path, exist_ok=True)
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
     models.PASSWORD_METHOD["method"] = app.config["PASSWORD_HASH_METHOD"]
+
+    if app.config.get("PROXY_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"),
@@ -63,6 +77,9 @@ def create_app(config=None) -> Flask:
         locale_selector=select_locale,
         default_translation_directories=os.path.join(os.path.dirname(__file__), "translations"),
     )
+    from .labels import init_labels
+
+    init_labels(app)  # workflow's marked labels and messages (Msg) in the user's language
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("请先登录。")
@@ -70,8 +87,17 @@ def create_app(config=None) -> Flask:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        user = db.session.get(models.User, int(user_id))
-        return user if user is not None and user.is_active else None
+        """The signed-in user only while their server-side session is open: logout, a password
+        change or a deactivation deletes it, so a copied cookie stops working at once."""
+        from workflow.access.accounts import session_user
+
+        from .views.auth import SESSION_ID_KEY
+
+        try:
+            uid = int(user_id)
+        except (TypeError, ValueError):
+            return None
+        return session_user(db.session, uid, session.get(SESSION_ID_KEY))
 
     from .api import bp as api_bp
     from .views import register_views
@@ -83,10 +109,20 @@ def create_app(config=None) -> Flask:
     from .adminviews import init_admin
 
     init_admin(app)
+    from .headers import init_headers  # security headers on every response
+
+    init_headers(app)
+    from .errors import init_errors  # error pages for every status (issue 12)
+    init_errors(app)
 
     from .cli import register_cli
 
     register_cli(app)
+
+    # file store, logging and /healthz, backup/restore commands, the settings page (issue 17)
+    from .ops import init_ops
+
+    init_ops(app)
 
     @app.context_processor
     def inject_globals():

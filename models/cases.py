@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -17,6 +17,9 @@ PROCESSES = (
     "transfer_in",
     "recovery",
     "special_exclusion",
+    "roll_verification",
+    "monthly_report",
+    "dropout_check",
 )
 VISIT_KINDS = ("home_visit", "in_person_at_school", "phone", "village_joint")
 DOCUMENT_KINDS = (
@@ -33,6 +36,9 @@ DOCUMENT_KINDS = (
     "other",
 )
 RECOVERY_REASONS = ("厌学", "贫困", "外出务工", "疾病", "其他")
+# The rows `uq_cases_open_student_process` covers; an INSERT ... ON CONFLICT naming that index
+# repeats this predicate (workflow/cases/bulk.py).
+OPEN_STUDENT_CASE = "is_open AND student_id IS NOT NULL"
 
 
 class Case(Base):
@@ -47,11 +53,22 @@ class Case(Base):
     __tablename__ = "cases"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    process: Mapped[str] = mapped_column(String(20), index=True)
-    state: Mapped[str] = mapped_column(String(30), index=True)
+    # Not indexed alone: every transition rewrites the state, and each index is one more entry
+    # written per transition; `ix_cases_process_state` (below) serves the county-wide
+    # (process, state) lookups (docs/performance.md, issue 16).
+    process: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(30))
     version: Mapped[int] = mapped_column(Integer, nullable=False)
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
+    # The case's subject: a student, or (roll_verification, SPEC §3.8) a class; a school-subject
+    # case has neither (school_id is always set).
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
     school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id"), index=True)
+    # A school-subject case's period (monthly_report, SPEC §3.9: the month `YYYY-MM`); else None.
+    period: Mapped[str | None] = mapped_column(String(10))
+    # The suspected-dropout list entry a dropout_check was opened for (SPEC §3.10: one check per
+    # child and list entry, e.g. "list:<file digest>" or "comparison:absent_on_roll:2026-11-02"); else None.
+    entry_key: Mapped[str | None] = mapped_column(String(120))
     is_open: Mapped[bool] = mapped_column(default=True, index=True)
     data: Mapped[dict] = mapped_column(JSON, default=dict)
     opened_on: Mapped[dt.date] = mapped_column(Date)
@@ -64,9 +81,35 @@ class Case(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        # workflow/org/transfers.py:sent_to's `process = 'transfer_out' AND state = 'transferred'`
+        # over the whole county, and the oversight counts by process and state
+        Index("ix_cases_process_state", "process", "state"),
+        # One open case per child and process (SPEC §3; recovery: 一人一案). The engine checks
+        # first, but two requests that both checked before either inserted would both insert:
+        # this index makes the second INSERT fail, and the engine answers 409 `duplicate`.
+        # Class- or school-subject cases (no student) are not covered.
+        Index("uq_cases_open_student_process", "student_id", "process", unique=True,
+              sqlite_where=text(OPEN_STUDENT_CASE), postgresql_where=text(OPEN_STUDENT_CASE)),
+        # One roll verification per class (a class belongs to one school year, SPEC §3.8), kept
+        # after it is verified: a second one would answer 409 `duplicate` even in a race.
+        Index("uq_cases_roll_verification_class", "class_id", unique=True,
+              sqlite_where=text("process = 'roll_verification'"),
+              postgresql_where=text("process = 'roll_verification'")),
+        # One monthly report per school and month (SPEC §3.9), kept after it is accepted.
+        Index("uq_cases_monthly_report_school_period", "school_id", "period", unique=True,
+              sqlite_where=text("process = 'monthly_report'"),
+              postgresql_where=text("process = 'monthly_report'")),
+        # One dropout check per child and list entry (SPEC §3.10), kept after it is closed: a
+        # second import of the same list or a second run of the comparisons opens nothing new.
+        Index("uq_cases_dropout_check_entry", "student_id", "entry_key", unique=True,
+              sqlite_where=text("process = 'dropout_check' AND entry_key IS NOT NULL"),
+              postgresql_where=text("process = 'dropout_check' AND entry_key IS NOT NULL")),
+    )
 
     student = relationship("Student")
     school = relationship("School")
+    klass = relationship("SchoolClass")
     history: Mapped[list[CaseHistory]] = relationship(
         back_populates="case", order_by="CaseHistory.id"
     )
@@ -153,7 +196,8 @@ class Document(Base):
     kind: Mapped[str] = mapped_column(String(30))
     original_name: Mapped[str] = mapped_column(String(255))
     stored_name: Mapped[str] = mapped_column(String(80), unique=True)
-    content_type: Mapped[str] = mapped_column(String(40))
+    # a DOCX's type is 71 characters (application/vnd.openxmlformats-officedocument.wordprocessingml.document)
+    content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -11,9 +11,11 @@ from workflow.access.accounts import user_for_token
 from workflow.errors import DomainError
 
 from ..extensions import db
-from .util import error_response
+from ..labels import error_text
+from .util import check_query_text, error_response
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(check_query_text)  # NUL or control characters in a query: 422 before anything
 
 PUBLIC_ENDPOINTS = {"api.create_token", "api.openapi"}
 
@@ -35,7 +37,7 @@ def authenticate_bearer():
 
 @bp.errorhandler(DomainError)
 def handle_domain_error(exc: DomainError):
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    return error_response(exc.status, exc.code, error_text(exc), exc.details)
 
 
 @bp.errorhandler(IntegrityError)
@@ -55,4 +57,19 @@ def handle_http_error(exc: HTTPException):
     return error_response(exc.code or 500, codes.get(exc.code, "error"), messages.get(exc.code, exc.description))
 
 
-from . import attendance, cases, evidence, figures, openapi, org, registers, reports, sweep, tokens  # noqa: E402,F401  (routes register on bp)
+from . import (  # noqa: E402,F401  (routes register on bp)
+    attendance,
+    cases,
+    checks,
+    evidence,
+    figures,
+    monthly,
+    openapi,
+    org,
+    registers,
+    reports,
+    schoolyear,
+    support,
+    sweep,
+    tokens,
+)

@@ -21,7 +21,7 @@ from workflow.access.scope import case_filter, get_in_scope
 from workflow.cases import engine
 from workflow.cases import evidence as evidence_services
 from workflow.cases.queue import build_queue, deadlines
-from workflow.cases.serialize import case_detail, case_summary
+from workflow.cases.serialize import case_detail, case_summary, submitted_data, submitted_names
 from workflow.errors import Invalid, NotFound
 from workflow.processes import REGISTRY
 from workflow.validation import Field
@@ -61,7 +61,8 @@ TRUE_FALSE = {"true": True, "1": True, "false": False, "0": False}
 
 
 def _list_options():
-    return (joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass))
+    return (joinedload(Case.school), selectinload(Case.student).joinedload(Student.klass),
+            selectinload(Case.klass))
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -77,7 +78,8 @@ def create_case():
     case = engine.create_case(db.session, current_scope(), current_actor(), body["process"],
                               body.get("student_id"), body.get("data") or {}, today=clock.today())
     return jsonify({"id": case.id, "process": case.process, "state": case.state, "version": case.version,
-                    "student_id": case.student_id, "school_id": case.school_id}), 201
+                    "student_id": case.student_id, "school_id": case.school_id,
+                    "class_id": case.class_id}), 201
 
 
 @bp.get("/cases")
@@ -95,7 +97,8 @@ def list_cases():
     state = request.args.get("state") or None
     if state is not None:
         stmt = stmt.where(Case.state == state)
-    for name, column in (("student_id", Case.student_id), ("school_id", Case.school_id)):
+    for name, column in (("student_id", Case.student_id), ("school_id", Case.school_id),
+                         ("class_id", Case.class_id)):
         value = int_arg(name)
         if value is not None:
             stmt = stmt.where(column == value)
@@ -122,7 +125,8 @@ def get_case(case_id: int):
     today = clock.today()
     available, blocked = engine.available_transitions(db.session, scope, user, case)
     due, overdue = deadlines(db.session, [case], today=today)[case.id]
-    out = case_detail(case, due=due, overdue=overdue, available=available, blocked=blocked)
+    out = case_detail(case, due=due, overdue=overdue, available=available, blocked=blocked,
+                      submitted=submitted_data(case, submitted_names(db.session, case)))
     balances = evidence_services.fee_balances(db.session, case)
     out.update({
         "visits": [visit_json(v) for v in case.visits],
@@ -140,13 +144,15 @@ def get_case(case_id: int):
 def fire_transition(case_id: int, name: str):
     """Fire a transition with the version the caller last read; data.date is the effective date."""
     scope, user = current_scope(), current_actor()
-    case = get_in_scope(db.session, scope, Case, case_id)
+    # the case's one read (404 before the body is looked at); the engine fires on this read
+    read = engine.read_case(db.session, scope, case_id)
+    case = read.case
     if not engine.process_of(case).named(name):
         raise NotFound(_("该流程没有名为 %(name)s 的操作", name=name), code="unknown_transition",
                        details={"transition": name})
     body = validate(json_body(), FIRE_FIELDS)
     case = engine.fire(db.session, scope, user, case.id, name, version=body["version"],
-                       data=body.get("data"), comment=body.get("comment"), today=clock.today())
+                       data=body.get("data"), comment=body.get("comment"), today=clock.today(), read=read)
     return jsonify({"id": case.id, "state": case.state, "version": case.version, "is_open": case.is_open})
 
 
@@ -165,11 +171,14 @@ _STUDENT = obj({"id": ID, "name": string(), "status": string(), "is_provisional"
                 "class_name": string(nullable=True), "grade": integer(nullable=True)})
 _SUMMARY_PROPS = {
     "id": ID, "process": string(enum=list(REGISTRY)), "process_label": string(), "state": string(),
-    "state_label": string(), "version": integer(), "student_id": ID, "school_id": ID,
+    "state_label": string(), "version": integer(), "student_id": integer(nullable=True), "school_id": ID,
+    "class_id": integer(nullable=True, description="对象是班级的案件（学年末核实）的班级"),
+    "class": obj({"id": ID, "name": string(), "grade": integer(), "school_year": string()}, nullable=True),
+    "subject": string(description="案件对象：学生姓名，或班级名称"),
     "school_name": string(nullable=True), "opened_on": DATE, "is_open": {"type": "boolean"},
     "due": string("date", nullable=True, description="应办理日期"),
     "overdue": {"type": "boolean", "description": "已逾期（队列与督导中标红）"},
-    "student": _STUDENT,
+    "student": _STUDENT | {"nullable": True},
 }
 _SUMMARY = obj(_SUMMARY_PROPS)
 _QUEUE_ITEM = obj({**_SUMMARY_PROPS, "actions": array(string(), description="本人现在可执行的操作"),
@@ -177,12 +186,17 @@ _QUEUE_ITEM = obj({**_SUMMARY_PROPS, "actions": array(string(), description="本
 _HISTORY = obj({"id": ID, "transition": string(), "label": string(), "from": string(nullable=True),
                 "to": string(), "by": obj({"id": ID, "name": string()}, nullable=True),
                 "role": string(), "role_label": string(), "at": string("date-time"),
-                "effective_date": DATE, "comment": string(nullable=True), "data": {"type": "object"}})
+                "effective_date": DATE, "comment": string(nullable=True), "data": {"type": "object"},
+                "stand_in_for": string(nullable=True, description="代为办理时被代替的角色（如 academic_office）"),
+                "stand_in_label": string(nullable=True, description="被代替角色的中文名称")})
 _DETAIL = {
     "type": "object",
     "properties": {
         **_SUMMARY_PROPS,
         "data": {"type": "object"}, "parent_case_id": integer(nullable=True),
+        "submitted": array(obj({"key": string(), "label": string(description="字段的中文名称"),
+                                "value": {}, "text": string(description="按人读的值（班级、学校写名称）")}),
+                           description="申请时提交的内容（休学起止日期与原因、转入学校与流向、返校班级、应缴费用……）"),
         "created_by_id": integer(nullable=True),
         "available_transitions": array(string(), description="本人现在按角色、范围、回避规则和状态可执行的操作"),
         "available": array(obj({"name": string(), "label": string()})),
@@ -203,16 +217,18 @@ OPENAPI_PATHS = {
         "post": op(
             "立案：为学生开启一个流程", ok=201, tag="cases", errors=WRITE_ERRORS,
             response=obj({"id": ID, "process": string(), "state": string(), "version": integer(),
-                          "student_id": ID, "school_id": ID}),
+                          "student_id": integer(nullable=True), "school_id": ID,
+                          "class_id": integer(nullable=True)}),
             body=obj({"process": string(enum=list(REGISTRY)), "student_id": integer(nullable=True),
                       "data": {"type": "object", "description": "各流程的字段见 API.md；未知字段返回 422"}},
                      ["process"]),
             description="未知流程返回 422；学生不在管辖范围内返回 404；角色不能立此案返回 403；"
                         "学生已有同类未结案件返回 409 duplicate。transfer_in 不带 student_id 时由 "
-                        "data.student 新建待入学学生。"),
+                        "data.student 新建待入学学生。roll_verification 的对象是班级：不带 student_id，"
+                        "data.class_id 指定班级，每班每学年一次（重复返回 409 duplicate）。"),
         "get": op("管辖范围内的案件", response=listing(_SUMMARY), tag="cases", params=PAGINATION + [
             query("process", string(enum=list(REGISTRY))), query("state", string()), query("student_id"),
-            query("school_id"), query("is_open", {"type": "boolean"})]),
+            query("school_id"), query("class_id"), query("is_open", {"type": "boolean"})]),
     },
     "/api/v1/cases/{case_id}": {"get": op(
         "查看案件：历史、材料、本人可执行的操作及缺少的条件", response=_DETAIL, params=_CASE, tag="cases",

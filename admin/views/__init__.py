@@ -24,6 +24,19 @@ def register_views(app: Flask) -> None:
     for bp in (queue_bp, cases_bp, oversight_bp, attendance_bp):
         app.register_blueprint(bp)
     app.register_blueprint(registers_bp)
+    from .schoolyear import bp as school_year_bp
+
+    app.register_blueprint(school_year_bp)
+    from .support import bp as support_bp  # issue 15: learning files, aid, survey, fee schedule
+    app.register_blueprint(support_bp)
+    from .monthly import bp as monthly_bp  # issue 14: monthly reports and the county's pages
+    app.register_blueprint(monthly_bp)
+    from .search import bp as search_bp  # issue 12: the search box of every staff page
+    app.register_blueprint(search_bp)
+    from .checks import bp as checks_bp  # issue 14: suspected-dropout checks, comparisons, close-watch
+    app.register_blueprint(checks_bp)
+    from .exports import bp as exports_bp  # issue 12: Excel of the weekly report and class figures
+    app.register_blueprint(exports_bp)
 
     # A page that asks workflow for something out of scope, or not allowed, answers the Chinese
     # 404/403 page; the API blueprint's own DomainError handler keeps the JSON format there.

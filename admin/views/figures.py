@@ -24,7 +24,7 @@ from workflow.org.calendar import school_year_of
 from ..api.figures import settings
 from ..boundary import discard_writes
 from ..extensions import db
-from ..labels import EXAM_LABELS
+from ..labels import EXAM_LABELS, error_text
 from ..security import current_actor, current_scope
 from .cases import flash_error
 
@@ -83,7 +83,7 @@ def index():
                 summary = rates.school_figures(db.session, current_scope(), school_id=school.id,
                                                school_year=school_year, settings=settings())
         except DomainError as exc:
-            error = exc.message
+            error = error_text(exc)
     has_term = school is not None and bool(common.term_dates(db.session, [school.id], school_year, term))
     return render_template("figures/index.html", schools=schools, school=school, school_year=school_year,
                            term=term, items=items, summary=summary, error=error, has_term=has_term,
@@ -156,7 +156,7 @@ def ledger():
             lines = ledger_figures.ledger(db.session, current_scope(), school_id=school.id, school_year=school_year,
                                           term=term, settings=settings())
         except DomainError as exc:
-            error = exc.message
+            error = error_text(exc)
     return render_template("figures/ledger.html", schools=schools, school=school, school_year=school_year,
                            term=term, lines=lines, totals=ledger_figures.ledger_totals(lines), error=error,
                            cfg=settings())
@@ -218,7 +218,7 @@ def exam_import():
         abort(403)
     except Invalid as exc:
         discard_writes()
-        return _import_page(422, error=exc.message, errors=(exc.details or {}).get("errors", []))
+        return _import_page(422, error=error_text(exc), errors=(exc.details or {}).get("errors", []))
     return _import_page(result=result, errors=[e.as_dict() for e in result.errors])
 
 

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from workflow import clock
+from workflow.absence import sweep_runs
 from workflow.cases.serialize import process_label
 from workflow.figures import oversight as ov
 from workflow.processes import REGISTRY
@@ -81,6 +82,11 @@ def _threshold():
     return settings().class_threshold
 
 
+def _sweep(centers) -> sweep_runs.SweepStatus:
+    """The last daily sweep and the school days of these centers it missed (red on the page)."""
+    return sweep_runs.sweep_status(db.session, today=clock.today(), center_ids=[c.id for c in centers])
+
+
 def _context(**kw) -> dict:
     return {"process_label": process_label, "state_label": _state_label, "today": clock.today(), **kw}
 
@@ -96,7 +102,8 @@ def index():
         rows = ov.center_rollup(db.session, centers, today=today, threshold=_threshold())
         series = ov.weekly_series(db.session, [s.id for s in ov.schools_of_centers(db.session, [c.id for c in centers])],
                                   today=today)
-        return render_template("oversight/county.html", **_context(rows=rows, chart=chart_svg(series)))
+        return render_template("oversight/county.html", **_context(rows=rows, chart=chart_svg(series),
+                                                                    sweep=_sweep(centers)))
     center = _guard(ov.get_center, center_id) if center_id is not None else centers[0]
     schools = ov.schools_of_centers(db.session, [center.id])
     rows = ov.school_figures(db.session, schools, today=today, threshold=_threshold())
@@ -106,6 +113,7 @@ def index():
     series = ov.weekly_series(db.session, [s.id for s in schools], today=today)
     return render_template("oversight/center.html", **_context(
         center=center, rows=rows, total=total, chart=chart_svg(series), several=len(centers) > 1,
+        sweep=_sweep([center]),
         processes=sorted({p for r in rows for p in r.open_by_process}, key=list(REGISTRY).index)))
 
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from models import AttendanceDay, SchoolClass
 from workflow import clock
 from workflow.access import permissions
-from workflow.cases.queue import build_queue
+from workflow.cases.queue import build_queue, incoming_transfer_items, missing_attendance_items
 from workflow.org.calendar import CalendarBook
 
 from ..extensions import db
@@ -71,8 +71,16 @@ class Nav:
         return permissions.may_open_ledgers(self.scope) and "registers.ledgers" in self.endpoints
 
     @property
+    def monthly(self) -> bool:
+        return permissions.may_open_monthly_reports(self.scope) and "monthly.index" in self.endpoints
+
+    @property
     def reports(self) -> bool:
         return permissions.is_staff(self.scope) and "registers.weekly" in self.endpoints
+
+    @property
+    def school_year(self) -> bool:
+        return permissions.may_manage_school_year(self.scope) and "school_year.roster" in self.endpoints
 
     @property
     def transfer_in(self) -> bool:
@@ -105,7 +113,10 @@ def _attendance_missing_today() -> list[SchoolClass]:
     taken = set(db.session.scalars(select(AttendanceDay.class_id).where(
         AttendanceDay.class_id.in_(sorted(class_ids)), AttendanceDay.date == today)))
     book = CalendarBook(db.session)
-    return [k for k in classes if k.id not in taken and book.for_school(k.school_id).is_school_day(today)]
+    # a class of another school year takes no roll today (the rule of attendance.missing_days)
+    terms = {k.id: book.for_school(k.school_id).term_for(today) for k in classes}
+    return [k for k in classes if k.id not in taken and book.for_school(k.school_id).is_school_day(today)
+            and terms[k.id] is not None and terms[k.id].school_year == k.school_year]
 
 
 @bp.route("/queue")
@@ -113,8 +124,11 @@ def _attendance_missing_today() -> list[SchoolClass]:
 def index():
     """我的待办: overdue first, then by due date."""
     items = queue_items()
+    today = clock.today()
     return render_template("queue/index.html", items=items, overdue=sum(1 for i in items if i["overdue"]),
-                           missing_attendance=_attendance_missing_today(), today=clock.today())
+                           missing_attendance=_attendance_missing_today(), today=today,
+                           missing_days=missing_attendance_items(db.session, current_scope(), today=today),
+                           incoming=incoming_transfer_items(db.session, current_scope()))
 
 
 @bp.app_errorhandler(403)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
@@ -18,10 +17,12 @@ from workflow.access import permissions
 from workflow.access.scope import school_filter, village_filter
 from workflow.errors import Invalid
 from workflow.registers import catchment, reports
+from workflow.validation import parse_date_text, parse_int_text
 
 from ..boundary import discard_writes
+from ..downloads import attachment
 from ..extensions import db
-from ..labels import CATCHMENT_STATUS_LABELS, HOUSEHOLD_LABELS
+from ..labels import CATCHMENT_STATUS_LABELS, HOUSEHOLD_LABELS, error_text, rendered, text
 from ..security import current_actor, current_scope
 
 bp = Blueprint("registers", __name__)
@@ -47,20 +48,20 @@ def _int(name: str) -> int | None:
     raw = request.values.get(name, "").strip()
     if not raw:
         return None
-    try:
-        return int(raw)
-    except ValueError:
+    value = parse_int_text(raw)
+    if value is None:
         abort(404)
+    return value
 
 
 def _date(name: str, default: dt.date) -> tuple[dt.date, str | None]:
     raw = request.args.get(name, "").strip()
     if not raw:
         return default, None
-    try:
-        return dt.date.fromisoformat(raw), None
-    except ValueError:
+    value = parse_date_text(raw)  # a real date: 1900–2100
+    if value is None:
         return default, _("日期「%(value)s」无效，请用 YYYY-MM-DD", value=raw)
+    return value, None
 
 
 def _villages(scope):
@@ -75,7 +76,7 @@ def _schools(scope, *kinds):
 
 
 def _xlsx(data: bytes, name: str):
-    return send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=name, max_age=0)
+    return attachment(data, name, XLSX)
 
 
 # --- catchment register -----------------------------------------------------------------------
@@ -122,7 +123,7 @@ def catchment_import():
                                            only_valid=only_valid)
     except Invalid as exc:
         discard_writes()
-        return _catchment_page(village_id, 422, import_error=exc.message,
+        return _catchment_page(village_id, 422, import_error=error_text(exc),
                                import_errors=exc.details.get("errors", []),
                                import_warnings=exc.details.get("warnings", []))
     return _catchment_page(village_id, import_result=result, import_errors=result.check.error_dicts(),
@@ -184,7 +185,8 @@ def ledgers_export():
         abort(404)
     scope, area = _area()
     headers, rows = reports.ledger_rows(db.session, scope, area, kind, today=clock.today())
-    title = reports.LEDGER_KINDS[kind]
+    # the file in the user's language: headers and marked cells translated, data as typed
+    headers, rows, title = rendered(headers), rendered(rows), text(reports.LEDGER_KINDS[kind])
     return _xlsx(reports.ledger_xlsx(headers, rows, title), f"{area.label}{title}.xlsx")
 
 
@@ -232,7 +234,7 @@ def notice():
             school, items = reports.status_change_notice(db.session, scope, school_id=school_id,
                                                          date_from=date_from, date_to=date_to)
         except Invalid as exc:
-            error = exc.message
+            error = error_text(exc)
     return render_template("registers/notice.html", school=school, items=items, schools=schools,
                            school_id=school_id, date_from=date_from, date_to=date_to, error=error,
                            printed_on=today)

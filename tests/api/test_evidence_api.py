@@ -142,7 +142,8 @@ def test_liaison_logs_joint_visit_but_not_a_home_visit(api, world, case):
     client = api.as_user(world["liaison"])
     ok = client.post(f"/cases/{case.id}/visits", json={
         "date": TODAY, "kind": "village_joint", "guardian_present": True,
-        "participant_ids": [world["liaison"].id, world["principal"].id, world["teacher"].id]})
+        "participant_ids": [world["liaison"].id, world["principal"].id, world["teacher"].id],
+        "notes": "村干部与老师一起上门，家长答应送回"})
     assert ok.status_code == 201, ok.json
     refused = client.post(f"/cases/{case.id}/visits", json={
         "date": TODAY, "kind": "home_visit", "participant_ids": [world["liaison"].id], "guardian_present": True})
@@ -153,7 +154,7 @@ def test_visit_as_multipart_with_a_photo(api, world, case, session):
     resp = api.as_user(world["teacher"]).post(
         f"/cases/{case.id}/visits", content_type="multipart/form-data",
         data={"date": TODAY, "kind": "home_visit", "guardian_present": "true",
-              "participant_ids": f"{world['teacher'].id},{world['team'].id}",
+              "participant_ids": f"{world['teacher'].id},{world['team'].id}", "notes": "家长在家",
               "photo": (io.BytesIO(PNG), "家访.png")})
     assert resp.status_code == 201, resp.json
     doc = session.get(Document, resp.json["photo_document_id"])

@@ -105,7 +105,7 @@ def login(page, username: str, password: str = PASSWORD):
 
 def logout(page):
     with page.expect_navigation():
-        page.click("nav form button[type=submit]")
+        page.click("form[data-nav=logout] button[type=submit]")
 
 
 def shot(page, name: str, full_page: bool = True) -> Path:

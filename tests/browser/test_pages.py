@@ -94,8 +94,10 @@ def test_suspension_from_draft_to_suspended_by_four_people(world, pupil, session
     page = login(page, "office")
     with page.expect_navigation():
         page.click(f'.queue-item[data-case="{case_id}"] a')
+    page.click('[data-fire="office_approve"]')  # a final step asks to confirm (issue 12)
+    expect(page.locator('[data-confirm="office_approve"] [data-confirm-text]')).to_contain_text("办理后不能撤销")
     with page.expect_navigation():
-        page.click('[data-fire="office_approve"]')
+        page.click('[data-confirm-fire="office_approve"]')
     expect(page.locator(".state-badge")).to_have_text("教导处已审核")
     logout(page)
 
@@ -103,8 +105,10 @@ def test_suspension_from_draft_to_suspended_by_four_people(world, pupil, session
     page = login(page, "principal")
     with page.expect_navigation():
         page.click(f'.queue-item[data-case="{case_id}"] a')
+    page.click('[data-fire="principal_approve"]')  # a final step asks to confirm (issue 12)
+    expect(page.locator('[data-confirm="principal_approve"] [data-confirm-text]')).to_contain_text("办理后不能撤销")
     with page.expect_navigation():
-        page.click('[data-fire="principal_approve"]')
+        page.click('[data-confirm-fire="principal_approve"]')
     expect(page.locator(".state-badge")).to_have_text("校长已批准")
     logout(page)
 
@@ -117,8 +121,10 @@ def test_suspension_from_draft_to_suspended_by_four_people(world, pupil, session
         page.click(f'[data-class="{world.klass.id}"] a')
     with page.expect_navigation():
         page.click(f'[data-case="{case_id}"] a')
+    page.click('[data-fire="center_file"]')  # a final step asks to confirm (issue 12)
+    expect(page.locator('[data-confirm="center_file"] [data-confirm-text]')).to_contain_text("办理后不能撤销")
     with page.expect_navigation():
-        page.click('[data-fire="center_file"]')
+        page.click('[data-confirm-fire="center_file"]')
     expect(page.locator(".state-badge")).to_have_text("休学中")
     expect(page.locator("[data-student-status]")).to_have_text("休学")
     expect(page.locator("#history")).to_contain_text("中心校备案")

@@ -282,7 +282,8 @@ def test_visit_with_a_bad_date_is_refused_with_the_field_named(world, student, s
     client = login(world["teacher"])
     resp = client.post(f"/cases/{case.id}/visits", data={"csrf_token": csrf(_page(client, case)), "date": "2026-13-01",
                                                          "kind": "home_visit"}, follow_redirects=True)
-    assert "字段 date 必须是有效日期" in resp.get_data(as_text=True)
+    # the page names the field by its label, never by its key (workflow.fieldnames)
+    assert "字段 「日期」 必须是有效日期" in resp.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Visit)) == 0
 
 

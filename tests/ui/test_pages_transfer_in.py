@@ -97,7 +97,8 @@ def test_missing_name_is_refused_in_chinese_and_nothing_is_written(world, sessio
     resp = office.post(URL, data=_new_student_form(world, csrf(page), name=""))
     assert resp.status_code == 422
     text = text_of(resp.get_data(as_text=True))
-    assert "输入有误" in text and "data.student.name" in text
+    # the field is named by its label, never by its key (workflow.fieldnames)
+    assert "输入有误" in text and "「姓名」" in text and "data.student.name" not in text
     # the entered values are shown again
     assert 'value="外省某小学"' in resp.get_data(as_text=True) and 'value="王大山"' in resp.get_data(as_text=True)
     assert _counts(session) == before

@@ -46,6 +46,8 @@ def create_data(world, process: str) -> dict:
                         "student": new_student_data()},
         "recovery": {"reason_category": "厌学"},
         "special_exclusion": {"reason": "智力残疾"},
+        "roll_verification": {"class_id": world.klass.id},
+        "dropout_check": {"source": "manual", "note": "国家平台比对名单"},
     }[process]
 
 

@@ -83,7 +83,8 @@ def log_visit(session, world, case, date: dt.date, kind: str = "home_visit", rec
               participants: tuple[str, ...] = ("team",), guardian_present: bool = True):
     user = world[recorder]
     v = evidence.add_visit(session, scope_for(session, user), user, case, date=date, kind=kind,
-                           participant_ids=[world[p].id for p in participants], guardian_present=guardian_present)
+                           participant_ids=[world[p].id for p in participants], guardian_present=guardian_present,
+                           notes="家长答应送孩子回校")
     session.commit()
     return v
 

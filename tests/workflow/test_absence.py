@@ -201,7 +201,7 @@ def test_confirm_dropout_needs_a_joint_visit_with_the_village_liaison(session, w
 
 def test_confirmed_dropout_sets_the_student_dropped_out_and_opens_a_recovery(session, world, marks, pupil):
     case = _at_village_joint(session, marks, pupil)
-    log_visit(session, world, case, day(3), kind="village_joint", recorder="liaison", participants=())
+    log_visit(session, world, case, day(3), kind="village_joint", recorder="liaison", participants=("liaison",))
     fire(session, world["principal"], case, "confirm_dropout", {"reason_category": "厌学", "date": day(3).isoformat()})
     session.expire_all()
     assert pupil.status == "dropped_out"

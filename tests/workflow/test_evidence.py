@@ -236,7 +236,8 @@ def test_liaison_of_another_village_does_not_see_the_case(session, world, case):
 
 def visit(session, user, case, **kw):
     scope, user = as_(session, user)
-    args = {"date": TODAY, "kind": "home_visit", "participant_ids": [user.id], "guardian_present": True}
+    args = {"date": TODAY, "kind": "home_visit", "participant_ids": [user.id], "guardian_present": True,
+            "notes": "家长答应送孩子回校"}
     args.update(kw)
     return evidence.add_visit(session, scope, user, case, **args)
 

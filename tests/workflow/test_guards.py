@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from models import Case, Document, Student
+from tests.support_helpers import publish_fee_schedule
 from workflow.access.scope import scope_for
 from workflow.errors import Conflict, Invalid
 
@@ -331,6 +332,7 @@ def test_settle_fees_with_partial_payment_fails_then_succeeds_when_paid(flow):
     flow.all_evidence(case)
     flow.fire("office", case, "submit")
     flow.fire("office", case, "verify_paperwork")
+    publish_fee_schedule(flow.s, flow.w.branch, {"课本费": "120.50"})  # the fee is listed (一费制)
     fee = flow.fee(case, "120.50", paid="100.00")
     with pytest.raises(Conflict) as err:
         flow.fire("office", case, "settle_fees")

@@ -30,7 +30,7 @@ U, P, S, L, NOT_TAKEN, NO_SCHOOL = "unexcused", "present", "sick_leave", "person
 VISITS = {  # who logs the visit of a step: (kind, recorder, participants)
     "team": ("home_visit", "teacher", ("team",)),
     "principal": ("home_visit", "teacher", ("principal",)),
-    "joint": ("village_joint", "liaison", ()),
+    "joint": ("village_joint", "liaison", ("liaison",)),  # a visit names at least one participant
 }
 
 # (day offset from Monday 2026-11-02, mark, visit logged that day, state after the sweep, overdue)

@@ -23,7 +23,7 @@ from models import Case, CaseHistory, Document, Enrolment, Fee, Payment, Student
 from tests.conftest import _empty_all_tables
 from tests.factories import Factory, build_world
 from workflow.access.scope import can_see, scope_for
-from workflow.cases import engine
+from workflow.cases import engine, guards
 from workflow.cases.guards import DOCUMENT_NAMES
 from workflow.errors import DomainError, NotFound
 from workflow.processes import REGISTRY
@@ -221,7 +221,9 @@ class EngineMachine(RuleBasedStateMachine):
             assert all(n == 1 for n in open_by_process.values())
 
 
-def test_random_walks_keep_the_engines_promises(app):
+def test_random_walks_keep_the_engines_promises(app, monkeypatch):
+    # the walk's fees are not what it explores: every fee counts as listed (一费制, tests/workflow/test_support.py)
+    monkeypatch.setattr(guards, "unlisted_fees", lambda *_args: [])
     run_state_machine_as_test(EngineMachine, settings=settings(
         max_examples=40, stateful_step_count=50, deadline=None, derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))

@@ -47,7 +47,7 @@ from workflow.access.permissions import may_edit_ladder_policy
 from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, can_see, is_current_ladder_policy
 from workflow.errors import Conflict, Forbidden, Invalid, NotFound, invalid_field
 from workflow.org.calendar import SchoolCalendar
-from workflow.validation import N_
+from workflow.validation import N_, parse_int_text
 
 RUNG_STATES = ("visit_1", "visit_2", "visit_3", "village_joint")
 # The one table of the rungs' names, which the absence process uses as its state labels (SPEC §3.1:
@@ -159,29 +159,29 @@ def validate_rungs(raw) -> list[dict]:
     strictly increasing, a known visit kind, one or more valid role codes. Raises Invalid naming
     the field (e.g. `rungs[2].day`). Returns the normalised list to store."""
     if not isinstance(raw, list):
-        raise invalid_field("rungs", "字段 rungs 必须是列表")
+        raise invalid_field("rungs", N_("字段 rungs 必须是列表"))
     if len(raw) != len(RUNG_STATES):
-        raise invalid_field("rungs", f"字段 rungs 必须依次包含 {len(RUNG_STATES)} 级：{', '.join(RUNG_STATES)}")
+        raise invalid_field("rungs", N_("字段 rungs 必须依次包含 %(n)s 级：%(choices)s"), n=len(RUNG_STATES), choices=', '.join(RUNG_STATES))
     out: list[dict] = []
     allowed = {"state", "day", "visit_kind", "roles", "report_to"}
     for i, (rung, state) in enumerate(zip(raw, RUNG_STATES, strict=True)):
         name = f"rungs[{i}]"
         if not isinstance(rung, dict):
-            raise invalid_field(name, f"字段 {name} 必须是对象")
+            raise invalid_field(name, N_("字段 %(name)s 必须是对象"), name=name)
         unknown = sorted(set(rung) - allowed)
         if unknown:
-            raise Invalid(f"未知字段：{name}.{unknown[0]}", code="unknown_field",
-                          details={"field": f"{name}.{unknown[0]}"})
+            raise Invalid(N_("未知字段：%(name)s.%(unknown)s"), code="unknown_field",
+                          details={"field": f"{name}.{unknown[0]}"}, name=name, unknown=unknown[0])
         if rung.get("state") != state:
-            raise invalid_field(f"{name}.state", f"字段 {name}.state 必须是 {state}（各级顺序固定）")
+            raise invalid_field(f"{name}.state", N_("字段 %(name)s.state 必须是 %(state)s（各级顺序固定）"), name=name, state=state)
         day = rung.get("day")
         if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= MAX_DAY:
-            raise invalid_field(f"{name}.day", f"字段 {name}.day 必须是 1–{MAX_DAY} 的整数")
+            raise invalid_field(f"{name}.day", N_("字段 %(name)s.day 必须是 1–%(max_day)s 的整数"), name=name, max_day=MAX_DAY)
         if out and day <= out[-1]["day"]:
-            raise invalid_field(f"{name}.day", f"字段 {name}.day 必须大于上一级的天数 {out[-1]['day']}")
+            raise invalid_field(f"{name}.day", N_("字段 %(name)s.day 必须大于上一级的天数 %(out)s"), name=name, out=out[-1]['day'])
         kind = rung.get("visit_kind")
         if kind not in VISIT_KINDS:
-            raise invalid_field(f"{name}.visit_kind", f"字段 {name}.visit_kind 必须是以下之一：{', '.join(VISIT_KINDS)}")
+            raise invalid_field(f"{name}.visit_kind", N_("字段 %(name)s.visit_kind 必须是以下之一：%(choices)s"), name=name, choices=', '.join(VISIT_KINDS))
         item = {"state": state, "day": day, "visit_kind": kind,
                 "roles": _role_list(rung.get("roles"), f"{name}.roles", required=True)}
         if rung.get("report_to") is not None:
@@ -194,26 +194,25 @@ def validate_rungs(raw) -> list[dict]:
 
 def _role_list(value, field_name: str, *, required: bool) -> list[str]:
     if not isinstance(value, list) or (required and not value):
-        raise invalid_field(field_name, f"字段 {field_name} 必须是非空的角色代码列表")
+        raise invalid_field(field_name, N_("字段 %(field_name)s 必须是非空的角色代码列表"), field_name=field_name)
     out: list[str] = []
     for code in value:
         if code not in RUNG_ROLES:
-            raise invalid_field(field_name, f"字段 {field_name} 中的角色 {code!r} 无效，须为：{', '.join(RUNG_ROLES)}")
+            raise invalid_field(field_name, N_("字段 %(field_name)s 中的角色 %(code_value)s 无效，须为：%(choices)s"), field_name=field_name, code_value=repr(code), choices=', '.join(RUNG_ROLES))
         if code not in out:
             out.append(code)
     return out
 
 
 def _center(session: Session, scope: Scope, center_school_id) -> School:
-    try:
-        center_school_id = int(center_school_id)
-    except (TypeError, ValueError):
-        raise NotFound("学校不存在") from None
+    center_school_id = parse_int_text(center_school_id)  # also NotFound beyond the database's range
+    if center_school_id is None:
+        raise NotFound(N_("学校不存在"))
     school = session.get(School, center_school_id)
     visible = school is not None and (scope.is_all or school.id in scope.center_ids
                                       or can_see(session, scope, School, school.id))
     if not visible or school.kind != "center":
-        raise NotFound("中心校不存在或不在您的管辖范围内")
+        raise NotFound(N_("中心校不存在或不在您的管辖范围内"))
     return school
 
 
@@ -234,16 +233,16 @@ def save_policy(session: Session, scope: Scope, user: User, center_school_id, ru
     """
     school = _center(session, scope, center_school_id)
     if not may_edit_ladder_policy(scope, school.id):
-        raise Forbidden("只有该中心校的中心校长、中心校教导主任或系统管理员可以修改家访阶梯")
+        raise Forbidden(N_("只有该中心校的中心校长、中心校教导主任或系统管理员可以修改家访阶梯"))
     clean = validate_rungs(rungs)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise invalid_field("version", "字段 version 必须是整数")
+        raise invalid_field("version", N_("字段 version 必须是整数"))
     # Two editors saving at once must not both write version n+1.
     session.scalars(select(School.id).where(School.id == school.id).with_for_update()).first()
     latest = session.scalar(select(func.max(LadderPolicy.version))
                             .where(LadderPolicy.center_school_id == school.id)) or 0
     if version is not None and version != latest:
-        raise Conflict("家访阶梯已被他人修改，请刷新后重试", code="stale_version", details={"version": latest})
+        raise Conflict(N_("家访阶梯已被他人修改，请刷新后重试"), code="stale_version", details={"version": latest})
     row = LadderPolicy(center_school_id=school.id, version=latest + 1, rungs=clean,
                        created_by_id=user.id if user is not None else None)
     session.add(row)

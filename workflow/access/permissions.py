@@ -18,17 +18,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import VISIT_KINDS, Case, School, SchoolClass, Student, User, Village
+from models import VISIT_KINDS, Case, RoleAssignment, School, SchoolClass, Student, User, Village
 from workflow.access.scope import (
     CENTER_ROLES,
     CLASS_ROLES,
+    COUNTY_REVIEWED_PROCESSES,
     SCHOOL_ROLES,
     Scope,
     acting_roles,
     bound_ids,
     can_see,
 )
-from workflow.errors import Forbidden, NotFound
+from workflow.errors import N_, Forbidden, NotFound
 
 # A school's management: its principal and its academic office.
 SCHOOL_OFFICE_ROLES = ("principal", "academic_office")
@@ -195,7 +196,7 @@ def evidence_roles(session: Session, scope: Scope, case: Case) -> set[str]:
     """The roles the user holds for the case's student (`scope.acting_roles`), which decide the
     evidence they may record. Raises NotFound when the case is out of scope."""
     if not can_see(session, scope, Case, case.id):
-        raise NotFound("案件不存在或不在您的管辖范围内")
+        raise NotFound(N_("案件不存在或不在您的管辖范围内"))
     center_id = case.school.center_id if case.school is not None else None
     return acting_roles(scope, case, center_id=center_id)
 
@@ -225,7 +226,7 @@ def require_case_staff(roles: set[str], what: str) -> None:
     """Raise Forbidden unless `roles` (`evidence_roles`) make the user school staff for the case:
     a village liaison alone may not record `what`."""
     if not _is_case_staff(roles):
-        raise Forbidden(f"只有负责该学生的学校工作人员可以登记{what}")
+        raise Forbidden(N_("只有负责该学生的学校工作人员可以登记%(what)s"), what=what)
 
 
 def visit_kinds(roles: set[str]) -> tuple[str, ...]:
@@ -241,8 +242,8 @@ def require_visit_kind(roles: set[str], kind: str) -> None:
     if kind in visit_kinds(roles):
         return
     if LIAISON in roles:
-        raise Forbidden("村委联络员只能登记村校联合家访（village_joint）")
-    raise Forbidden("只有负责该学生的学校工作人员或村委联络员可以登记家访")
+        raise Forbidden(N_("村委联络员只能登记村校联合家访（village_joint）"))
+    raise Forbidden(N_("只有负责该学生的学校工作人员或村委联络员可以登记家访"))
 
 
 def loggable_visit_kinds(session: Session, scope: Scope, case: Case) -> list[str]:
@@ -273,15 +274,48 @@ def managed_center_ids(scope: Scope) -> set[int] | None:
     return bound_ids(scope.roles, CENTER_ROLES)
 
 
+# SPEC §2 "Who may grant what": roles rank, highest (0) first; the teaching and village roles
+# share the lowest rank. A user grants, and manages accounts holding, only roles ranked strictly
+# below their own highest role.
+ROLE_RANK = {
+    "admin": 0,
+    "county_supervisor": 1,
+    "center_head": 2,
+    "center_office": 3,
+    "principal": 4,
+    "academic_office": 5,
+    "homeroom_teacher": 6,
+    "subject_teacher": 6,
+    "team_member": 6,
+    "village_liaison": 6,
+}
+_UNRANKED = len(ROLE_RANK)  # a user without roles ranks below everyone
+
+
+def highest_rank(scope: Scope) -> int:
+    """The rank of the user's highest role (0 = admin; lower is higher)."""
+    return min((ROLE_RANK.get(r, _UNRANKED) for r in scope.roles), default=_UNRANKED)
+
+
+def outranks(scope: Scope, role: str) -> bool:
+    """Whether `role` ranks strictly below the user's highest role (SPEC §2)."""
+    return ROLE_RANK.get(role, -1) > highest_rank(scope)
+
+
 def may_grant(session: Session, scope: Scope, role: str, school_id: int | None,
               class_id: int | None, village_id: int | None) -> bool:
-    """Whether the user may give someone `role` bound there: never wider than their own scope.
+    """Whether the user may give someone `role` bound there (SPEC §2 "who may grant what").
 
-    Admin grants anything. Center roles grant school, class and village roles within their
-    center. Principal and academic office grant staff roles of their own school and its classes.
+    Two conditions, both needed: `role` ranks strictly below the user's own highest role
+    (`ROLE_RANK`: an academic office never makes a principal or a second academic office), and
+    it is bound within the user's scope: center roles grant within their center, principal and
+    academic office within their own school and its classes. Admin grants anything; a county
+    supervisor only reads, and grants nothing.
     """
     if scope.is_all:
         return True
+    if not outranks(scope, role):
+        return False
     if role in ("admin", "county_supervisor"):
         return False
     centers = managed_center_ids(scope) or set()
@@ -328,11 +362,21 @@ def may_manage_school(session: Session, scope: Scope, school_id: int) -> bool:
 
 
 def may_edit_user(session: Session, scope: Scope, user: User) -> bool:
-    """Change a user account: only one all of whose roles the editor could have granted (never
-    an admin account for a non-admin, never a colleague with a wider role)."""
+    """Change, reset the password of, or deactivate a user account (SPEC §2): only one all of
+    whose roles the editor could grant (`may_grant`: ranked strictly below the editor's highest
+    role, bound within the editor's scope). Never one's own account, an admin's for a non-admin,
+    or a colleague's of the same or a higher rank. A roleless account is the admin's alone."""
     if scope.is_all:
         return True
+    if user.id == scope.user_id or not user.roles:
+        return False
     return all(may_grant(session, scope, r.role, r.school_id, r.class_id, r.village_id) for r in user.roles)
+
+
+def require_edit_user(session: Session, scope: Scope, user: User) -> None:
+    """Raise Forbidden unless the user may manage this account (`may_edit_user`)."""
+    if not may_edit_user(session, scope, user):
+        raise Forbidden(N_("您只能管理角色低于您本人最高角色、且在您管辖范围内的用户"))
 
 
 # --- 档案管理: the record screens ---------------------------------------------------------------
@@ -398,3 +442,178 @@ def may_use_records(scope: Scope, record: str, action: str) -> bool:
 def may_write_record(session: Session, scope: Scope, record: str, obj: Any) -> bool:
     """Whether the user may edit or delete this record, one they can see, of the kind `record`."""
     return RECORDS[record].write(session, scope, obj)
+
+
+# --- keeping children in school: learning files, aid, survey, fee schedule (SPEC §5, issue 15) ---
+
+
+def _center_of(school: School | None) -> int | None:
+    return school.center_id if school is not None else None
+
+
+def may_keep_learning_file(scope: Scope, student: Student) -> bool:
+    """Open a child's learning-difficulty file, name its helping teacher and set its goals: admin,
+    the principal and academic office of the child's school, the child's homeroom teacher, the
+    center roles of the school's center."""
+    return (scope.is_all or _bound(scope, SCHOOL_OFFICE_ROLES, student.school_id)
+            or _bound(scope, ("homeroom_teacher",), student.class_id)
+            or _bound(scope, CENTER_ROLES, _center_of(student.school)))
+
+
+def may_write_learning_file(scope: Scope, student: Student, helper_id: int | None) -> bool:
+    """Log help sessions and record goal results: whoever keeps the file
+    (`may_keep_learning_file`) and the helping teacher (一帮一) named on it."""
+    return (helper_id is not None and scope.user_id == helper_id) or may_keep_learning_file(scope, student)
+
+
+def may_grant_aid(scope: Scope, student: Student) -> bool:
+    """Record aid (免杂费, 免书费, 生活补助) for a child of a poor family: admin, the principal and
+    academic office of the child's school (fees and paperwork), the center roles of its center."""
+    return (scope.is_all or _bound(scope, SCHOOL_OFFICE_ROLES, student.school_id)
+            or _bound(scope, CENTER_ROLES, _center_of(student.school)))
+
+
+def sees_school_support(scope: Scope, school: School) -> bool:
+    """A school's support totals (aid per term, learning goals met): whoever works for the whole
+    school or above it, as for its annual figures (`sees_school_figures`)."""
+    return sees_school_figures(scope, school)
+
+
+def may_open_survey(scope: Scope, klass: SchoolClass) -> bool:
+    """Open, close and reissue the codes of a class's anonymous survey: the academic office of
+    the class's school (SPEC §5), and admin."""
+    return scope.is_all or _bound(scope, ("academic_office",), klass.school_id)
+
+
+def sees_teacher_evaluation(scope: Scope, teacher_id: int, school_ids: set[int],
+                            center_ids: set[int]) -> bool:
+    """A teacher's evaluation (survey results, classes' loss rates, 评优评先): the teacher, the
+    principal and academic office of a school they teach at, that school's center roles, the
+    county supervisor above it, admin. `school_ids` / `center_ids`: the teacher's schools and
+    their centers."""
+    if scope.is_all or scope.user_id == teacher_id:
+        return True
+    return (any(_bound(scope, SCHOOL_OFFICE_ROLES, s) for s in school_ids)
+            or any(_bound(scope, CENTER_ROLES, c) for c in center_ids)
+            or (scope.has_role("county_supervisor") and bool(school_ids & scope.school_ids)))
+
+
+def may_edit_fee_schedule(scope: Scope, school: School) -> bool:
+    """Draft a school's fee schedule (一费制) for a year: admin, the school's principal and
+    academic office, the center roles of its center."""
+    return (scope.is_all or _bound(scope, SCHOOL_OFFICE_ROLES, school.id)
+            or _bound(scope, CENTER_ROLES, school.center_id))
+
+
+def may_approve_fee_schedule(scope: Scope, school: School) -> bool:
+    """Approve a school's fee schedule: the center head and center office of its center school
+    only (SPEC §5: approved by the center school; the admin configures, it does not approve)."""
+    return _bound(scope, CENTER_ROLES, school.center_id)
+
+
+def may_view_instance_settings(scope: Scope) -> bool:
+    """The settings page (thresholds, ledger amounts, upload limit, store in force): admin only."""
+    return scope.has_role("admin")
+
+
+def may_manage_school_year(scope: Scope) -> bool:
+    """The school-year pages (roster import, rollover, placement lists): admin, center roles,
+    principal and academic office; which schools each may change is `may_manage_school`."""
+    return scope.is_all or scope.has_role(*CENTER_ROLES, *SCHOOL_OFFICE_ROLES)
+
+
+# --- monthly reports (SPEC §2, §3.9) ------------------------------------------------------------
+
+
+def county_review_steps(proc) -> tuple[str, ...]:
+    """The transitions of process definition `proc` a county supervisor may fire: those naming
+    the role, and only on the processes `COUNTY_REVIEWED_PROCESSES` lists (the engine acts on
+    that list through `acting_roles`). SPEC §2: the county fires only its review steps, never a
+    school's step; tests/workflow/test_monthly_report.py holds every process to it."""
+    if proc.name not in COUNTY_REVIEWED_PROCESSES:
+        return ()
+    return tuple(dict.fromkeys(t.name for t in proc.transitions if "county_supervisor" in t.roles))
+
+
+def may_open_monthly_reports(scope: Scope) -> bool:
+    """The monthly-report pages (一月一报告): admin, county supervisor, center and school roles
+    (each sees the reports of the schools of their scope); teachers and liaisons do not."""
+    return scope.is_all or scope.has_role("county_supervisor", *CENTER_ROLES, *SCHOOL_OFFICE_ROLES)
+
+
+def may_open_monthly_report_for(scope: Scope, school: School) -> bool:
+    """Open (draft) a school's monthly report: its academic office (SPEC §3.9); the same rule as
+    the process's `create_roles`, asked by the pages to show the button."""
+    return _bound(scope, ("academic_office",), school.id)
+
+
+# --- the stand-in for a blocked approval (SPEC §3 "Separation of duties") ------------------------
+
+# The approval step -> the role of the next approver, who fires it in place of the step's own
+# role when separation of duties leaves nobody to fire it (a village school's only academic
+# office submitted the case; a teaching point's principal who is also its office submitted the
+# monthly report). `center_file` has no stand-in: a center school always has its two roles.
+STAND_IN_ROLES = {"office_approve": ("principal",), "principal_approve": ("center_office",)}
+
+
+def school_role_holders(session: Session, school_ids, roles) -> dict[tuple[int, str], frozenset[int]]:
+    """(school id, role) -> ids of the active users holding `role` bound to that school, for
+    every pair with at least one holder (one query, for a page's one school or a whole queue)."""
+    ids, roles = sorted({i for i in school_ids if i is not None}), sorted(set(roles))
+    if not ids or not roles:
+        return {}
+    out: dict[tuple[int, str], set[int]] = {}
+    for school_id, role, user_id in session.execute(
+            select(RoleAssignment.school_id, RoleAssignment.role, RoleAssignment.user_id)
+            .join(User, User.id == RoleAssignment.user_id)
+            .where(RoleAssignment.school_id.in_(ids), RoleAssignment.role.in_(roles), User.is_active.is_(True))):
+        out.setdefault((school_id, role), set()).add(user_id)
+    return {key: frozenset(users) for key, users in out.items()}
+
+
+def stand_in_role(step: str, step_roles, held: set[str], school_id: int, submitter_id: int | None,
+                  holders: dict[tuple[int, str], frozenset[int]]) -> str | None:
+    """The role in which a user holding `held` (their roles for the case) fires the approval
+    `step` for its own approvers, or None (SPEC §3).
+
+    Only for a step separation of duties bars its submitter from (the caller has checked that),
+    and only when that leaves nobody: no active user but the submitter holds any of the step's
+    own roles (`step_roles`) at the case's school (`holders`: `school_role_holders`). Then the
+    holder of the next approval role (`STAND_IN_ROLES`) may fire it; the engine records the
+    acting role and the role it stood in for."""
+    stand_ins = STAND_IN_ROLES.get(step)
+    if not stand_ins or submitter_id is None:
+        return None
+    others = set()
+    for role in step_roles:
+        others |= holders.get((school_id, role), frozenset())
+    if others - {submitter_id}:
+        return None
+    return next((r for r in stand_ins if r in held), None)
+
+
+# --- suspected-dropout checks, the comparisons, close-watch groups (SPEC §3.10, §5) -------------
+
+# Who brings suspected-dropout lists in and runs the comparisons: the county, the center school,
+# and a school's own office (each only over the schools and students they see).
+DROPOUT_LIST_ROLES = ("county_supervisor", *CENTER_ROLES, *SCHOOL_OFFICE_ROLES)
+
+
+def may_import_dropout_list(scope: Scope) -> bool:
+    """Import an outside suspected-dropout list (.xlsx): admin, county supervisor, center roles,
+    principal, academic office; each list row is matched only among the students they see."""
+    return scope.is_all or scope.has_role(*DROPOUT_LIST_ROLES)
+
+
+def may_run_comparisons(scope: Scope, center: School) -> bool:
+    """Run the comparisons (四查三比对) for a center school's area and import its list of formerly
+    poor households: admin, the center's own center roles, the supervisor of its county."""
+    return (scope.is_all or _bound(scope, CENTER_ROLES, center.id)
+            or _bound(scope, ("county_supervisor",), center.county_id))
+
+
+def sees_close_watch(scope: Scope) -> bool:
+    """The close-watch panel (counts per group and school, and who the children with an open case
+    are): admin, county supervisor, center roles, principal and academic office, for the schools
+    they see (SPEC §5: the center school and the county see them by name)."""
+    return scope.is_all or scope.has_role("county_supervisor", *CENTER_ROLES, *SCHOOL_OFFICE_ROLES)

@@ -13,22 +13,26 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from models import (
+    AidGrant,
     Baseline,
     Case,
     CatchmentChild,
     Enrolment,
     ExamScore,
+    FeeSchedule,
     LadderPolicy,
+    LearningFile,
     RoleAssignment,
     School,
     SchoolClass,
     Student,
+    Survey,
     Term,
     User,
     Village,
 )
 from workflow.errors import NotFound
-from workflow.validation import N_
+from workflow.validation import N_, parse_int_text
 
 # The name of each role code: the one table. The domain's messages show it as it is, the pages in
 # the user's language (N_ puts each name in the catalogue). "system" is the sweep's acting role.
@@ -51,6 +55,9 @@ SCHOOL_ROLES = ("principal", "academic_office", "team_member")
 CLASS_ROLES = ("homeroom_teacher", "subject_teacher")
 # Processes a village liaison follows (SPEC §2).
 LIAISON_PROCESSES = ("absence", "recovery")
+# Processes with review steps for the county supervisor (SPEC §2, §3.9); on any other case the
+# county only reads.
+COUNTY_REVIEWED_PROCESSES = ("monthly_report",)
 
 
 @dataclass(frozen=True)
@@ -100,43 +107,39 @@ def scope_for(session: Session, user: User) -> Scope:
     if "admin" in roles:
         return Scope(user_id=user.id, is_all=True, roles=frozen_roles)
 
-    school_ids: set[int] = set()
     county_nodes = roles.get("county_supervisor", set())
     center_nodes = bound_ids(roles, CENTER_ROLES)
-    if county_nodes:
-        school_ids |= set(
-            session.scalars(select(School.id).where(School.county_id.in_(county_nodes)))
-        )
-        school_ids |= county_nodes
-    if center_nodes:
-        school_ids |= set(
-            session.scalars(select(School.id).where(School.center_id.in_(center_nodes)))
-        )
-    school_ids |= bound_ids(roles, SCHOOL_ROLES)
+    school_ids: set[int] = bound_ids(roles, SCHOOL_ROLES)
     class_ids = bound_ids(roles, CLASS_ROLES)
     village_ids = set(roles.get("village_liaison", set()))
 
-    # Villages belong to a center school's catchment: anyone working for a school sees them.
-    schools_for_villages = set(school_ids)
-    if class_ids:
-        schools_for_villages |= set(
-            session.scalars(select(SchoolClass.school_id).where(SchoolClass.id.in_(class_ids)))
-        )
+    # Villages belong to a center school's catchment: anyone working for a school sees them, so
+    # the centers of every school the user works for (their own, those below their county or
+    # center node, those of the classes they teach) are `center_ids`.
     center_ids: set[int] = set()
     school_roles = [a for a in assignments if a.role in SCHOOL_ROLES and a.school_id is not None]
-    if (schools_for_villages and not county_nodes and not center_nodes and not class_ids
-            and all("school" in a.__dict__ and a.school is not None for a in school_roles)):
-        # only school roles, their schools loaded with the user (`accounts.user_for_token`):
-        # the centers are on them already, no query
-        center_ids = {a.school.center_id for a in school_roles if a.school.center_id is not None}
-    elif schools_for_villages:
-        center_ids = {
-            c
-            for c in session.scalars(
-                select(School.center_id).where(School.id.in_(schools_for_villages))
-            )
-            if c is not None
-        }
+    class_roles = [a for a in assignments if a.role in CLASS_ROLES and a.class_id is not None]
+    if (not county_nodes and not center_nodes
+            and all("school" in a.__dict__ and a.school is not None for a in school_roles)
+            and all("klass" in a.__dict__ and a.klass is not None and "school" in a.klass.__dict__
+                    and a.klass.school is not None for a in class_roles)):
+        # only school and class roles, their schools (a class's school) loaded with the user
+        # (`accounts.user_for_token`): the centers are on them already, no query
+        schools = [a.school for a in school_roles] + [a.klass.school for a in class_roles]
+        center_ids = {s.center_id for s in schools if s.center_id is not None}
+    elif school_ids or county_nodes or center_nodes or class_ids:
+        # at most ONE query, whatever the roles: every such school with its center, and whether
+        # it is below a county or center node (then the user sees all of it)
+        below = or_(_in(School.county_id, county_nodes), _in(School.center_id, center_nodes))
+        taught = (School.id.in_(select(SchoolClass.school_id).where(SchoolClass.id.in_(sorted(class_ids))))
+                  if class_ids else false())
+        for school_id, center_id, is_below in session.execute(
+                select(School.id, School.center_id, below).where(or_(below, taught, _in(School.id, school_ids)))):
+            if is_below:
+                school_ids.add(school_id)
+            if center_id is not None:
+                center_ids.add(center_id)
+        school_ids |= county_nodes
     return Scope(
         user_id=user.id,
         school_ids=frozenset(school_ids),
@@ -237,6 +240,8 @@ def case_filter(scope: Scope):
             )
         )
         parts.append(_chosen_class_transfer_in(scope.class_ids))
+        # a case whose subject is a class (roll_verification): seen by who sees the class
+        parts.append(_in(Case.class_id, scope.class_ids))
     if scope.village_ids:
         parts.append(liaison_case_filter(scope.village_ids))
     return or_(*parts)
@@ -337,6 +342,31 @@ def ladder_policy_filter(scope: Scope):
                _in(LadderPolicy.center_school_id, scope.center_ids) & is_current_ladder_policy())
 
 
+def learning_file_filter(scope: Scope):
+    """Learning-difficulty files of the students the user may see (`student_filter`)."""
+    return _of_visible(scope, LearningFile.student_id, Student)
+
+
+def aid_grant_filter(scope: Scope):
+    """Aid grants of the students the user may see, and every grant made by a school where the
+    user holds a school or center role (its totals stay with the school after the child left)."""
+    if scope.is_all:
+        return true()
+    return or_(_of_visible(scope, AidGrant.student_id, Student), _in(AidGrant.school_id, scope.school_ids))
+
+
+def survey_filter(scope: Scope):
+    """Class surveys of the classes the user may see (`class_filter`); who may read a teacher's
+    results is workflow.access.permissions.sees_teacher_evaluation."""
+    return _of_visible(scope, Survey.class_id, SchoolClass)
+
+
+def fee_schedule_filter(scope: Scope):
+    """Fee schedules of the schools the user may see (`school_filter`); approved ones are public
+    besides (workflow.support.fees.public_schedules)."""
+    return _of_visible(scope, FeeSchedule.school_id, School)
+
+
 FILTERS = {
     School: school_filter,
     SchoolClass: class_filter,
@@ -350,6 +380,10 @@ FILTERS = {
     Baseline: baseline_filter,
     ExamScore: exam_score_filter,
     LadderPolicy: ladder_policy_filter,
+    LearningFile: learning_file_filter,
+    AidGrant: aid_grant_filter,
+    Survey: survey_filter,
+    FeeSchedule: fee_schedule_filter,
 }
 
 
@@ -360,17 +394,17 @@ def scoped(scope: Scope, model):
 
 def get_in_scope(session: Session, scope: Scope, model, obj_id, options=()):
     """Load one object by id if the scope may see it; raise NotFound otherwise (SPEC §2: 404).
-    `options`: loader options for the same query (e.g. the relationships the caller reads)."""
-    try:
-        obj_id = int(obj_id)
-    except (TypeError, ValueError):
-        raise NotFound("对象不存在") from None
+    `options`: loader options for the same query (e.g. the relationships the caller reads).
+    An id that is no whole number of the database's integer range is NotFound as well."""
+    obj_id = parse_int_text(obj_id.strip() if isinstance(obj_id, str) else obj_id)
+    if obj_id is None:
+        raise NotFound(N_("对象不存在"))
     stmt = select(model).where(model.id == obj_id, FILTERS[model](scope))
     if options:
         stmt = stmt.options(*options)
     obj = session.scalars(stmt).first()
     if obj is None:
-        raise NotFound("对象不存在或不在您的管辖范围内")
+        raise NotFound(N_("对象不存在或不在您的管辖范围内"))
     return obj
 
 
@@ -390,7 +424,8 @@ def acting_roles(scope: Scope, case: Case, center_id: int | None, class_id: int 
     """The roles the user holds *for this case*: homeroom/subject teacher of the student's class
     (or of `class_id`, e.g. the chosen class of a transfer-in), principal/academic office/team
     member of the case's school, center roles of that school's center school, village liaison of
-    the student's village. County supervisors and admins act on no case.
+    the student's village; county supervisor of the school's county, on the processes with county
+    review steps only (COUNTY_REVIEWED_PROCESSES). Admins act on no case.
     """
     held: set[str] = set()
     if class_id is None and case.student is not None:
@@ -405,5 +440,10 @@ def acting_roles(scope: Scope, case: Case, center_id: int | None, class_id: int 
         elif role in CENTER_ROLES and center_id is not None and center_id in ids:
             held.add(role)
         elif role == "village_liaison" and village_id is not None and village_id in ids:
+            held.add(role)
+        elif (role == "county_supervisor" and getattr(case, "process", None) in COUNTY_REVIEWED_PROCESSES
+              and case.school is not None and case.school.county_id in ids):
+            # the county's review steps of a school of its county (SPEC §2, §3.9); which steps
+            # is each process's `T.roles` (workflow/access/permissions.py:county_review_steps)
             held.add(role)
     return held

@@ -15,6 +15,7 @@ from typing import Any
 from transitions import Machine
 
 from workflow.access.scope import CENTER_ROLES
+from workflow.validation import N_
 
 APPROVAL_STEPS = ("office_approve", "principal_approve", "center_file")
 SUBMIT_STEPS = ("submit", "extend")
@@ -148,11 +149,11 @@ def approval_steps(filed_state: str, *, center_file_guards=(), center_file_effec
     """office_approve → principal_approve → center_file (SPEC §3.2, shared by transfer_out)."""
     return [
         T("office_approve", "submitted", "office_approved", roles=("academic_office",), approval=True,
-          when=when, label="教导处审核"),
+          when=when, label=N_("教导处审核")),
         T("principal_approve", "office_approved", "approved", roles=("principal",), approval=True,
-          when=when, label="校长审批"),
+          when=when, label=N_("校长审批")),
         T("center_file", "approved", filed_state, roles=CENTER_ROLES, approval=True,
-          guards=center_file_guards, effects=center_file_effects, when=when, label="中心校备案"),
+          guards=center_file_guards, effects=center_file_effects, when=when, label=N_("中心校备案")),
     ]
 
 
@@ -161,7 +162,7 @@ def send_back_steps(dest: str = "draft", *, effects=(), when=None) -> list[T]:
     approvers = {"submitted": ("academic_office",), "office_approved": ("principal",),
                  "approved": CENTER_ROLES}
     return [T("send_back", source, dest, roles=roles, needs_comment=True, effects=effects, when=when,
-              label="退回") for source, roles in approvers.items()]
+              label=N_("退回")) for source, roles in approvers.items()]
 
 
 @dataclass
@@ -180,6 +181,8 @@ class Ctx:
     effective_date: dt.date | None = None
     today: dt.date | None = None
     transition: T | None = None
+    # the role whose blocked approval this user fires in its place (SPEC §3 stand-in), or None
+    stand_in_for: str | None = None
     # The engine's `fire_system` and `create_case_system`, set by the engine when it builds the
     # context: effects on other cases go through the engine without importing it (the engine
     # imports the processes, which import the effects).

@@ -10,10 +10,12 @@ Reads `workflow.processes.REGISTRY`; pure function of the definition, no databas
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 from workflow.cases.definitions import Process
 from workflow.cases.diagrams import edges
+from workflow.errors import N_, NAME_SEP, Msg
 from workflow.processes import get_process
 
 BOX_W = 104
@@ -22,6 +24,7 @@ GAP_X = 24
 GAP_Y = 58
 MARGIN = 16
 SIDE = 36  # room beside the boxes for loops and curved edges
+TITLE = N_("%(process)s流程图")
 
 
 def _layers(proc: Process) -> list[list[str]]:
@@ -43,15 +46,23 @@ def _layers(proc: Process) -> list[list[str]]:
     return [rows[k] for k in sorted(rows)]
 
 
-def render_svg(process: str | Process, current: str | None = None) -> str:
+def _text_px(text: str) -> float:
+    """About how wide `text` is at font-size 13: 13 px per CJK character, 7.5 px for others."""
+    return sum(13 if ord(ch) >= 0x2E80 else 7.5 for ch in text)
+
+
+def render_svg(process: str | Process, current: str | None = None,
+               translate: Callable[[str], str] = str) -> str:
     """The diagram of `process` (a name or a Process) as an <svg> element; `current` is drawn
-    highlighted and marked with aria-current. Returns "" for an unknown process."""
+    highlighted and marked with aria-current. Returns "" for an unknown process. `translate`
+    turns each label (a workflow.errors.Msg) into the reader's language (the pages pass
+    admin/labels.py:text); by default the Chinese labels are drawn."""
     proc = get_process(process) if isinstance(process, str) else process
     if proc is None:
         return ""
     rows = _layers(proc)
-    longest = max(len(proc.state_labels.get(st) or st) for st in proc.states)
-    box_w = max(BOX_W, 13 * longest + 16)  # 13 px per CJK character at font-size 13
+    state_text = {st: translate(proc.state_labels.get(st) or st) for st in proc.states}
+    box_w = max(BOX_W, round(_text_px(max(state_text.values(), key=_text_px))) + 16)
     widest = max(len(r) for r in rows)
     width = MARGIN * 2 + widest * box_w + (widest - 1) * GAP_X + 2 * SIDE
     height = MARGIN * 2 + len(rows) * BOX_H + (len(rows) - 1) * GAP_Y
@@ -65,14 +76,14 @@ def render_svg(process: str | Process, current: str | None = None) -> str:
     row_of = {s: r for r, row in enumerate(rows) for s in row}
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="state-diagram" viewBox="0 0 {width:.0f} {height:.0f}" '
-        f'role="img" aria-label="{escape(proc.label)}流程图" style="max-width:{width:.0f}px">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="state-diagram" viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" '
+        f'role="img" aria-label="{escape(translate(Msg(TITLE, process=proc.label)))}" style="max-width:{width:.0f}px">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6c757d"/></marker></defs>',
     ]
     labels_svg = []
     for (src, dst), names in edges(proc, lambda t: t.label or t.name).items():
-        title = escape("、".join(names))
+        title = escape(translate(Msg.join(NAME_SEP, names)))
         sx, sy = pos[src]
         dx, dy = pos[dst]
         if src == dst:
@@ -115,7 +126,7 @@ def render_svg(process: str | Process, current: str | None = None) -> str:
         fill = "#fde68a" if is_current else ("#e9ecef" if is_final else "#ffffff")
         stroke = "#b45309" if is_current else "#495057"
         width_attr = "3" if is_current else "1.2"
-        label = escape(proc.state_labels.get(state) or state)
+        label = escape(state_text[state])
         attrs = ' aria-current="step"' if is_current else ""
         weight = ' font-weight="bold"' if is_current else ""
         parts.append(

@@ -13,6 +13,7 @@ import importlib
 from collections.abc import Callable
 
 from models import PROCESSES
+from workflow.access.permissions import STAND_IN_ROLES
 from workflow.access.scope import ROLE_NAMES
 from workflow.cases.definitions import APPROVAL_STEPS, SUBMIT_STEPS, Process, T
 from workflow.processes import REGISTRY, get_process
@@ -118,6 +119,13 @@ def processes_markdown() -> str:
         "  approval steps and every processing step (`verify_paperwork`, `settle_fees`, `re_enroll`,",
         "  `accept`, …) they may fire. After `send_back` and a new `submit`, the new submitter is the",
         "  one barred. The system (`fire_system`) is never barred.",
+        "- **Stand-in for a blocked approval** (`workflow.cases.engine.stand_in`): when separation of",
+        "  duties leaves nobody — no active user but the submitter holds the blocked step's role at the",
+        "  case's school (the village school's only academic office submitted) — the holder of the next",
+        "  approval role fires it in its place: "
+        + "; ".join(f"`{step}` by {', '.join(f'`{r}`' for r in roles)}" for step, roles in STAND_IN_ROLES.items())
+        + ". The history row records the acting role and `data.stand_in_for` (the role stood in for);",
+        "  the case page says so on the step and in the record. The submitter never stands in.",
         "- **Effective date**: a transition may carry `data.date` (YYYY-MM-DD), the day it took effect;",
         "  it defaults to today (Asia/Shanghai) and may not be in the future (422). History rows",
         "  and enrolment periods use it; figures count by it, not by the clock.",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from models import (
     Case,
@@ -30,10 +30,13 @@ from models import (
     Visit,
     VisitParticipant,
 )
+from workflow import clock
 from workflow.absence import ladder
 from workflow.access.scope import can_see, user_filter
-from workflow.errors import invalid_field
+from workflow.errors import LIST_SEP, Msg, invalid_field
+from workflow.org.calendar import school_year_of
 from workflow.org.services import STUDENT_STATUS_NAMES
+from workflow.support.fees import unlisted_fees
 from workflow.validation import N_
 
 # The name of each document kind: the one table (N_ puts them in the catalogue for the pages).
@@ -68,9 +71,10 @@ def has_document(kind: str):
     name = DOCUMENT_NAMES.get(kind, kind)
 
     def guard(ctx):
+        # an existence check: stops at the first matching row (an index probe), counts nothing
         found = ctx.session.scalar(
-            select(func.count(Document.id)).where(Document.case_id == ctx.case.id, Document.kind == kind))
-        return None if found else f"需要上传{name}（{kind}）"
+            select(exists().where(Document.case_id == ctx.case.id, Document.kind == kind)))
+        return None if found else Msg(N_("需要上传%(name)s（%(kind)s）"), name=name, kind=kind)
 
     guard.__name__ = f"has_{kind}"
     guard.__doc__ = f"文件：{name}（{kind}）"
@@ -79,21 +83,21 @@ def has_document(kind: str):
 
 def in_person_visit(ctx):
     """家长本人到校的记录（in_person_at_school，家长在场；电话不算）"""
-    found = ctx.session.scalar(select(func.count(Visit.id)).where(
+    found = ctx.session.scalar(select(exists().where(
         Visit.case_id == ctx.case.id, Visit.kind == "in_person_at_school",
-        Visit.guardian_present.is_(True)))
-    return None if found else "需要家长本人到校的记录（电话不算）"
+        Visit.guardian_present.is_(True))))
+    return None if found else N_("需要家长本人到校的记录（电话不算）")
 
 
 def suspension_dates(ctx):
     """休学起止日期 start、end：end 晚于 start，且不超过一学年"""
     start, end = ctx.date("start"), ctx.date("end")
     if start is None or end is None:
-        return "需要填写休学起止日期（start、end）"
+        return N_("需要填写休学起止日期（start、end）")
     if end <= start:
-        return "休学结束日期（end）必须晚于开始日期（start）"
+        return N_("休学结束日期（end）必须晚于开始日期（start）")
     if end >= one_year_after(start):
-        return f"休学期限不得超过一学年（end 须早于 {one_year_after(start).isoformat()}）"
+        return Msg(N_("休学期限不得超过一学年（end 须早于 %(date)s）"), date=one_year_after(start).isoformat())
     return None
 
 
@@ -105,9 +109,9 @@ def extension_end(ctx):
     start = ctx.date("start")
     old_end = (ctx.case.data or {}).get("end")
     if old_end and new_end <= dt.date.fromisoformat(old_end):
-        return f"延长后的结束日期（end）必须晚于原结束日期 {old_end}"
+        return Msg(N_("延长后的结束日期（end）必须晚于原结束日期 %(date)s"), date=str(old_end))
     if start is not None and new_end >= one_year_after(start):
-        return f"休学期限不得超过一学年（end 须早于 {one_year_after(start).isoformat()}）"
+        return Msg(N_("休学期限不得超过一学年（end 须早于 %(date)s）"), date=one_year_after(start).isoformat())
     return None
 
 
@@ -119,7 +123,7 @@ def grounds_after_filing(ctx):
         Document.case_id == ctx.case.id, Document.kind == "suspension_grounds")
     if filed_at is not None:
         q = q.where(Document.uploaded_at > filed_at)
-    return None if ctx.session.scalar(q) else "需要上传备案之后的新休学依据（suspension_grounds）"
+    return None if ctx.session.scalar(q) else N_("需要上传备案之后的新休学依据（suspension_grounds）")
 
 
 def destination(ctx):
@@ -134,7 +138,7 @@ def destination(ctx):
 
 def class_chosen(ctx):
     """家长选择的班级（class_id）"""
-    return None if ctx.get("class_id") else "需要选择随班就读的班级（class_id）"
+    return None if ctx.get("class_id") else N_("需要选择随班就读的班级（class_id）")
 
 
 def fees_paid_or_waived(ctx):
@@ -148,7 +152,34 @@ def fees_paid_or_waived(ctx):
     due, paid = Decimal(str(due)), Decimal(str(paid))
     if paid >= due:
         return None
-    return f"费用未缴清：应缴 {due:.2f} 元，已缴 {paid:.2f} 元（或由校长减免 waive_fees）"
+    return Msg(N_("费用未缴清：应缴 %(due)s 元，已缴 %(paid)s 元（或由校长减免 waive_fees）"),
+               due=f"{due:.2f}", paid=f"{paid:.2f}")
+
+
+def fees_on_schedule(ctx):
+    """每项费用都列在本校经中心校批准的收费标准（一费制）中，且不超过所列金额"""
+    # A waived case charges nothing, so nothing can be charged beyond the schedule (SPEC §5).
+    if (ctx.case.data or {}).get("fees_waived"):
+        return None
+    return Msg.join(LIST_SEP, unlisted_fees(ctx.session, ctx.case, ctx.effective_date or ctx.today)) or None
+
+
+def class_of_the_year(ctx):
+    """所选班级属于生效日期所在学年（不能编入往年的班级）"""
+    # SPEC §3 "Classes and visits that make sense": a child placed in a class of a past (or
+    # next) school year vanishes from today's roll. The class named by the request, else the one
+    # the case already holds (a transfer-in's `accept`, a return's chosen class).
+    class_id = ctx.get("class_id")
+    if not isinstance(class_id, int) or isinstance(class_id, bool):
+        return None
+    klass = ctx.session.get(SchoolClass, class_id)
+    if klass is None:
+        return None
+    year = school_year_of(ctx.effective_date or ctx.today or clock.today())
+    if klass.school_year == year:
+        return None
+    return Msg(N_("所选班级“%(name)s”属于 %(year)s 学年，不是 %(current)s 学年的班级，请改选本学年的班级"),
+               name=klass.name, year=klass.school_year, current=year)
 
 
 def student_flagged(ctx):
@@ -156,28 +187,30 @@ def student_flagged(ctx):
     s = ctx.student
     if s is not None and (s.disability or s.learning_difficulty):
         return None
-    return "学生须先标记为残疾（disability）或学困（learning_difficulty）"
+    return N_("学生须先标记为残疾（disability）或学困（learning_difficulty）")
 
 
 def student_settled_active(ctx):
     """学生在校（active），且不是手续未完成的随班就读"""
     s = ctx.student
     if s.status != "active":
-        return f"学生当前状态为「{STUDENT_STATUS_NAMES.get(s.status, s.status)}」，须为「在校」"
+        return Msg(N_("学生当前状态为「%(status)s」，须为「%(allowed)s」"),
+                   status=STUDENT_STATUS_NAMES.get(s.status, s.status), allowed=STUDENT_STATUS_NAMES["active"])
     if s.is_provisional:
-        return "学生正在随班就读，返校手续（return）尚未完成"
+        return N_("学生正在随班就读，返校手续（return）尚未完成")
     return None
 
 
 def student_status(*allowed: str):
     """A guard: the student's status is one of `allowed`."""
-    names = "、".join(STUDENT_STATUS_NAMES.get(a, a) for a in allowed)
+    names = Msg.join(N_("、"), [STUDENT_STATUS_NAMES.get(a, a) for a in allowed])
 
     def guard(ctx):
         s = ctx.student
         if s.status in allowed:
             return None
-        return f"学生当前状态为「{STUDENT_STATUS_NAMES.get(s.status, s.status)}」，须为「{names}」"
+        return Msg(N_("学生当前状态为「%(status)s」，须为「%(allowed)s」"),
+                   status=STUDENT_STATUS_NAMES.get(s.status, s.status), allowed=names)
 
     guard.__name__ = "student_status_" + "_".join(allowed)
     guard.__doc__ = f"学生状态为：{names}"
@@ -189,7 +222,7 @@ def no_open_return(ctx):
     found = ctx.session.scalar(select(func.count(Case.id)).where(
         Case.student_id == ctx.case.student_id, Case.process == "return", Case.is_open.is_(True),
         Case.state != "draft"))
-    return "学生的返校手续（return）尚未完成，请由教导处完成 re_enroll" if found else None
+    return N_("学生的返校手续（return）尚未完成，请由教导处完成 re_enroll") if found else None
 
 
 # --- input checks (422) ------------------------------------------------------------------------
@@ -199,7 +232,7 @@ def class_of_school(session, class_id: int, school_id: int, field: str = "data.c
     """The class `class_id` if it belongs to `school_id`; Invalid otherwise."""
     k = session.get(SchoolClass, class_id)
     if k is None or k.school_id != school_id:
-        raise invalid_field(field, f"字段 {field} 必须是本校（案件所属学校）的班级")
+        raise invalid_field(field, N_("字段 %(name)s 必须是本校（案件所属学校）的班级"), name=field)
     return k
 
 
@@ -216,7 +249,7 @@ def check_class_in_case_center(ctx) -> None:
     k = ctx.session.get(SchoolClass, ctx.data["class_id"])
     center = ctx.case.school.center_id if ctx.case.school else None
     if k is None or k.school is None or (k.school_id != ctx.case.school_id and k.school.center_id != center):
-        raise invalid_field("data.class_id", "字段 data.class_id 必须是本中心校范围内的班级")
+        raise invalid_field("data.class_id", N_("字段 data.class_id 必须是本中心校范围内的班级"))
 
 
 def check_user_ids(key: str):
@@ -232,7 +265,8 @@ def check_user_ids(key: str):
         found = set(ctx.session.scalars(q))
         missing = [i for i in ids if i not in found]
         if missing:
-            raise invalid_field(f"data.{key}", f"字段 data.{key} 中的用户不存在或不在您的管辖范围内：{missing[0]}")
+            raise invalid_field(f"data.{key}", N_("字段 %(name)s 中的用户不存在或不在您的管辖范围内：%(id)s"),
+                                name=f"data.{key}", id=missing[0])
 
     check.__name__ = f"check_{key}"
     return check
@@ -245,7 +279,7 @@ def check_destination_school(ctx) -> None:
         return
     school = ctx.session.get(School, sid)
     if school is None or school.kind == "county" or school.id == ctx.case.school_id:
-        raise invalid_field("data.destination_school_id", "字段 data.destination_school_id 必须是本系统中的另一所学校")
+        raise invalid_field("data.destination_school_id", N_("字段 data.destination_school_id 必须是本系统中的另一所学校"))
 
 
 # --- absence -----------------------------------------------------------------------------------
@@ -256,7 +290,7 @@ def returned_to_class(ctx):
     upto = ctx.effective_date or ctx.today
     if upto is not None and ladder.present_after(ctx.session, ctx.case, upto) is not None:
         return None
-    return "需要学生返校后的出勤（present）考勤记录（最后一个旷课日之后）"
+    return N_("需要学生返校后的出勤（present）考勤记录（最后一个旷课日之后）")
 
 
 def liaison_joint_visit(ctx):
@@ -269,7 +303,7 @@ def liaison_joint_visit(ctx):
     found = ctx.session.scalar(select(func.count(Visit.id)).where(
         Visit.case_id == ctx.case.id, Visit.kind == "village_joint",
         (Visit.created_by_id.in_(liaisons)) | Visit.id.in_(joined)))
-    return None if found else "需要村委联络员参与或登记的村校联合家访（village_joint）记录"
+    return None if found else N_("需要村委联络员参与或登记的村校联合家访（village_joint）记录")
 
 
 CONVERSION_PROCESSES = ("suspension", "transfer_out")
@@ -285,4 +319,4 @@ def check_conversion_case(ctx) -> None:
         other = None
     if (other is None or other.student_id != ctx.case.student_id
             or other.process not in CONVERSION_PROCESSES or other.state == "withdrawn"):
-        raise invalid_field("data.case_id", "字段 data.case_id 必须是该学生的休学（suspension）或转出（transfer_out）案件（未撤回）")
+        raise invalid_field("data.case_id", N_("字段 data.case_id 必须是该学生的休学（suspension）或转出（transfer_out）案件（未撤回）"))

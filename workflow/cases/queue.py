@@ -7,7 +7,9 @@ Due dates (`deadlines`):
   or `extend` (SPEC §3.2);
 - a transfer out that is `transferred`: 30 days after the filing, for the proof of arrival
   (SPEC §3.3, 假转学真辍学);
-- a transfer in that is `submitted`: the school day after it was opened (SPEC §3.5).
+- a transfer in that is `submitted`: the school day after it was opened (SPEC §3.5);
+- a monthly report still in `draft`: the 5th school day of the next month (SPEC §3.9);
+- a suspected-dropout check that is `open`: the 10th school day after it was opened (SPEC §3.10).
 """
 from __future__ import annotations
 
@@ -17,22 +19,29 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from models import Case, CaseHistory, School, Student, User
+from models import Case, CaseHistory, School, SchoolClass, Student, User
+from workflow import clock
 from workflow.absence import ladder
+from workflow.absence.attendance import missing_days
+from workflow.access import permissions
+from workflow.access.permissions import transfer_in_school_ids
 from workflow.access.scope import Scope, case_filter
-from workflow.cases import engine, serialize
+from workflow.cases import engine, nextstep, serialize
 from workflow.cases.definitions import Process
 from workflow.org.calendar import CalendarBook
-from workflow.processes import REGISTRY
+from workflow.org.transfers import awaiting_transfer_in
+from workflow.processes import REGISTRY, dropout_check
 from workflow.processes.transfer_out import ARRIVAL_CONFIRM_DAYS
+from workflow.reporting import monthly
 
 # The (process, state) pairs whose due date `deadlines` computes when the sweep set none.
-COMPUTED_DUE = (("suspension", "suspended"), ("transfer_out", "transferred"), ("transfer_in", "submitted"))
+COMPUTED_DUE = (("suspension", "suspended"), ("transfer_out", "transferred"), ("transfer_in", "submitted"),
+                ("monthly_report", "draft"), ("dropout_check", "open"))
 # Transitions that are not the work a case waits for. They are listed among a queued case's
 # actions, but a case whose only available actions are these is not in the queue: otherwise
 # every submitted case would sit in its submitter's queue (withdraw), every excluded student in
 # the principal's (revoke), every transfer-in in the academic office's (change_class).
-SECONDARY = ("withdraw", "send_back", "change_class", "waive_fees", "revoke")
+SECONDARY = nextstep.SECONDARY
 
 
 # --- due dates ---------------------------------------------------------------------------------
@@ -81,6 +90,14 @@ def deadlines(session: Session, cases: list[Case], *, today: dt.date,
             due = (calendars.for_school(case.school_id).next_school_day(case.opened_on)
                    or case.opened_on + dt.timedelta(days=1))
             overdue = today > due
+        elif case.process == "monthly_report" and case.state == "draft":
+            # stored when the report was opened: the 5th school day of the next month (SPEC §3.9)
+            due = monthly.report_due(case)
+            overdue = monthly.is_overdue(case, today)
+        elif case.process == "dropout_check" and case.state == "open":
+            # SPEC §3.10: closed with its outcome within 10 school days (动态销号)
+            due = dropout_check.due_day(calendars.for_school(case.school_id), case.opened_on)
+            overdue = today > due
         out[case.id] = (due, overdue)
     return out
 
@@ -108,7 +125,8 @@ def _candidates(scope: Scope) -> _Candidates:
     duty: set[str] = set()
     for name, proc in REGISTRY.items():
         for t in proc.transitions:
-            if held & set(t.roles):
+            # a stand-in's role may fire a blocked approval too (permissions.STAND_IN_ROLES)
+            if held & set(t.roles) or held & set(permissions.STAND_IN_ROLES.get(t.name, ())):
                 states.setdefault(name, set()).update(t.sources)
         if proc.duties is not None:
             duty.add(name)
@@ -116,6 +134,9 @@ def _candidates(scope: Scope) -> _Candidates:
 
 
 _CLAUSES: dict[tuple, object] = {}
+# The own roles of the approval steps a stand-in may fire (academic office, principal).
+_STAND_IN_STEP_ROLES = tuple(sorted({r for proc in REGISTRY.values() for t in proc.transitions
+                                     if t.name in permissions.STAND_IN_ROLES for r in t.roles}))
 
 
 def _candidate_clause(cand: _Candidates):
@@ -139,22 +160,6 @@ def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInpu
         # out can name none of the user's roles: `ladder.possible_duties`)
         return ladder.duties_from(session, case, inputs) if case.id in inputs.read else set()
     return set(duties(case) or ())
-
-
-def _reason(proc: Process, case: Case, actions: list[str], duty: bool, overdue: bool,
-            due: dt.date | None) -> str:
-    primary = [a for a in actions if a not in SECONDARY] or actions
-    labels = [serialize.transition_label(proc.name, a) for a in primary]
-    if labels:
-        text = "待" + "或".join(labels)
-    else:
-        text = ""
-    if duty:
-        visit = f"待家访（{proc.state_labels.get(case.state, case.state)}）"
-        text = f"{visit}；{text}" if text else visit
-    if overdue and due is not None:
-        text = f"已逾期（应于 {due.isoformat()} 前办理）：{text}"
-    return text
 
 
 def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -> list[dict]:
@@ -181,7 +186,7 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
     cases = list(session.scalars(
         select(Case)
         .where(case_filter(scope), Case.is_open.is_(True), where)
-        .options(selectinload(Case.student).joinedload(Student.klass))
+        .options(selectinload(Case.student).joinedload(Student.klass), selectinload(Case.klass))
         .order_by(Case.id)))
     # the schools by id in one query, into the identity map (`case.school` then needs no SQL): a
     # joinedload here cost more in SQLAlchemy's load-path bookkeeping than the query itself
@@ -195,10 +200,15 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
         if proc is not None:
             held_by_case[case.id] = engine.case_roles(scope, case, proc)
     history = engine.separation_history(session, [c.id for c in cases if c.process in cand.states])
+    # who holds the approvers' roles at each school: whether a stand-in may act (one query)
+    holders = (permissions.school_role_holders(session, school_ids, _STAND_IN_STEP_ROLES)
+               if scope.has_role(*{r for rs in permissions.STAND_IN_ROLES.values() for r in rs}) else {})
     # the ladder's inputs only for the cases where a role the user holds could have a duty
     inputs = ladder.duty_inputs(session, [
         c for c in cases if held_by_case.get(c.id) and REGISTRY[c.process].duties is ladder.duties
         and ladder.possible_duties(session, c) & held_by_case[c.id]])
+    facts = nextstep.step_facts(session, [c for c in cases if c.id in inputs.read], inputs)
+    now = clock.now()
     items = []
     for case in cases:
         proc = REGISTRY.get(case.process)
@@ -209,16 +219,62 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
             continue
         # what the case page offers, without evaluating guards (the queue says there is work;
         # the case page says what is still missing)
-        actions = ([t.name for t, _role in engine.permitted_transitions(
-                       session, case, proc, held, user.id, history.get(case.id, []))]
-                   if case.process in cand.states else [])
+        permitted = ([(t.name, role) for t, role in engine.permitted_transitions(
+                         session, case, proc, held, user.id, history.get(case.id, []), holders)]
+                     if case.process in cand.states else [])
+        actions = [name for name, _role in permitted]
         duty = bool(_duties(session, proc, case, inputs) & held)
         if not duty and all(a in SECONDARY for a in actions):
             continue
         due, overdue = due_by_case[case.id]
         item = serialize.case_summary(case, due=due, overdue=overdue)
         item["actions"] = actions
-        item["reason"] = _reason(proc, case, actions, duty, overdue, due)
+        # what to do, with its deadline: the case page's line too (workflow.cases.nextstep)
+        item["reason"] = nextstep.next_step(proc, case, actions=permitted, held=held,
+                                            facts=facts.get(case.id) if duty else None,
+                                            due=due, overdue=overdue, now=now)
         items.append(item)
     items.sort(key=urgency_key)
     return items
+
+
+# --- work that is not a case: missing attendance, incoming transfers (issue 12) ------------------
+
+
+def missing_attendance_items(session: Session, scope: Scope, *, today: dt.date,
+                             calendars: CalendarBook | None = None) -> list[dict]:
+    """The homeroom teacher's school days of the current term, before today, on which a class
+    of theirs had no attendance taken (the rule oversight counts:
+    `workflow.absence.attendance.missing_days`): one item per class and day, newest first, each
+    {"class_id", "class_name", "school_name", "date"}. Such a day pauses the absence ladder
+    (SPEC §3.1) until someone takes the roll for it. Today is not missing yet (the queue page
+    reminds of it separately)."""
+    class_ids = sorted(scope.roles.get("homeroom_teacher", frozenset()))
+    if not class_ids:
+        return []
+    classes = list(session.scalars(select(SchoolClass).where(SchoolClass.id.in_(class_ids))
+                                   .options(selectinload(SchoolClass.school))))
+    book = calendars or CalendarBook(session)
+    items = []
+    for klass in classes:
+        term = book.for_school(klass.school_id).term_for(today)
+        if term is None:
+            continue
+        found = missing_days(session, [(klass.id, klass.school_id, klass.school_year)], term.start,
+                             today - dt.timedelta(days=1), calendars=book)
+        items += [{"class_id": klass.id, "class_name": klass.name,
+                   "school_name": klass.school.name if klass.school else "", "date": day}
+                  for day in found.get(klass.id, [])]
+    items.sort(key=lambda i: (i["date"], -i["class_id"]), reverse=True)
+    return items
+
+
+def incoming_transfer_items(session: Session, scope: Scope) -> list[dict]:
+    """The children a sister school transferred to a school whose academic office the user is,
+    with no transfer-in opened yet (`workflow.org.transfers.awaiting_transfer_in`): each
+    {"student_id", "name", "origin_school"}. The office opens the transfer-in from the item."""
+    school_ids = transfer_in_school_ids(scope)
+    if not school_ids:
+        return []
+    return [{"student_id": st.id, "name": st.name, "origin_school": st.school.name if st.school else ""}
+            for st in awaiting_transfer_in(session, school_ids)]

@@ -32,6 +32,8 @@ from workflow.cases import engine
 from workflow.cases import evidence as ev
 from workflow.cases.definitions import Process, T
 from workflow.cases.guards import DOCUMENT_NAMES
+from workflow.demo.monthly import seed_monthly_reports
+from workflow.demo.support import build_demo_fee_schedules, build_demo_support
 from workflow.demo.township import DemoWorld
 from workflow.errors import DomainError
 from workflow.org import enrolment
@@ -262,6 +264,15 @@ class _Builder:
                 teacher = self.staff("homeroom_teacher", case)
                 attendance.record_attendance(self.session, self.scope(teacher), teacher,
                                              class_id=case.student.class_id, date=day, records=[])
+            elif name == "present_or_seen_at_school":
+                self.visit(user, case, day, "in_person_at_school",
+                           notes="学生在校上课，班主任与学生面谈，核实在读")
+            elif name == "proof_or_completed_transfer":
+                self.document(user, case, "enrollment_proof")
+            elif name == "any_visit":
+                self.visit(user, case, day, "home_visit", participants=[
+                    u for u in (self.staff("homeroom_teacher", case),) if u is not None],
+                    notes="到家中核实：孩子随父母外出务工，已不在校")
             elif name == "fees_paid_or_waived" and not (case.data or {}).get("fees_waived"):
                 office = self.staff("academic_office", case)
                 if not case.fees:
@@ -325,6 +336,17 @@ class _Builder:
             klass = self.class_for(case)
             credited = [u.id for u in (self.world.homeroom.get(klass), self.staff("team_member", case)) if u]
             return {"class_id": klass, "credited_user_ids": credited}
+        if key == ("roll_verification", "submit"):
+            return {"differences": [{"name": self.world.fake.name(), "kind": "not_on_roll",
+                                     "note": "随父母返乡借读，学籍尚在外地"}]}
+        if key == ("roll_verification", "office_approve"):
+            return {"resolutions": [{"difference": 0, "corrected": True, "note": "已联系原校，办理转入学籍"}]}
+        if key == ("dropout_check", "confirm_dropout"):
+            return {"reason_category": self.rng.choice(list(RECOVERY_NOTES))}
+        if key == ("dropout_check", "not_ours"):
+            # the child is on another school's roll in the township: the check moves there
+            other = next(s for s in self.world.schools if s.id != case.school_id)
+            return {"school_id": other.id}
         if key == ("absence", "confirm_dropout"):
             return {"reason_category": self.rng.choice(list(RECOVERY_NOTES))}
         if key == ("absence", "convert"):
@@ -362,13 +384,18 @@ class _Builder:
             return {"reason": "经县残联鉴定为智力残疾，家长同意不计入巩固率考核"}
         if proc.name == "absence":
             return {"reason": "上午第二节课后擅自离校，未请假"}
+        if proc.name == "roll_verification":
+            return {"class_id": klass.id}
+        if proc.name == "dropout_check":
+            return {"source": "national_list", "note": "上级比对名单：疑似辍学，请核实"}
         return {}
 
 
 # Which role opens a case of each process in the demo (the first that may, for unknown ones).
 CREATOR_ROLE = {"absence": "homeroom_teacher", "suspension": "homeroom_teacher", "transfer_out": "homeroom_teacher",
                 "special_exclusion": "homeroom_teacher", "return": "academic_office",
-                "transfer_in": "academic_office", "recovery": "academic_office"}
+                "transfer_in": "academic_office", "recovery": "academic_office",
+                "roll_verification": "academic_office", "dropout_check": "academic_office"}
 # States whose cases wait for the demo accounts of branch 1: those go to teacher1's class.
 WAITING = {"draft", "submitted", "office_approved", "approved", "open", "paperwork_verified",
            "fees_settled", "reported", "visit_1"}
@@ -383,6 +410,7 @@ def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, uplo
     rolled back to a savepoint and listed in "skipped"; for the processes it knows, a refusal is
     a bug and raises (LookupError when the demo world lacks a student or user, else the
     engine's DomainError)."""
+    build_demo_fee_schedules(session, world)  # issue 15: a return's fees must be listed (一费制)
     b = _Builder(session, world, today, upload_dir, random.Random(world.seed + 1))
     branch1 = b.classes(1)
     teacher1_class = branch1[0]
@@ -390,6 +418,8 @@ def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, uplo
     skipped: list[str] = []
     n = 0
     for proc in REGISTRY.values():
+        if proc.name == "monthly_report":
+            continue  # a school's month, not a child's case: workflow/demo/monthly.py below
         for state, path in paths(proc).items():
             n += 1
             klass = teacher1_class if state in WAITING else spread[n % len(spread)]
@@ -405,6 +435,8 @@ def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, uplo
                 b.cases = [c for c in b.cases if c in session]
                 skipped.append(f"{proc.name}.{state}: {exc}")
     _overdue_suspension(b, branch1[1 % len(branch1)])
+    build_demo_support(session, world)  # issue 15: learning files, aid, a closed class survey
+    seed_monthly_reports(session, world, today=today)  # issue 14: a few months of 一月一报告
     session.flush()
     counts: dict[str, dict[str, int]] = {}
     # every case, those the engine opened by itself (a dropout's recovery) included
@@ -423,14 +455,18 @@ def _case_in_state(b: _Builder, proc: Process, state: str, path: list[str], klas
         # opened on a school day, early enough for one rung a school day up to today
         for _ in range(len(path) + 2 + n % 3):
             day = calendar.previous_school_day(day) or day
-    if proc.name == "transfer_in":
+    if proc.name == "roll_verification":
+        # the subject is a class, one case per class: each state gets its own class of branch 1
+        # (the draft one is teacher1's)
+        student, klass = None, b.classes(1)[proc.states.index(state)]
+    elif proc.name == "transfer_in":
         student = None
     elif proc.name in ("return", "recovery"):
         student = b.dropped_out(klass)
     else:
         student = b.pick_anywhere([klass], flagged=proc.name == "special_exclusion")
     role = CREATOR_ROLE.get(proc.name) or proc.create_roles[0]
-    if student is None and proc.name != "transfer_in":
+    if student is None and proc.name not in ("transfer_in", "roll_verification"):
         raise LookupError(f"演示数据中没有可用于 {proc.name} 的学生")
     case = b.create(proc, student, b.create_data(proc, day, klass), day, role)
     if proc.name == "recovery":

@@ -15,7 +15,7 @@ from models import Baseline, Enrolment, School, SchoolClass, User
 from workflow import clock
 from workflow.access.permissions import may_freeze_baselines
 from workflow.access.scope import Scope, class_filter, get_in_scope
-from workflow.errors import Conflict, Forbidden, Invalid
+from workflow.errors import N_, Conflict, Forbidden, Invalid
 from workflow.figures.common import check_term, excluded_on, exclusion_events, term_dates
 from workflow.org.services import check_school_year
 
@@ -98,9 +98,9 @@ def freeze_baselines(session: Session, scope: Scope, user: User, *, school_id: i
     check_school_year(school_year)
     check_term(term)
     if not may_freeze_baselines(scope, school):
-        raise Forbidden("只有系统管理员、本校校长或教导处、本中心校领导可以冻结基数", code="role_forbidden")
+        raise Forbidden(N_("只有系统管理员、本校校长或教导处、本中心校领导可以冻结基数"), code="role_forbidden")
     if reason is not None and not isinstance(reason, str):
-        raise Invalid("字段 reason 必须是字符串", details={"field": "reason"})
+        raise Invalid(N_("字段 reason 必须是字符串"), details={"field": "reason"})
     reason = (reason or "").strip() or None
     today = today or clock.today()
     dates = term_dates(session, [school.id], school_year, term)
@@ -149,14 +149,14 @@ def freeze_baselines(session: Session, scope: Scope, user: User, *, school_id: i
         row = Baseline(class_id=klass.id, school_id=school.id, school_year=school_year, term=term,
                        count=len(ids), rule=rule, counted_on=day, student_ids=ids,
                        frozen_at=clock.now(), frozen_by_id=user.id if user is not None else None,
-                       reason=reason or ("重新冻结" if old is not None else "学期初冻结"),
+                       reason=reason or ("重新冻结" if old is not None else N_("学期初冻结")),
                        replaces_id=old.id if old is not None else None)
         session.add(row)
         out.append(row)
     try:
         session.flush()
     except IntegrityError:
-        raise Conflict("基数刚被他人冻结，请刷新后再试", code="duplicate") from None
+        raise Conflict(N_("基数刚被他人冻结，请刷新后再试"), code="duplicate") from None
     return out
 
 

@@ -40,6 +40,9 @@ MONEY_PLACES = Decimal("0.01")
 # Which history rows mean what (SPEC §3). Process and transition must both match: the absence
 # process has a `mark_returned` of its own that has nothing to do with a dropout.
 DROPOUT = ("absence", "confirm_dropout")
+# A suspected-dropout check's confirmed dropout is a loss too when it took the child off the roll
+# (SPEC §3.10; case.data flag set by workflow/processes/dropout_check.py:drop_out_if_active).
+DROPOUT_BY_CHECK = ("dropout_check", "dropped_out_by_check")
 RECOVERY_CLOSED = ("mark_returned", "confirm_elsewhere", "exempt")
 RETURN_BACK = ("submit", "re_enroll")
 
@@ -233,7 +236,9 @@ def movements(session: Session, classes: list[ClassRow], school_year: str, term:
     lo = min(s for s, _ in terms.values())
     hi = max(e for _, e in terms.values())
 
-    dropout_where = and_(Case.process == DROPOUT[0], CaseHistory.transition == DROPOUT[1],
+    dropout_where = and_(or_(Case.process == DROPOUT[0],
+                             and_(Case.process == DROPOUT_BY_CHECK[0], Case.data[DROPOUT_BY_CHECK[1]].as_boolean())),
+                         CaseHistory.transition == DROPOUT[1],
                          CaseHistory.effective_date >= lo, CaseHistory.effective_date <= hi,
                          Case.school_id.in_(sorted(school_ids)))
     dropouts = session.execute(

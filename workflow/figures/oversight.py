@@ -21,11 +21,12 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from models import AttendanceDay, AttendanceRecord, Case, CaseHistory, School, SchoolClass, Student
+from models import AttendanceRecord, Case, CaseHistory, School, SchoolClass, Student
+from workflow.absence.attendance import missing_days
 from workflow.access.permissions import may_oversee
 from workflow.access.scope import Scope
 from workflow.cases.queue import COMPUTED_DUE, deadlines
-from workflow.errors import Forbidden, NotFound
+from workflow.errors import N_, Forbidden, NotFound
 from workflow.figures.common import FigureSettings, rate
 from workflow.figures.losses import current_school_loss_rates
 from workflow.org.calendar import CalendarBook
@@ -101,7 +102,7 @@ def overseen_centers(session: Session, scope: Scope) -> list[School]:
     """The center schools the user oversees: admin all, center roles their centers, a county
     supervisor every center below the county. Raises Forbidden for any other role."""
     if not may_oversee(scope):
-        raise Forbidden("只有中心校长、中心校教导主任和教育局督导可以查看督导页面")
+        raise Forbidden(N_("只有中心校长、中心校教导主任和教育局督导可以查看督导页面"))
     stmt = select(School).where(School.kind == "center")
     if not scope.is_all:
         centers = set().union(*(scope.roles.get(r, frozenset()) for r in ("center_head", "center_office")))
@@ -118,7 +119,7 @@ def get_center(session: Session, scope: Scope, center_id) -> School:
     except (TypeError, ValueError):
         center = None
     if center is None:
-        raise NotFound("中心校不存在或不在您的管辖范围内")
+        raise NotFound(N_("中心校不存在或不在您的管辖范围内"))
     return center
 
 
@@ -130,7 +131,7 @@ def get_school(session: Session, scope: Scope, school_id) -> School:
     except (TypeError, ValueError):
         school = None
     if school is None or school.kind == "county" or school.center_id not in centers:
-        raise NotFound("学校不存在或不在您的管辖范围内")
+        raise NotFound(N_("学校不存在或不在您的管辖范围内"))
     return school
 
 
@@ -141,7 +142,7 @@ def get_class(session: Session, scope: Scope, class_id) -> SchoolClass:
     except (TypeError, ValueError):
         klass = None
     if klass is None:
-        raise NotFound("班级不存在或不在您的管辖范围内")
+        raise NotFound(N_("班级不存在或不在您的管辖范围内"))
     get_school(session, scope, klass.school_id)
     return klass
 
@@ -227,20 +228,11 @@ def missing_attendance(session: Session, school_ids: list[int], *, today: dt.dat
     start, end = today - dt.timedelta(days=days), today - dt.timedelta(days=1)
     classes = list(session.execute(select(SchoolClass.id, SchoolClass.school_id, SchoolClass.school_year)
                                    .where(SchoolClass.school_id.in_(school_ids))))
-    if not classes:
-        return {}
-    taken = set(session.execute(select(AttendanceDay.class_id, AttendanceDay.date).where(
-        AttendanceDay.class_id.in_([c.id for c in classes]), AttendanceDay.date.between(start, end))).all())
-    book = calendars or CalendarBook(session)
+    school_of = {c.id: c.school_id for c in classes}
     out: dict[int, int] = {}
-    school_days: dict[int, list[tuple[dt.date, str]]] = {}
-    for class_id, school_id, school_year in classes:
-        if school_id not in school_days:
-            cal = book.for_school(school_id)
-            school_days[school_id] = [(d, cal.term_for(d).school_year) for d in cal.school_days_between(start, end)]
-        missing = sum(1 for d, year in school_days[school_id] if year == school_year and (class_id, d) not in taken)
-        if missing:
-            out[school_id] = out.get(school_id, 0) + missing
+    # the rule is the homeroom teacher queue's (workflow.absence.attendance.missing_days)
+    for class_id, days_missing in missing_days(session, classes, start, end, calendars=calendars).items():
+        out[school_of[class_id]] = out.get(school_of[class_id], 0) + len(days_missing)
     return out
 
 

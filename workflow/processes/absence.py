@@ -13,7 +13,8 @@ from workflow.absence import ladder
 from workflow.cases import effects as e
 from workflow.cases import guards as g
 from workflow.cases.definitions import Process, T
-from workflow.validation import OneOf, Req
+from workflow.errors import NP_
+from workflow.validation import N_, OneOf, Req
 
 RUNGS = ladder.RUNG_STATES
 FINAL = ("returned", "dropout_confirmed", "converted")
@@ -23,11 +24,11 @@ SUSPECTED_DROPOUT_STATES = ("visit_3", "village_joint")
 
 PROCESS = Process(
     name="absence",
-    label="缺勤家访",
+    label=N_("缺勤家访"),
     states=("reported", *RUNGS, *FINAL),
     initial="reported",
     final_states=FINAL,
-    state_labels={"reported": "已报告", **ladder.RUNG_NAMES, "returned": "已返校", "dropout_confirmed": "确认辍学", "converted": "已转为休学/转出"},
+    state_labels={"reported": N_("已报告"), **ladder.RUNG_NAMES, "returned": N_("已返校"), "dropout_confirmed": NP_("state", "确认辍学"), "converted": N_("已转为休学/转出")},
     create_roles=HAND_OPENERS,
     create_data_spec={"reason": Req(str)},
     create_check=g.student_status("active"),
@@ -35,17 +36,17 @@ PROCESS = Process(
     duties=ladder.duties,
     transitions=[
         # one rung per firing, so the history shows every rung and the day it was reached
-        *[T("escalate", source, dest, roles=(), label="升级")
+        *[T("escalate", source, dest, roles=(), label=NP_("action", "升级"))
           for source, dest in zip(("reported", *RUNGS[:-1]), RUNGS, strict=True)],
         T("mark_returned", ("reported", *RUNGS), "returned", roles=HAND_OPENERS,
-          guards=(g.returned_to_class,), label="已返校"),
+          guards=(g.returned_to_class,), label=N_("已返校")),
         T("confirm_dropout", "village_joint", "dropout_confirmed", roles=("principal",),
           data_spec={"reason_category": Req(OneOf(RECOVERY_REASONS))}, merge_keys=("reason_category",),
           guards=(g.student_status("active"), g.liaison_joint_visit),
-          effects=(e.drop_out_student, e.open_recovery), label="确认辍学"),
+          effects=(e.drop_out_student, e.open_recovery), label=NP_("action", "确认辍学")),
         T("convert", ("reported", *RUNGS), "converted", roles=("academic_office",),
           data_spec={"case_id": Req(int)}, checks=(g.check_conversion_case,),
-          effects=(e.link_converted_case,), label="转为休学/转出"),
+          effects=(e.link_converted_case,), label=NP_("action", "转为休学/转出")),
     ],
 )
 

@@ -8,19 +8,20 @@ from workflow.access.scope import CENTER_ROLES
 from workflow.cases import effects as e
 from workflow.cases import guards as g
 from workflow.cases.definitions import Process, T
-from workflow.validation import OneOf, Req
+from workflow.errors import NP_
+from workflow.validation import N_, OneOf, Req
 
 ACTORS = ("academic_office", "principal", *CENTER_ROLES)
 NOT_ENROLLED = ("dropped_out", "transferred_out", "incoming")
 
 PROCESS = Process(
     name="recovery",
-    label="劝返",
+    label=NP_("process", "劝返"),
     states=("open", "returned", "enrolled_elsewhere", "exempt"),
     initial="open",
     final_states=("returned", "enrolled_elsewhere", "exempt"),
-    state_labels={"open": "劝返中", "returned": "已返校", "enrolled_elsewhere": "已在外校就读",
-                  "exempt": "缓学/免学"},
+    state_labels={"open": N_("劝返中"), "returned": N_("已返校"), "enrolled_elsewhere": N_("已在外校就读"),
+                  "exempt": N_("缓学/免学")},
     create_roles=ACTORS,
     create_data_spec={"reason_category": Req(OneOf(RECOVERY_REASONS)), "notes": str,
                       "responsible_user_ids": list[int], "village_persons": list[str],
@@ -31,14 +32,14 @@ PROCESS = Process(
         T("mark_returned", "open", "returned", roles=ACTORS,
           data_spec={"class_id": Req(int), "credited_user_ids": Req(list[int])},
           checks=(g.check_class_in_case_center, g.check_user_ids("credited_user_ids")),
-          merge_keys=("class_id", "credited_user_ids"), label="已返校",
-          guards=(g.student_status(*NOT_ENROLLED, "active"), g.no_open_return),
+          merge_keys=("class_id", "credited_user_ids"), label=N_("已返校"),
+          guards=(g.student_status(*NOT_ENROLLED, "active"), g.no_open_return, g.class_of_the_year),
           effects=(e.return_to_class,)),
         T("confirm_elsewhere", "open", "enrolled_elsewhere", roles=ACTORS,
           data_spec={"destination_school": str}, merge_keys=("destination_school",),
           guards=(g.student_status(*NOT_ENROLLED), g.no_open_return, g.has_document("enrollment_proof")),
-          effects=(e.enrolled_elsewhere,), label="确认在外校就读"),
+          effects=(e.enrolled_elsewhere,), label=N_("确认在外校就读")),
         T("exempt", "open", "exempt", roles=("principal",), guards=(g.has_document("medical_deferral"),),
-          label="缓学/免学"),
+          label=N_("缓学/免学")),
     ],
 )

@@ -7,6 +7,8 @@ from workflow.access.scope import CENTER_ROLES
 from workflow.cases import effects as e
 from workflow.cases import guards as g
 from workflow.cases.definitions import Process, T, approval_steps, send_back_steps
+from workflow.errors import NP_
+from workflow.validation import N_
 
 STARTERS = ("homeroom_teacher", "academic_office")
 # SPEC §3.3: an arrival not confirmed this many days after filing is flagged (a transfer on paper
@@ -17,29 +19,29 @@ DESTINATION = {"destination_school_id": int, "destination_school": str, "destina
 
 PROCESS = Process(
     name="transfer_out",
-    label="转出",
+    label=NP_("process", "转出"),
     states=("draft", "submitted", "office_approved", "approved", "transferred", "arrival_confirmed",
             "withdrawn"),
     initial="draft",
     final_states=("arrival_confirmed", "withdrawn"),
-    state_labels={"draft": "草稿", "submitted": "已提交", "office_approved": "教导处已审核",
-                  "approved": "校长已批准", "transferred": "已转出", "arrival_confirmed": "已确认到达",
-                  "withdrawn": "已撤回"},
+    state_labels={"draft": N_("草稿"), "submitted": N_("已提交"), "office_approved": N_("教导处已审核"),
+                  "approved": N_("校长已批准"), "transferred": N_("已转出"), "arrival_confirmed": N_("已确认到达"),
+                  "withdrawn": N_("已撤回")},
     create_roles=STARTERS,
     create_data_spec=DESTINATION,
     create_checks=(g.check_destination_school,),
     create_check=g.student_settled_active,
     transitions=[
         T("submit", "draft", "submitted", roles=STARTERS, data_spec=DESTINATION,
-          checks=(g.check_destination_school,), merge_keys=tuple(DESTINATION), label="提交",
+          checks=(g.check_destination_school,), merge_keys=tuple(DESTINATION), label=N_("提交"),
           guards=(g.student_settled_active, g.destination, g.has_document("parent_application"),
                   g.has_document("acceptance_letter"))),
         *approval_steps("transferred", center_file_guards=(g.student_settled_active,),
                         center_file_effects=(e.transfer_student_out,)),
         *send_back_steps("draft"),
-        T("withdraw", ("draft", "submitted"), "withdrawn", roles=STARTERS, label="撤回"),
+        T("withdraw", ("draft", "submitted"), "withdrawn", roles=STARTERS, label=N_("撤回")),
         T("confirm_arrival", "transferred", "arrival_confirmed",
           roles=("academic_office", *CENTER_ROLES), data_spec={"transfer_in_case_id": int},
-          guards=(g.has_document("enrollment_proof"),), label="确认到达"),
+          guards=(g.has_document("enrollment_proof"),), label=N_("确认到达")),
     ],
 )
