@@ -26,6 +26,7 @@ export neutralises such cells, in one of two ways:
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import zipfile
@@ -125,6 +126,40 @@ def read_xlsx_rows(data: bytes, *, max_rows: int, max_cols: int = DEFAULT_MAX_CO
 
 
 # --- writing --------------------------------------------------------------------------------------
+
+
+# A date typed by hand: 2016-05-01, 2016/5/1, 2016.5.1, 2016年5月1日 (20160501 is handled apart).
+_DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
+
+
+def cell_text(value) -> str:
+    """A cell as the text a person typed: None is "", 12.0 is "12" (Excel stores numbers as
+    floats), a date-time is its date."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return str(value).strip()
+
+
+def cell_date(value) -> dt.date | None:
+    """A date cell, or text like 2016-05-01, 2016/5/1, 2016.5.1, 2016年5月1日, 20160501; None
+    when it is not a real date."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = cell_text(value)
+    m = _DATE_RE.match(text)
+    parts = m.groups() if m else ((text[:4], text[4:6], text[6:]) if re.fullmatch(r"\d{8}", text) else None)
+    if parts is None:
+        return None
+    try:
+        return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        return None
 
 
 def is_formula_like(value) -> bool:

@@ -35,7 +35,7 @@ from workflow.access.scope import Scope, get_in_scope
 from workflow.cases.engine import create_case_system
 from workflow.errors import Forbidden, Invalid, NotFound
 from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES, normalize_id_card
-from workflow.spreadsheets import NotXlsx, read_xlsx_rows, xlsx_bytes
+from workflow.spreadsheets import NotXlsx, cell_date, cell_text, read_xlsx_rows, xlsx_bytes
 from workflow.validation import N_
 
 # --- columns and values --------------------------------------------------------------------------
@@ -85,7 +85,6 @@ MIN_AGE, MAX_AGE = 6, 15
 MAX_ROWS = 5000
 HEADER_SEARCH_ROWS = 5
 MAX_COLS = 40  # the register has 9 columns; room for a few of the user's own
-_DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -230,33 +229,6 @@ def _find_header(rows) -> tuple[int, dict[str, int]]:
                   details={"errors": [{"row": 1, "field": "姓名", "reason": "找不到表头行"}], "warnings": []})
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    return str(value).strip()
-
-
-def parse_date(value) -> dt.date | None:
-    """A date cell, or text like 2016-05-01, 2016/5/1, 2016.5.1, 2016年5月1日, 20160501."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    text = _text(value)
-    m = _DATE_RE.match(text)
-    parts = m.groups() if m else ((text[:4], text[4:6], text[6:]) if re.fullmatch(r"\d{8}", text) else None)
-    if parts is None:
-        return None
-    try:
-        return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
-    except ValueError:
-        return None
-
-
 def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
                today: dt.date | None = None) -> CheckResult:
     """Check a whole .xlsx file for a village's register without writing anything.
@@ -288,7 +260,7 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
     seen_people: dict[tuple[str, dt.date], int] = {}
     candidates: list[tuple[ParsedRow, list[RowProblem]]] = []
     for number, values in rows[header_index + 1:]:
-        if all(_text(v) == "" for v in values):
+        if all(cell_text(v) == "" for v in values):
             continue
         result.rows_total += 1
         if result.rows_total > MAX_ROWS:
@@ -298,19 +270,19 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
         def bad(key, reason, number=number, problems=problems):
             problems.append(RowProblem(number, HEADERS[key], reason))
 
-        name = _text(cell(values, "name"))
+        name = cell_text(cell(values, "name"))
         if not name:
             bad("name", "姓名不能为空")
         elif len(name) > 60:
             bad("name", "姓名超过 60 个字符")
-        raw_gender = _text(cell(values, "gender"))
+        raw_gender = cell_text(cell(values, "gender"))
         gender = GENDER_IN.get(raw_gender.upper())
         if gender is None:
             bad("gender", f"性别须为「男」或「女」（填写的是「{raw_gender}」）")
         raw_birth = cell(values, "birth_date")
-        birth = parse_date(raw_birth)
+        birth = cell_date(raw_birth)
         if birth is None:
-            shown = _text(raw_birth)
+            shown = cell_text(raw_birth)
             bad("birth_date", f"出生日期无效：「{shown}」（应为 2016-05-01 这样的日期）" if shown else N_("出生日期不能为空"))
         elif birth > today:
             bad("birth_date", f"出生日期 {birth.isoformat()} 晚于今天")
@@ -318,9 +290,9 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
         id_card = None
         if isinstance(raw_id, (int, float)) and not isinstance(raw_id, bool):
             bad("id_card_no", "身份证号被存成了数字，末几位可能已丢失；请把该列设为文本格式后重新填写")
-        elif _text(raw_id):
+        elif cell_text(raw_id):
             try:
-                id_card = normalize_id_card(_text(raw_id), field="身份证号")
+                id_card = normalize_id_card(cell_text(raw_id), field="身份证号")
             except Invalid as exc:
                 bad("id_card_no", exc.message.replace("字段 身份证号 ", "身份证号"))
             if id_card and birth and id_card[6:14] != birth.strftime("%Y%m%d"):
@@ -330,19 +302,19 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
                     bad("id_card_no", f"身份证号与第 {seen_ids[id_card]} 行重复")
                 else:
                     seen_ids[id_card] = number
-        household = HOUSEHOLD_IN.get(_text(cell(values, "household_status")))
+        household = HOUSEHOLD_IN.get(cell_text(cell(values, "household_status")))
         if household is None:
-            bad("household_status", f"户籍须为「本地户籍」或「外地户籍」（填写的是「{_text(cell(values, 'household_status'))}」）")
-        status = STATUS_IN.get(_text(cell(values, "status")))
+            bad("household_status", f"户籍须为「本地户籍」或「外地户籍」（填写的是「{cell_text(cell(values, 'household_status'))}」）")
+        status = STATUS_IN.get(cell_text(cell(values, "status")))
         if status is None:
             allowed = "、".join(STATUS_LABELS.values())
-            bad("status", f"就读状态须为：{allowed}（填写的是「{_text(cell(values, 'status'))}」）")
-        destination = _text(cell(values, "destination")) or None
+            bad("status", f"就读状态须为：{allowed}（填写的是「{cell_text(cell(values, 'status'))}」）")
+        destination = cell_text(cell(values, "destination")) or None
         if status == "enrolled_elsewhere" and not destination:
             bad("destination", "就读状态为外地就读时须填写就读学校/去向")
         if destination and len(destination) > 120:
             bad("destination", "就读学校/去向超过 120 个字符")
-        row_village = _text(cell(values, "village"))
+        row_village = cell_text(cell(values, "village"))
         if row_village and row_village != village.name:
             if row_village in sister_villages:
                 bad("village", f"该行属于{row_village}，不是本次导入的{village.name}；请按村分开导入")
@@ -354,7 +326,7 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
                 bad("name", f"与第 {seen_people[key]} 行重复（姓名和出生日期相同）")
             else:
                 seen_people[key] = number
-        notes = _text(cell(values, "notes")) or None
+        notes = cell_text(cell(values, "notes")) or None
         if birth and not problems:
             age = age_on(birth, today)
             if not MIN_AGE <= age <= MAX_AGE:

@@ -31,7 +31,7 @@ from workflow.access.scope import Scope, student_filter
 from workflow.cases import engine
 from workflow.errors import N_, Forbidden, Invalid, invalid_field
 from workflow.org.services import normalize_id_card
-from workflow.spreadsheets import NotXlsx, read_xlsx_rows
+from workflow.spreadsheets import NotXlsx, cell_text, read_xlsx_rows
 
 PROCESS = "dropout_check"
 MODES = ("check", "valid_only", "all")
@@ -94,14 +94,6 @@ class ListResult:
                 "errors": self.errors}
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 def _rows(data: bytes) -> list[tuple[int, tuple]]:
     if not data:
         raise Invalid(N_("文件是空的，请选择要导入的 .xlsx 名单"), code="invalid_file", details={"field": "file"})
@@ -115,7 +107,7 @@ def _rows(data: bytes) -> list[tuple[int, tuple]]:
 
 def _header(rows) -> tuple[int, dict[str, int]]:
     for index, (number, values) in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        names = [re.sub(r"\s+", "", _text(v)) for v in values]
+        names = [re.sub(r"\s+", "", cell_text(v)) for v in values]
         if "姓名" not in names:
             continue
         columns: dict[str, int] = {}
@@ -147,9 +139,9 @@ def check_list(session: Session, scope: Scope, data: bytes, *, mode: str = "chec
     for number, values in rows[start + 1:]:
         def cell(key, values=values):
             i = columns.get(key)
-            return _text(values[i]) if i is not None and i < len(values) else ""
+            return cell_text(values[i]) if i is not None and i < len(values) else ""
 
-        if not any(_text(v) for v in values):
+        if not any(cell_text(v) for v in values):
             continue
         result.rows += 1
         problems = []

@@ -53,7 +53,7 @@ from workflow.org.services import (
     normalize_id_card,
     student_details,
 )
-from workflow.spreadsheets import NotXlsx, read_xlsx_rows
+from workflow.spreadsheets import NotXlsx, cell_date, cell_text, read_xlsx_rows
 
 # (key, header) in the national export's order (SPEC §5); the template has exactly this header.
 COLUMNS = (
@@ -73,7 +73,6 @@ GENDER_IN = {"男": "M", "女": "F", "M": "M", "F": "F"}
 FLAG_IN = {**{name: code for code, name in FLAG_NAMES.items()}, **{c: c for c in STUDENT_FLAGS},
            "脱贫户": "poor", "贫困户": "poor", "残疾儿童": "disability", "留守": "left_behind", "随迁": "migrant"}
 _CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 _FLAG_SPLIT = re.compile(r"[、,，;；/\s]+")
 _STUDENT_NO_RE = re.compile(r"^[A-Za-z0-9]{1,40}$")
 
@@ -169,34 +168,8 @@ def read_sheet(data: bytes) -> list[tuple[int, tuple]]:
     return list(enumerate(rows, start=1))
 
 
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    return str(value).strip()
-
-
-def _date(value) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    text = _text(value)
-    m = _DATE_RE.match(text)
-    parts = m.groups() if m else ((text[:4], text[4:6], text[6:]) if re.fullmatch(r"\d{8}", text) else None)
-    if parts is None:
-        return None
-    try:
-        return dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
-    except ValueError:
-        return None
-
-
 def _grade(value) -> int | None:
-    text = _text(value).replace("年级", "").replace("级", "")
+    text = cell_text(value).replace("年级", "").replace("级", "")
     if text.isdigit():
         n = int(text)
     else:
@@ -209,7 +182,7 @@ def _header(rows) -> tuple[int, dict[str, int]]:
     Invalid `invalid_rows` naming the missing columns."""
     by_header = {h: k for k, h in COLUMNS}
     for index, (number, values) in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        names = [re.sub(r"\s+", "", _text(v)) for v in values]
+        names = [re.sub(r"\s+", "", cell_text(v)) for v in values]
         if "姓名" in names:
             columns: dict[str, int] = {}
             for i, name in enumerate(names):
@@ -274,7 +247,7 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
 
     parsed: list[tuple[RosterRow, list[dict]]] = []
     for number, values in rows[header_index + 1:]:
-        if all(_text(v) == "" for v in values):
+        if all(cell_text(v) == "" for v in values):
             continue
         result.rows += 1
         problems: list[dict] = []
@@ -282,21 +255,21 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
         def bad(key, message, number=number, problems=problems):
             problems.append({"row": number, "column": HEADERS[key], "message": message})
 
-        name = _text(cell(values, "name"))
+        name = cell_text(cell(values, "name"))
         if not name:
             bad("name", "姓名不能为空")
         elif len(name) > 60:
             bad("name", "姓名超过 60 个字符")
-        gender = GENDER_IN.get(_text(cell(values, "gender")).upper())
+        gender = GENDER_IN.get(cell_text(cell(values, "gender")).upper())
         if gender is None:
             bad("gender", "性别须填“男”或“女”")
-        birth = _date(cell(values, "birth_date"))
+        birth = cell_date(cell(values, "birth_date"))
         if birth is None:
             bad("birth_date", "出生日期无效，请写成 2016-05-01")
         elif birth > today:
             bad("birth_date", "出生日期不能晚于今天")
         id_card = None
-        raw_id = _text(cell(values, "id_card_no"))
+        raw_id = cell_text(cell(values, "id_card_no"))
         if raw_id:
             try:
                 id_card = normalize_id_card(raw_id, "身份证号")
@@ -305,13 +278,13 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
             else:
                 if birth is not None and id_card[6:14] != birth.strftime("%Y%m%d"):
                     bad("id_card_no", "身份证号中的出生日期与“出生日期”列不一致")
-        student_no = _text(cell(values, "student_no")).upper()
+        student_no = cell_text(cell(values, "student_no")).upper()
         if not student_no:
             bad("student_no", "全国学籍号不能为空")
         elif not _STUDENT_NO_RE.match(student_no):
             bad("student_no", "全国学籍号只能是字母和数字（40 位以内）")
         grade = _grade(cell(values, "grade"))
-        class_name = _text(cell(values, "class_name"))
+        class_name = cell_text(cell(values, "class_name"))
         klass = None
         if grade is None:
             bad("grade", "年级须为 1–9")
@@ -322,20 +295,20 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
             if klass is None:
                 bad("class_name", f"{school.name} {school_year} 学年没有 {grade} 年级的“{class_name}”"
                     + ("（班级存在但年级不同）" if class_name in class_names else ""))
-        enrolled = _date(cell(values, "enrolled_on"))
+        enrolled = cell_date(cell(values, "enrolled_on"))
         if enrolled is None:
             bad("enrolled_on", "入学日期无效，请写成 2026-09-01")
         elif enrolled > today:
             bad("enrolled_on", "入学日期不能晚于今天")
         elif birth is not None and enrolled <= birth:
             bad("enrolled_on", "入学日期不能早于出生日期")
-        village_name = _text(cell(values, "village"))
+        village_name = cell_text(cell(values, "village"))
         village = villages.get(village_name)
         if not village_name:
             bad("village", "户籍村不能为空")
         elif village is None:
             bad("village", f"“{village_name}”不是本中心校服务范围内的村")
-        g_name, g_rel, g_phone = (_text(cell(values, k)) for k in ("guardian_name", "guardian_relation",
+        g_name, g_rel, g_phone = (cell_text(cell(values, k)) for k in ("guardian_name", "guardian_relation",
                                                                      "guardian_phone"))
         guardians = []
         if g_name or g_rel or g_phone:
@@ -347,7 +320,7 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
                     bad(key, f"{HEADERS[key]}超过 {limit} 个字符")
             guardians = [{"name": g_name, "relation": g_rel, "phone": g_phone}]
         flags = []
-        for word in _FLAG_SPLIT.split(_text(cell(values, "flags"))):
+        for word in _FLAG_SPLIT.split(cell_text(cell(values, "flags"))):
             if not word or word in ("无", "否"):
                 continue
             code = FLAG_IN.get(word)
