@@ -16,8 +16,9 @@ from ..api.figures import settings
 from ..downloads import attachment
 from ..extensions import db
 from ..security import current_scope
+from .args import int_arg
 from .figures import _choices
-from .registers import XLSX, _date, _int, pages
+from .registers import XLSX, _date, pages
 
 bp = Blueprint("exports", __name__)
 
@@ -32,7 +33,7 @@ def _label(name: str) -> str:
 def weekly():
     """The weekly report of a school (school_id) or a center's schools (center_school_id) as .xlsx."""
     week_of, date_error = _date("week_of", clock.today())
-    school_id, center_id = _int("school_id"), _int("center_school_id")
+    school_id, center_id = int_arg("school_id"), int_arg("center_school_id")
     if date_error or (school_id is None) == (center_id is None):
         abort(400)
     try:

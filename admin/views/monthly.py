@@ -28,6 +28,7 @@ from workflow.validation import parse_int_text
 from ..downloads import attachment
 from ..extensions import db
 from ..security import current_actor, current_scope
+from .args import int_arg
 from .cases import flash_error, load_or_404
 
 bp = Blueprint("monthly", __name__, url_prefix="/monthly")
@@ -49,14 +50,6 @@ def pages(view):
     return wrapper
 
 
-def _int_arg(name: str) -> int | None:
-    raw = (request.values.get(name) or "").strip()
-    if not raw:
-        return None
-    value = parse_int_text(raw)
-    if value is None:
-        abort(404)
-    return value
 
 
 def _load_report(case_id: int) -> Case:
@@ -74,7 +67,7 @@ def index():
     month's report for the academic office."""
     scope = current_scope()
     today = clock.today()
-    school_id = _int_arg("school_id")
+    school_id = int_arg("school_id")
     count = 12 if school_id is not None else 6
     months = monthly.recent_months(today, count)
     rows = monthly.rollup(db.session, scope, months=months, today=today, school_id=school_id)
@@ -95,7 +88,7 @@ def index():
 def open_report():
     """Open (draft) a school's report of a month: engine.create_case; errors are flashed."""
     scope, user = current_scope(), current_actor()
-    school_id = _int_arg("school_id")
+    school_id = int_arg("school_id")
     month = (request.form.get("month") or "").strip()
     try:
         case = engine.create_case(db.session, scope, user, monthly.PROCESS_NAME, None,

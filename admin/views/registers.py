@@ -17,13 +17,14 @@ from workflow.access import permissions
 from workflow.access.scope import school_filter, village_filter
 from workflow.errors import Invalid
 from workflow.registers import catchment, reports
-from workflow.validation import parse_date_text, parse_int_text
+from workflow.validation import parse_date_text
 
 from ..boundary import discard_writes
 from ..downloads import attachment
 from ..extensions import db
 from ..labels import CATCHMENT_STATUS_LABELS, HOUSEHOLD_LABELS, error_text, rendered, text
 from ..security import current_actor, current_scope
+from .args import int_arg
 
 bp = Blueprint("registers", __name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -44,14 +45,6 @@ def pages(view):
     return wrapper
 
 
-def _int(name: str) -> int | None:
-    raw = request.values.get(name, "").strip()
-    if not raw:
-        return None
-    value = parse_int_text(raw)
-    if value is None:
-        abort(404)
-    return value
 
 
 def _date(name: str, default: dt.date) -> tuple[dt.date, str | None]:
@@ -106,7 +99,7 @@ def _catchment_page(village_id, status: int = 200, **extra):
 @pages
 def catchment_page():
     """A village's register: list, import form, export and cross-check buttons."""
-    return _catchment_page(_int("village_id"))
+    return _catchment_page(int_arg("village_id"))
 
 
 @bp.post("/registers/catchment/import")
@@ -114,7 +107,7 @@ def catchment_page():
 def catchment_import():
     """Import an .xlsx; the result page lists every bad row (nothing written unless clean or
     「只导入正确的行」 was ticked)."""
-    village_id = _int("village_id")
+    village_id = int_arg("village_id")
     upload = request.files.get("file")
     data = upload.read() if upload is not None else b""
     only_valid = request.form.get("only_valid") in ("1", "on", "true")
@@ -134,7 +127,7 @@ def catchment_import():
 @pages
 def catchment_export():
     """The village's register as .xlsx (re-importable)."""
-    village, data = catchment.export_register(db.session, current_scope(), _int("village_id"))
+    village, data = catchment.export_register(db.session, current_scope(), int_arg("village_id"))
     return _xlsx(data, f"{village.name}适龄儿童登记表.xlsx")
 
 
@@ -142,7 +135,7 @@ def catchment_export():
 @pages
 def catchment_crosscheck():
     """Cross-check the village's register with the rolls; show what differs and the cases opened."""
-    village_id = _int("village_id")
+    village_id = int_arg("village_id")
     result = catchment.crosscheck(db.session, current_scope(), current_actor(), village_id=village_id)
     return _catchment_page(village_id, crosscheck=result)
 
@@ -153,8 +146,8 @@ def catchment_crosscheck():
 def _area():
     scope = current_scope()
     try:
-        area = reports.ledger_area(db.session, scope, county_id=_int("county_id"),
-                                   center_school_id=_int("center_school_id"), school_id=_int("school_id"))
+        area = reports.ledger_area(db.session, scope, county_id=int_arg("county_id"),
+                                   center_school_id=int_arg("center_school_id"), school_id=int_arg("school_id"))
     except Invalid:
         abort(404)
     return scope, area
@@ -199,7 +192,7 @@ def weekly():
     """周报 of a school, or of a center school's schools with the total."""
     scope = current_scope()
     week_of, date_error = _date("week_of", clock.today())
-    school_id, center_id = _int("school_id"), _int("center_school_id")
+    school_id, center_id = int_arg("school_id"), int_arg("center_school_id")
     schools = _schools(scope, "center", "branch")
     if school_id is None and center_id is None and schools:
         first = schools[0]
@@ -226,7 +219,7 @@ def notice():
     date_from, error_from = _date("from", today.replace(day=1))
     date_to, error_to = _date("to", today)
     schools = _schools(scope, "center", "branch")
-    school_id = _int("school_id") or (schools[0].id if schools else None)
+    school_id = int_arg("school_id") or (schools[0].id if schools else None)
     school = items = None
     error = error_from or error_to
     if school_id is not None and not error:

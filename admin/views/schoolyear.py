@@ -27,6 +27,7 @@ from ..downloads import attachment
 from ..extensions import db
 from ..labels import GENDER_LABELS, error_text
 from ..security import current_actor, current_scope
+from .args import int_arg
 
 bp = Blueprint("school_year", __name__)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -53,12 +54,7 @@ def _schools():
 
 
 def _school_id() -> int | None:
-    raw = (request.form.get("school_id") or request.args.get("school_id") or "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 10:
-        abort(404)
-    return int(raw)
+    return int_arg("school_id")
 
 
 def _page(status: int = 200, **extra):

@@ -229,7 +229,8 @@ def test_defusedxml_is_installed_so_openpyxl_parses_safely():
 
 @pytest.mark.parametrize("url", [
     f"/admin/student/edit/?id={HUGER}", "/admin/student/details/?id=²", f"/cases/{HUGER}",
-    f"/registers/catchment?village_id={HUGER}",
+    f"/registers/catchment?village_id={HUGER}", "/registers/catchment?village_id=²",
+    "/monthly/?school_id=²", "/school-year?school_id=²", "/reports/weekly/export?school_id=²",
 ])
 def test_pages_answer_404_for_ids_out_of_range_or_not_ascii(world, login, url):
     assert login(world["admin"]).get(url).status_code == 404

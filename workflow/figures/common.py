@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from models import Case, CaseHistory, Enrolment, School, SchoolClass, Student, Term
 from workflow.access.scope import Scope, class_filter
 from workflow.errors import Invalid
+from workflow.validation import parse_int_text
 
 RATE_PLACES = Decimal("0.0001")
 MONEY_PLACES = Decimal("0.01")
@@ -313,7 +314,7 @@ def movements(session: Session, classes: list[ClassRow], school_year: str, term:
                | Case.data["class_id"].as_string().is_not(None))).all() if with_recoveries else []
     for student_id, case_id, case_data, row_data, day in rec_rows:
         raw = (row_data or {}).get("class_id") or (case_data or {}).get("class_id")
-        row = by_id.get(int(raw)) if isinstance(raw, int | str) and str(raw).isdigit() else None
+        row = by_id.get(parse_int_text(raw)) if isinstance(raw, int | str) else None
         if row is None or row.school_id not in terms:
             continue
         start, end = terms[row.school_id]

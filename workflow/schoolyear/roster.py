@@ -170,7 +170,7 @@ def read_sheet(data: bytes) -> list[tuple[int, tuple]]:
 
 def _grade(value) -> int | None:
     text = cell_text(value).replace("年级", "").replace("级", "")
-    if text.isdigit():
+    if text in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):  # not isdigit(): "²" passes it
         n = int(text)
     else:
         n = _CN_DIGITS.get(text)
