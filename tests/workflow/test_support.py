@@ -154,8 +154,8 @@ def test_the_aid_export_sums_like_the_page_and_never_writes_a_formula(session, f
                                                    "fee_waiver", "book_waiver", "living_allowance")})
     wb = load_workbook(io.BytesIO(data))
     assert wb["totals"]["G2"].value == 300
-    name = wb["grants"]["A2"]
-    assert name.data_type == "s" and name.value.startswith("'=")
+    name = wb["grants"]["A2"]  # the shared writer: the text unchanged, stored as a quote-prefixed string
+    assert name.data_type == "s" and name.value == "=HYPERLINK(\"http://x\")" and name.quotePrefix
 
 
 # --- the anonymous class survey -----------------------------------------------------------------------

@@ -2,13 +2,12 @@
 per term — 免杂费, 免书费, 生活补助, in yuan — and by whom; shown as measures on the child's
 recovery case; the school's totals per term, also as an .xlsx.
 
-Services flush, never commit. Every text cell of the export goes through `_cell`, which keeps a
-text that could start a formula (=, +, -, @, tab, CR) from being read as one.
+Services flush, never commit. The export is saved by `workflow.spreadsheets.xlsx_bytes`, the one
+writer that keeps a text which could start a formula (=, +, -, @, tab, CR) from being read as one.
 """
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -21,6 +20,7 @@ from models import AID_KINDS, AidGrant, School, Student, User
 from workflow.access import permissions
 from workflow.access.scope import Scope, aid_grant_filter, get_in_scope, school_filter
 from workflow.errors import Conflict, Forbidden, invalid_field
+from workflow.spreadsheets import xlsx_bytes
 from workflow.support.common import check_term, optional_text, past_date, yuan
 from workflow.validation import N_
 
@@ -133,18 +133,6 @@ def grant_rows(session: Session, scope: Scope, *, school_id: int, school_year, t
         .order_by(AidGrant.kind, AidGrant.id)))
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value):
-    """Every text cell of this module's export passes here (until the shared export helper
-    lands): a text a spreadsheet would read as a formula (=, +, -, @, tab, CR first) is prefixed
-    with a single quote, so a child's or a note's text is shown, never run."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def totals_xlsx(totals: list[AidTotals], grants: list[AidGrant], *, school_year: str, term: int,
                 names: dict[str, str], headers: dict[str, str]) -> bytes:
     """The totals (sheet 1) and, when given, the grants behind them (sheet 2) as .xlsx.
@@ -152,15 +140,15 @@ def totals_xlsx(totals: list[AidTotals], grants: list[AidGrant], *, school_year:
     wb = Workbook()
     ws = wb.active
     ws.title = "totals"
-    ws.append([_cell(headers[h]) for h in ("school", "school_year", "term", *AID_KINDS, "total", "children")])
+    ws.append([headers[h] for h in ("school", "school_year", "term", *AID_KINDS, "total", "children")])
     for t in totals:
-        ws.append([_cell(t.school_name), school_year, term, *[t.by_kind[k] for k in AID_KINDS], t.total, t.children])
+        ws.append([t.school_name, school_year, term, *[t.by_kind[k] for k in AID_KINDS], t.total, t.children])
     if grants:
         ws2 = wb.create_sheet("grants")
-        ws2.append([_cell(headers[h]) for h in ("student", "kind", "amount", "granted_on", "granted_by", "note")])
+        ws2.append([headers[h] for h in ("student", "kind", "amount", "granted_on", "granted_by", "note")])
         for g in grants:
-            ws2.append([_cell(g.student.name), _cell(names[g.kind]), g.amount, g.granted_on,
-                        _cell(g.granted_by.name if g.granted_by else ""), _cell(g.note or "")])
+            ws2.append([g.student.name, names[g.kind], g.amount, g.granted_on,
+                        g.granted_by.name if g.granted_by else "", g.note or ""])
         for row in ws2.iter_rows(min_row=2):
             for c in row:
                 if isinstance(c.value, dt.date):
@@ -171,7 +159,5 @@ def totals_xlsx(totals: list[AidTotals], grants: list[AidGrant], *, school_year:
                 if isinstance(c.value, Decimal):
                     c.number_format = "0.00"
         sheet.freeze_panes = "A2"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes(wb)
 
