@@ -91,6 +91,15 @@ def test_missing_days_of_the_term_are_in_the_homeroom_teachers_queue(world, pupi
     assert "目前没有需要您办理的事项" not in text
 
 
+def test_a_long_gap_shows_the_latest_three_days_and_folds_the_rest(world, pupils, session, login):
+    # nothing taken this term: the latest three days stay in view, the others are folded away
+    html = login(world["teacher"]).get("/queue").get_data(as_text=True)
+    shown, _, folded = html.partition("data-missing-more")
+    assert shown.count("data-missing-day=") == 3
+    assert folded.count("data-missing-day=") > 0
+    assert f"另有 {folded.count('data-missing-day=')} 个上课日未登记（展开）" in text_of(html)
+
+
 def test_the_oversight_count_and_the_queue_are_one_rule(world, pupils, session):
     from workflow.access.scope import scope_for
     from workflow.cases.queue import missing_attendance_items
