@@ -30,27 +30,30 @@ import datetime as dt
 import io
 import re
 import zipfile
+from collections import defaultdict
 
 from openpyxl.utils.cell import column_index_from_string
 
-from workflow.errors import Invalid
+from workflow.errors import N_, Invalid, Msg
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024  # uncompressed, all parts of the zip together
 DEFAULT_MAX_COLS = 50
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]{1,3})?(\d+)?(?::([A-Z]{1,3})(\d+))?"')
 _DIMENSION_SCAN_BYTES = 64 * 1024  # <dimension> comes before the sheet data, near the start
+TOO_MANY_ROWS = N_("文件超过 %(n)d 行，请分开上传")
+TOO_MANY_COLUMNS = N_("文件超过 %(n)d 列，请只保留需要的列")
 
 
 class NotXlsx(Invalid):
     """The upload is not an .xlsx workbook (empty, an old .xls, not a zip, a broken zip)."""
 
-    def __init__(self, message: str = "文件不是 Excel（.xlsx）文件"):
+    def __init__(self, message: Msg = N_("文件不是 Excel（.xlsx）文件")):
         super().__init__(message, code="invalid_file", details={"field": "file"})
 
 
-def _too_large(message: str) -> Invalid:
-    return Invalid(message, code="invalid_file", details={"field": "file"})
+def _too_large(message: Msg, **params) -> Invalid:
+    return Invalid(message, code="invalid_file", details={"field": "file"}, **params)
 
 
 def check_xlsx_size(data: bytes, *, max_rows: int, max_cols: int = DEFAULT_MAX_COLS,
@@ -59,16 +62,16 @@ def check_xlsx_size(data: bytes, *, max_rows: int, max_cols: int = DEFAULT_MAX_C
     directory declares more than `max_bytes` uncompressed or a worksheet declares more than
     `max_rows` rows or `max_cols` columns."""
     if not data:
-        raise NotXlsx("文件是空的")
+        raise NotXlsx(N_("文件是空的"))
     if data[:4] == b"\xd0\xcf\x11\xe0":
-        raise NotXlsx("这是旧版 Excel（.xls）文件，请在 Excel 或 WPS 中另存为 .xlsx 后再上传")
+        raise NotXlsx(N_("这是旧版 Excel（.xls）文件，请在 Excel 或 WPS 中另存为 .xlsx 后再上传"))
     if data[:4] != b"PK\x03\x04":
         raise NotXlsx()
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
             if sum(i.file_size for i in infos) > max_bytes:
-                raise _too_large(f"文件解压后超过 {max_bytes // (1024 * 1024)} MB，请分开上传")
+                raise _too_large(N_("文件解压后超过 %(n)d MB，请分开上传"), n=max_bytes // (1024 * 1024))
             for info in infos:
                 if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
                     with archive.open(info) as part:
@@ -86,9 +89,9 @@ def _check_dimension(head: bytes, max_rows: int, max_cols: int) -> None:
     col = last_col or first_col
     row = last_row or first_row
     if col and column_index_from_string(col.decode()) > max_cols:
-        raise _too_large(f"文件超过 {max_cols} 列，请只保留需要的列")
+        raise _too_large(TOO_MANY_COLUMNS, n=max_cols)
     if row and int(row) > max_rows:
-        raise _too_large(f"文件超过 {max_rows} 行，请分开上传")
+        raise _too_large(TOO_MANY_ROWS, n=max_rows)
 
 
 def read_xlsx_rows(data: bytes, *, max_rows: int, max_cols: int = DEFAULT_MAX_COLS,
@@ -112,10 +115,10 @@ def read_xlsx_rows(data: bytes, *, max_rows: int, max_cols: int = DEFAULT_MAX_CO
         rows = []
         for values in workbook.worksheets[0].iter_rows(values_only=True):
             if len(rows) >= max_rows:
-                raise _too_large(f"文件超过 {max_rows} 行，请分开上传")
+                raise _too_large(TOO_MANY_ROWS, n=max_rows)
             if len(values) > max_cols:
                 if any(v is not None for v in values[max_cols:]):
-                    raise _too_large(f"文件超过 {max_cols} 列，请只保留需要的列")
+                    raise _too_large(TOO_MANY_COLUMNS, n=max_cols)
                 values = values[:max_cols]
             rows.append(tuple(values))
         return rows
@@ -142,6 +145,17 @@ def cell_text(value) -> str:
     if isinstance(value, dt.datetime):
         value = value.date()
     return str(value).strip()
+
+
+def data_rows(rows, columns: dict[str, int]):
+    """The rows that are not blank, as (Excel row number, cells): `rows` are (number, values)
+    pairs after the header, `columns` the header's key -> column index; `cells[key]` is the text
+    of that column ("" when the row is short or the file has no such column)."""
+    for number, values in rows:
+        if not any(cell_text(v) for v in values):
+            continue
+        cells = defaultdict(str, {key: cell_text(values[i]) for key, i in columns.items() if i < len(values)})
+        yield number, cells
 
 
 def cell_date(value) -> dt.date | None:

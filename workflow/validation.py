@@ -299,10 +299,10 @@ def required_text(field: str, value, max_len: int) -> str:
     """`value` stripped; Invalid naming `field` when it is not a non-empty string of at most
     `max_len` characters (the services' own check of a name, a relation, a phone number…)."""
     if not isinstance(value, str) or not value.strip():
-        raise invalid_field(field, f"字段 {field} 不能为空")
+        raise invalid_field(field, N_("字段 %(name)s 不能为空"), name=field)
     value = value.strip()
     if len(value) > max_len:
-        raise invalid_field(field, f"字段 {field} 超过 {max_len} 个字符")
+        raise invalid_field(field, N_("字段 %(name)s 超过 %(n)d 个字符"), name=field, n=max_len)
     if bad_text(value, single_line=max_len <= SINGLE_LINE_MAX):
-        raise invalid_field(field, f"字段 {field} 含有不允许的控制字符")
+        raise invalid_field(field, N_("字段 %(name)s 含有不允许的控制字符"), name=field)
     return value

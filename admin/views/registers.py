@@ -180,7 +180,7 @@ def ledgers_export():
     headers, rows = reports.ledger_rows(db.session, scope, area, kind, today=clock.today())
     # the file in the user's language: headers and marked cells translated, data as typed
     headers, rows, title = rendered(headers), rendered(rows), text(reports.LEDGER_KINDS[kind])
-    return _xlsx(reports.ledger_xlsx(headers, rows, title), f"{area.label}{title}.xlsx")
+    return _xlsx(reports.ledger_xlsx(headers, rows, title), f"{rendered(area.label)}{title}.xlsx")
 
 
 # --- weekly report and notice -----------------------------------------------------------------

@@ -81,25 +81,27 @@ def test_others_may_not_set_the_calendar(api, world, session, role, school, stat
         assert r.json["error"]["details"] == {"field": "school_id"}
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"school_year": "2026-2026"}, "school_year"),
-    ({"term": 3}, "term"),
-    ({"start": "2026-9-1"}, "start"),
-    ({"start": "2027-02-01"}, "end"),
-    ({"start": "2025-09-01"}, "start"),
-    ({"holidays": "2026-10-01"}, "holidays"),
-    ({"holidays": ["2026-10-32"]}, "holidays[0]"),
-    ({"holidays": ["2026-08-31"]}, "holidays[0]"),
-    ({"workdays": ["2026-09-28"]}, "workdays[0]"),
-    ({"workdays": ["2027-02-06"]}, "workdays[0]"),
-    ({"workdays": ["2026-10-03"]}, "workdays"),
-    ({"weekends": []}, "weekends"),
+# (change, details.field, what the message names): the body's shape errors name the JSON key;
+# the calendar's own checks say what staff call the date
+@pytest.mark.parametrize("change,field,named", [
+    ({"school_year": "2026-2026"}, "school_year", "学年"),
+    ({"term": 3}, "term", "term"),
+    ({"start": "2026-9-1"}, "start", "start"),
+    ({"start": "2027-02-01"}, "end", "学期结束日期"),
+    ({"start": "2025-09-01"}, "start", "学期开始日期不在 2026-2027 学年之内"),
+    ({"holidays": "2026-10-01"}, "holidays", "holidays"),
+    ({"holidays": ["2026-10-32"]}, "holidays[0]", "holidays[0]"),
+    ({"holidays": ["2026-08-31"]}, "holidays[0]", "节假日 2026-08-31"),
+    ({"workdays": ["2026-09-28"]}, "workdays[0]", "调休上课日 2026-09-28"),
+    ({"workdays": ["2027-02-06"]}, "workdays[0]", "调休上课日 2027-02-06"),
+    ({"workdays": ["2026-10-03"]}, "workdays", "2026-10-03 不能同时是节假日和调休上课日"),
+    ({"weekends": []}, "weekends", "weekends"),
 ])
-def test_malformed_calendar_is_422_naming_the_field(api, world, session, change, field):
+def test_malformed_calendar_is_422_naming_the_field(api, world, session, change, field, named):
     r = api.as_user(world["admin"]).put(f"/calendar/{world.branch.id}", json=body(**change))
     assert r.status_code == 422, r.json
     assert r.json["error"]["details"]["field"] == field
-    assert field in r.json["error"]["message"]
+    assert named in r.json["error"]["message"]
     assert counts(session) == (0, 0)
 
 

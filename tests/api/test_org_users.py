@@ -96,8 +96,10 @@ def test_grants_beyond_scope_are_refused(api, world, session, granter, role, tar
     assert r.status_code == status, r.json
     assert counts(session) == before
     if field:
+        # the key is for clients, in details; the message says what is out of reach in words
         assert r.json["error"]["details"] == {"field": field}
-        assert field in r.json["error"]["message"]
+        what = {"class_id": "班级", "school_id": "学校", "village_id": "村"}[field.rsplit(".", 1)[1]]
+        assert r.json["error"]["message"] == f"{what}不存在或不在您的管辖范围内"
 
 
 def test_one_forbidden_role_refuses_the_whole_user(api, world, session):
@@ -116,27 +118,29 @@ def test_unknown_class_is_404(api, world, session):
     assert r.json["error"]["details"] == {"field": "roles[0].class_id"}
 
 
-@pytest.mark.parametrize("data,field", [
-    ({"password": "short"}, "password"),
-    ({"username": ""}, "username"),
-    ({"name": 5}, "name"),
-    ({"roles": []}, "roles"),
-    ({"roles": "principal"}, "roles"),
-    ({"roles": [{"role": "king", "school_id": 1}]}, "roles[0].role"),
-    ({"roles": [{"role": "principal"}]}, "roles[0].school_id"),
-    ({"roles": [{"role": "homeroom_teacher", "school_id": 1}]}, "roles[0].school_id"),
-    ({"roles": [{"role": "admin", "school_id": 1}]}, "roles[0].school_id"),
-    ({"roles": [{"role": "village_liaison", "class_id": 1}]}, "roles[0].class_id"),
-    ({"roles": [{"role": "principal", "school_id": "1"}]}, "roles[0].school_id"),
-    ({"roles": [{"role": "principal", "school_id": 1, "scope": "x"}]}, "roles[0].scope"),
-    ({"email": "a@b.c"}, "email"),
+# (data, details.field, what the message names): the body's shape errors name the JSON key;
+# the password and role checks say in words what is wrong
+@pytest.mark.parametrize("data,field,named", [
+    ({"password": "short"}, "password", "密码至少需要 10 个字符"),
+    ({"username": ""}, "username", "username"),
+    ({"name": 5}, "name", "name"),
+    ({"roles": []}, "roles", "roles"),
+    ({"roles": "principal"}, "roles", "roles"),
+    ({"roles": [{"role": "king", "school_id": 1}]}, "roles[0].role", "roles[0].role"),
+    ({"roles": [{"role": "principal"}]}, "roles[0].school_id", "角色“校长”必须选择学校"),
+    ({"roles": [{"role": "homeroom_teacher", "school_id": 1}]}, "roles[0].school_id", "不绑定学校"),
+    ({"roles": [{"role": "admin", "school_id": 1}]}, "roles[0].school_id", "不绑定学校"),
+    ({"roles": [{"role": "village_liaison", "class_id": 1}]}, "roles[0].class_id", "不绑定班级"),
+    ({"roles": [{"role": "principal", "school_id": "1"}]}, "roles[0].school_id", "roles[0].school_id"),
+    ({"roles": [{"role": "principal", "school_id": 1, "scope": "x"}]}, "roles[0].scope", "roles[0].scope"),
+    ({"email": "a@b.c"}, "email", "email"),
 ])
-def test_malformed_user_is_422_naming_the_field(api, world, session, data, field):
+def test_malformed_user_is_422_naming_the_field(api, world, session, data, field, named):
     before = counts(session)
     r = api.as_user(world["admin"]).post("/users", json={**body(world, ("principal", "branch")), **data})
     assert r.status_code == 422, r.json
     assert r.json["error"]["details"]["field"] == field
-    assert field in r.json["error"]["message"]
+    assert named in r.json["error"]["message"]
     assert counts(session) == before
 
 

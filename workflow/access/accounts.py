@@ -24,7 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import PASSWORD_METHOD, ApiToken, LoginSession, LoginThrottle, RoleAssignment, SchoolClass, User
 from workflow import clock
-from workflow.errors import N_, DomainError, invalid_field
+from workflow.errors import N_, DomainError, Msg, invalid_field
 
 log = logging.getLogger("baoxue.security")
 
@@ -49,10 +49,10 @@ class Throttled(DomainError):
     def __init__(self, retry_after: int):
         self.retry_after = max(1, int(retry_after))
         if self.retry_after >= 120:
-            wait = f"{math.ceil(self.retry_after / 60)} 分钟"
+            message = Msg(N_("登录尝试过于频繁，请 %(n)d 分钟后再试"), n=math.ceil(self.retry_after / 60))
         else:
-            wait = f"{self.retry_after} 秒"
-        super().__init__(f"登录尝试过于频繁，请 {wait}后再试", details={"retry_after": self.retry_after})
+            message = Msg(N_("登录尝试过于频繁，请 %(n)d 秒后再试"), n=self.retry_after)
+        super().__init__(message, details={"retry_after": self.retry_after})
 
 
 # --- the password policy -----------------------------------------------------------------------
@@ -65,11 +65,11 @@ def common_passwords() -> frozenset[str]:
     return frozenset(x.strip().lower() for x in lines if x.strip() and not x.startswith("#"))
 
 
-def password_problem(password, username: str | None) -> str | None:
-    """Why `password` is refused, in Chinese, or None when it passes the policy: at least
+def password_problem(password, username: str | None) -> Msg | None:
+    """Why `password` is refused (a marked message: Chinese as a str), or None when it passes the policy: at least
     MIN_PASSWORD_LENGTH characters, not the username nor containing it, not a common password."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        return f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符"
+        return Msg(N_("密码至少需要 %(n)d 个字符"), n=MIN_PASSWORD_LENGTH)
     lowered = password.lower()
     name = (username or "").strip().lower()
     if name and (lowered == name or (len(name) >= _MIN_USERNAME_IN_PASSWORD and name in lowered)):
@@ -84,7 +84,7 @@ def check_password_policy(password, username: str | None, field: str = "password
     `field` otherwise."""
     problem = password_problem(password, username)
     if problem:
-        raise invalid_field(field, f"{problem}（{field}）")
+        raise invalid_field(field, problem)
     return password
 
 
@@ -242,11 +242,11 @@ def authenticate(session: Session, username: str, password: str, *, address: str
     if user is None or not ok:
         session.flush()
         log.warning("login failed: username=%r address=%s attempts=%d", username, address, attempts)
-        raise AuthFailed("用户名或密码错误")
+        raise AuthFailed(N_("用户名或密码错误"))
     if not user.is_active:
         session.flush()
         log.warning("login refused, account deactivated: username=%r address=%s", username, address)
-        raise AuthFailed("该账号已停用")
+        raise AuthFailed(N_("该账号已停用"))
     session.execute(delete(LoginThrottle).where(LoginThrottle.key == pair_key))
     session.execute(update(LoginThrottle).where(LoginThrottle.key == addr_key, LoginThrottle.attempts > 0)
                     .values(attempts=LoginThrottle.attempts - 1))

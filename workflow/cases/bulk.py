@@ -17,7 +17,7 @@ from workflow import clock
 from workflow.access.scope import is_current_ladder_policy
 from workflow.cases import effects
 from workflow.cases.definitions import SYSTEM_ROLE, T
-from workflow.errors import N_, Conflict, Invalid, NotFound
+from workflow.errors import N_, Conflict, Invalid, Msg, NotFound
 from workflow.processes import get_process
 from workflow.validation import check_data, jsonable
 
@@ -219,8 +219,8 @@ def create_cases_system(session: Session, process: str, opens: list[SystemOpen],
         if other is not None or o.student_id in taken:
             if existing_ok:
                 continue
-            raise Conflict(f"该学生已有未结的同类案件（#{other}）" if other else "该学生已有未结的同类案件",
-                           code="duplicate", details={"case_id": other})
+            raise Conflict(Msg(N_("该学生已有未结的同类案件（#%(id)s）"), id=other) if other
+                           else N_("该学生已有未结的同类案件"), code="duplicate", details={"case_id": other})
         taken.add(o.student_id)
         keep.append(i)
     out: list[SystemOpened | None] = [None] * len(opens)

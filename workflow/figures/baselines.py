@@ -105,7 +105,8 @@ def freeze_baselines(session: Session, scope: Scope, user: User, *, school_id: i
     today = today or clock.today()
     dates = term_dates(session, [school.id], school_year, term)
     if school.id not in dates:
-        raise Invalid(f"{school.name} 尚未设置 {school_year} 学年第{term}学期的校历，无法冻结基数",
+        raise Invalid(N_("%(school)s 尚未设置 %(year)s 学年第%(term)d学期的校历，无法冻结基数"),
+                      school=school.name, year=school_year, term=term,
                       details={"field": "term"})
     start, end = dates[school.id]
     previous_end = None
@@ -149,7 +150,7 @@ def freeze_baselines(session: Session, scope: Scope, user: User, *, school_id: i
         row = Baseline(class_id=klass.id, school_id=school.id, school_year=school_year, term=term,
                        count=len(ids), rule=rule, counted_on=day, student_ids=ids,
                        frozen_at=clock.now(), frozen_by_id=user.id if user is not None else None,
-                       reason=reason or ("重新冻结" if old is not None else N_("学期初冻结")),
+                       reason=reason or (N_("重新冻结") if old is not None else N_("学期初冻结")),
                        replaces_id=old.id if old is not None else None)
         session.add(row)
         out.append(row)

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, CaseHistory, Enrolment, School, SchoolClass, Student, Term
 from workflow.access.scope import Scope, class_filter
-from workflow.errors import Invalid
+from workflow.errors import N_, Invalid
 from workflow.validation import parse_int_text
 
 RATE_PLACES = Decimal("0.0001")
@@ -105,7 +105,7 @@ def rate(numerator: int, denominator: int | None) -> Decimal | None:
 def check_term(value, field: str = "term") -> int:
     """The term number, 1 or 2. Raises Invalid naming `field` otherwise."""
     if isinstance(value, bool) or value not in (1, 2):
-        raise Invalid(f"字段 {field} 必须是 1 或 2", details={"field": field})
+        raise Invalid(N_("学期必须是 1 或 2"), details={"field": field})
     return value
 
 

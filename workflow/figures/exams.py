@@ -28,7 +28,7 @@ from models import EXAM_KINDS, Enrolment, ExamScore, SchoolClass, Student, User
 from workflow import clock
 from workflow.access.permissions import may_import_scores
 from workflow.access.scope import Scope, get_in_scope
-from workflow.errors import N_, Forbidden, Invalid
+from workflow.errors import LIST_SEP, N_, Forbidden, Invalid, Msg
 from workflow.figures.common import (
     MONEY_PLACES,
     ClassRow,
@@ -55,7 +55,7 @@ MAX_SUBJECT_LEN = 20
 @dataclass
 class RowError:
     row: int
-    reason: str
+    reason: Msg  # the row's problems, each translated on its own
 
     def as_dict(self) -> dict:
         return {"row": self.row, "reason": self.reason}
@@ -80,21 +80,21 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _score(value) -> tuple[Decimal | None, str | None]:
+def _score(value) -> tuple[Decimal | None, Msg | None]:
     if value is None or (isinstance(value, str) and not value.strip()):
-        return None, "分数为空"
+        return None, N_("分数为空")
     if isinstance(value, bool):
-        return None, "分数不是数字"
+        return None, N_("分数不是数字")
     try:
         number = Decimal(str(value).strip()) if not isinstance(value, float) else Decimal(repr(value))
     except InvalidOperation:
-        return None, f"分数“{_text(value)}”不是数字"
+        return None, Msg(N_("分数“%(value)s”不是数字"), value=_text(value))
     if not number.is_finite():
-        return None, f"分数“{_text(value)}”不是数字"
+        return None, Msg(N_("分数“%(value)s”不是数字"), value=_text(value))
     if number < 0 or number > 100:
-        return None, f"分数 {_text(value)} 不在 0–100 之间"
+        return None, Msg(N_("分数 %(value)s 不在 0–100 之间"), value=_text(value))
     if number != number.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP):
-        return None, f"分数 {_text(value)} 最多两位小数"
+        return None, Msg(N_("分数 %(value)s 最多两位小数"), value=_text(value))
     return number.quantize(MONEY_PLACES), None
 
 
@@ -106,7 +106,7 @@ def _read_rows(data: bytes) -> list[tuple]:
         # a few rows more than MAX_ROWS, so a title and header do not count (checked below)
         return read_xlsx_rows(data, max_rows=MAX_ROWS + 20, max_cols=MAX_COLS)
     except NotXlsx:
-        raise Invalid(N_("字段 file 必须是 Excel 文件（.xlsx）"), details={"field": "file"}) from None
+        raise Invalid(N_("上传的文件必须是 Excel 文件（.xlsx）"), details={"field": "file"}) from None
 
 
 def _class_students(session: Session, klass: SchoolClass) -> list[tuple[int, str, str | None]]:
@@ -121,8 +121,8 @@ def _check_class(session: Session, scope: Scope, class_id, school_year, term) ->
     check_school_year(school_year)
     check_term(term)
     if klass.school_year != school_year:
-        raise Invalid(f"字段 school_year：班级 {klass.name} 属于 {klass.school_year} 学年",
-                      details={"field": "school_year"})
+        raise Invalid(N_("学年不对：班级 %(klass)s 属于 %(year)s 学年"), details={"field": "school_year"},
+                      klass=klass.name, year=klass.school_year)
     return klass
 
 
@@ -140,30 +140,31 @@ def import_scores(session: Session, scope: Scope, user: User, *, class_id: int, 
     """
     klass = _check_class(session, scope, class_id, school_year, term)
     if exam not in EXAM_KINDS:
-        raise Invalid(f"字段 exam 必须是以下之一：{', '.join(EXAM_KINDS)}", details={"field": "exam"})
+        raise Invalid(N_("考试必须是以下之一：%(choices)s"), details={"field": "exam"}, choices=", ".join(EXAM_KINDS))
     subject = (subject or "").strip() or None
     if subject is not None and len(subject) > MAX_SUBJECT_LEN:
-        raise Invalid(f"字段 subject 超过 {MAX_SUBJECT_LEN} 个字符", details={"field": "subject"})
+        raise Invalid(N_("科目超过 %(n)d 个字符"), details={"field": "subject"}, n=MAX_SUBJECT_LEN)
     if not may_import_scores(scope, klass):
         raise Forbidden(N_("只有本班教师、本校校长或教导处可以导入成绩"), code="role_forbidden")
     rows = _read_rows(data)
 
     header_at = next((i for i, r in enumerate(rows) if any(_text(v) for v in r)), None)
     if header_at is None:
-        raise Invalid(N_("字段 file：文件中没有数据"), details={"field": "file"})
+        raise Invalid(N_("文件中没有数据"), details={"field": "file"})
     columns = {_text(v): i for i, v in enumerate(rows[header_at]) if _text(v)}
     missing = []
     if HEADER_STUDENT_NO not in columns and HEADER_NAME not in columns:
-        missing.append(f"{HEADER_STUDENT_NO}或{HEADER_NAME}")
+        missing.append(f"{HEADER_STUDENT_NO}/{HEADER_NAME}")  # either column will do
     if HEADER_SCORE not in columns:
         missing.append(HEADER_SCORE)
     if HEADER_SUBJECT not in columns and subject is None:
         missing.append(HEADER_SUBJECT)
     if missing:
-        raise Invalid(f"字段 file：表头缺少列：{'、'.join(missing)}（第 {header_at + 1} 行）",
-                      details={"field": "file", "missing_columns": missing})
+        # the column names stay Chinese in both languages: the teacher types them into the file
+        raise Invalid(N_("表头缺少列：%(columns)s（第 %(row)d 行）"), details={"field": "file", "missing_columns": missing},
+                      columns="、".join(missing), row=header_at + 1)
     if len(rows) - header_at - 1 > MAX_ROWS:
-        raise Invalid(f"字段 file：一次最多导入 {MAX_ROWS} 行", details={"field": "file"})
+        raise Invalid(N_("一次最多导入 %(n)d 行"), details={"field": "file"}, n=MAX_ROWS)
 
     roster = _class_students(session, klass)
     by_no = {no: sid for sid, _, no in roster if no}
@@ -189,40 +190,40 @@ def import_scores(session: Session, scope: Scope, user: User, *, class_id: int, 
         if no:
             student_id = by_no.get(no)
             if student_id is None:
-                reasons.append(f"学籍号 {no} 不是本班学生")
+                reasons.append(Msg(N_("学籍号 %(no)s 不是本班学生"), no=no))
             elif name and name != name_of[student_id].strip():
-                reasons.append(f"学籍号 {no} 与姓名“{name}”不符")
+                reasons.append(Msg(N_("学籍号 %(no)s 与姓名“%(name)s”不符"), no=no, name=name))
                 student_id = None
         elif not name:
-            reasons.append("姓名为空" if HEADER_STUDENT_NO not in columns else N_("学籍号和姓名均为空"))
+            reasons.append(N_("姓名为空") if HEADER_STUDENT_NO not in columns else N_("学籍号和姓名均为空"))
         else:
             found = by_name.get(name, [])
             if not found:
-                reasons.append(f"本班没有名为“{name}”的学生")
+                reasons.append(Msg(N_("本班没有名为“%(name)s”的学生"), name=name))
             elif len(found) > 1:
-                reasons.append(f"本班有 {len(found)} 名学生叫“{name}”，请填写学籍号")
+                reasons.append(Msg(N_("本班有 %(n)d 名学生叫“%(name)s”，请填写学籍号"), n=len(found), name=name))
             else:
                 student_id = found[0]
         row_subject = _text(cell(r, HEADER_SUBJECT)) or subject
         if not row_subject:
-            reasons.append("科目为空")
+            reasons.append(N_("科目为空"))
         elif len(row_subject) > MAX_SUBJECT_LEN:
-            reasons.append(f"科目超过 {MAX_SUBJECT_LEN} 个字符")
+            reasons.append(Msg(N_("科目超过 %(n)d 个字符"), n=MAX_SUBJECT_LEN))
         score, problem = _score(cell(r, HEADER_SCORE))
         if problem:
             reasons.append(problem)
         if not reasons and student_id is not None:
             key = (student_id, row_subject)
             if key in good:
-                reasons.append(f"与第 {good[key][0]} 行重复（同一学生同一科目）")
+                reasons.append(Msg(N_("与第 %(row)d 行重复（同一学生同一科目）"), row=good[key][0]))
             else:
                 good[key] = (number, score)
         if reasons:
-            result.errors.append(RowError(number, "；".join(reasons)))
+            result.errors.append(RowError(number, Msg.join(LIST_SEP, reasons)))
 
     if result.errors and not only_valid:
-        raise Invalid(f"字段 file：有 {len(result.errors)} 行有误，未导入任何数据", code="invalid_rows",
-                      details={"field": "file", "errors": [e.as_dict() for e in result.errors]})
+        raise Invalid(N_("有 %(n)d 行有误，未导入任何数据"), code="invalid_rows",
+                      details={"field": "file", "errors": [e.as_dict() for e in result.errors]}, n=len(result.errors))
     if good:
         existing = {(s.student_id, s.subject): s for s in session.scalars(select(ExamScore).where(
             ExamScore.student_id.in_(sorted({k[0] for k in good})), ExamScore.school_year == school_year,
@@ -258,7 +259,7 @@ def class_exam_stats(session: Session, scope: Scope, *, class_id: int, school_ye
     excellent_mark). Raises NotFound (class out of scope), Invalid. Never writes."""
     klass = _check_class(session, scope, class_id, school_year, term)
     if exam not in EXAM_KINDS:
-        raise Invalid(f"字段 exam 必须是以下之一：{', '.join(EXAM_KINDS)}", details={"field": "exam"})
+        raise Invalid(N_("考试必须是以下之一：%(choices)s"), details={"field": "exam"}, choices=", ".join(EXAM_KINDS))
     cfg = FigureSettings.from_mapping(settings)
     row = ClassRow(klass.id, klass.name, klass.grade, klass.school_id, "")
     terms = term_dates(session, [klass.school_id], school_year, term)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from models import RoleAssignment, Student, User
 from workflow.access.scope import Scope
+from workflow.errors import N_, Msg
 from workflow.figures.common import FigureSettings
 from workflow.figures.losses import class_figures
 
@@ -67,13 +68,15 @@ def ledger(session: Session, scope: Scope, *, school_id: int, school_year: str, 
                       "date": x.date})
 
     for x in losses:
-        why = f"流失学生 {students.get(x.student_id, x.student_id)}（{class_names.get(x.class_id)}）"
+        why = Msg(N_("流失学生 %(student)s（%(klass)s）"), student=students.get(x.student_id, x.student_id),
+                  klass=class_names.get(x.class_id))
         for user_id in homeroom.get(x.class_id, []):
             line(user_id, "homeroom_teacher", loss_amount, why, x)
         for user_id in team:
             line(user_id, "team_member", loss_amount, why, x)
     for r in recoveries:
-        why = f"劝返学生 {students.get(r.student_id, r.student_id)} 返校（{class_names.get(r.class_id)}）"
+        why = Msg(N_("劝返学生 %(student)s 返校（%(klass)s）"), student=students.get(r.student_id, r.student_id),
+                  klass=class_names.get(r.class_id))
         for user_id in dict.fromkeys(r.credited_user_ids):
             line(user_id, "credited", recovery_amount, why, r)
     lines.sort(key=lambda li: (li["date"], li["class_id"], li["student_id"], li["amount"], li["user_id"]))

@@ -36,7 +36,7 @@ from workflow import clock
 from workflow.access.masking import mask_student_no
 from workflow.access.permissions import managed_center_ids, may_manage_school, sees_full_id_card
 from workflow.access.scope import Scope, get_in_scope
-from workflow.errors import Conflict, Forbidden, NotFound, invalid_field
+from workflow.errors import Conflict, Forbidden, Msg, NotFound, invalid_field
 from workflow.validation import N_, required_text
 
 # The names of students' statuses and genders and of schools' kinds: the one table each (the
@@ -57,7 +57,12 @@ ID_CARD_RE = re.compile(r"^\d{17}[\dX]$")
 # GB 11643-1999: weights of the 17 digits, and the check character for sum mod 11.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_LABELS = {School: "学校", SchoolClass: "班级", Village: "村", User: "用户", Student: "学生"}
+# What a reference the caller cannot see is called; details.field names the key for API clients.
+_NOT_FOUND = {School: N_("学校不存在或不在您的管辖范围内"), SchoolClass: N_("班级不存在或不在您的管辖范围内"),
+              Village: N_("村不存在或不在您的管辖范围内"), User: N_("用户不存在或不在您的管辖范围内"),
+              Student: N_("学生不存在或不在您的管辖范围内")}
+# The joiner of a list of codes in a message ("county, center, branch"): not translated.
+_CODES = ", "
 
 
 # --- small shared checks -----------------------------------------------------------------------
@@ -68,15 +73,14 @@ def _load(session: Session, scope: Scope, model, obj_id, field: str):
     try:
         return get_in_scope(session, scope, model, obj_id)
     except NotFound:
-        raise NotFound(f"{_LABELS[model]}不存在或不在您的管辖范围内（{field}）",
-                       details={"field": field}) from None
+        raise NotFound(_NOT_FOUND[model], details={"field": field}) from None
 
 
 def check_school_year(value, field: str = "school_year") -> str:
     """A school year is written "2026-2027": two consecutive years. Raises Invalid."""
     m = SCHOOL_YEAR_RE.match(value) if isinstance(value, str) else None
     if not m or int(m.group(2)) != int(m.group(1)) + 1:
-        raise invalid_field(field, f"字段 {field} 必须是相邻两年的学年，如 2026-2027")
+        raise invalid_field(field, N_("学年须为相邻的两年，如 2026-2027"))
     return value
 
 
@@ -84,7 +88,7 @@ def check_grade(value, field: str = "grade") -> int:
     """A class's grade is an integer 1–9 (SPEC §1). Raises Invalid naming `field`. The API's
     create_class and the 档案管理 class screen's edit share it."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 9:
-        raise invalid_field(field, f"字段 {field} 必须是 1 到 9 之间的整数")
+        raise invalid_field(field, N_("年级必须是 1 到 9 之间的整数"))
     return value
 
 
@@ -92,7 +96,7 @@ def check_village_in_catchment(village: Village | None, school: School | None, f
     """A student's village must belong to the catchment of their school's center school.
     Raises Invalid naming `field`. The 档案管理 student screen's edit uses it."""
     if village is not None and school is not None and village.center_school_id != school.center_id:
-        raise invalid_field(field, f"该村不在本校所属中心校的服务范围内（{field}）")
+        raise invalid_field(field, N_("该村不在本校所属中心校的服务范围内"))
 
 
 def id_card_check_char(first17: str) -> str:
@@ -107,16 +111,16 @@ def normalize_id_card(value: str | None, field: str = "id_card_no") -> str | Non
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str):
-        raise invalid_field(field, f"字段 {field} 必须是字符串")
+        raise invalid_field(field, N_("身份证号必须是文字"))
     value = value.strip().upper()
     if not ID_CARD_RE.match(value):
-        raise invalid_field(field, f"字段 {field} 必须是18位身份证号（17位数字加1位数字或X）")
+        raise invalid_field(field, N_("身份证号必须是18位（17位数字加1位数字或X）"))
     try:
         dt.date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
-        raise invalid_field(field, f"字段 {field} 中的出生日期无效") from None
+        raise invalid_field(field, N_("身份证号中的出生日期无效")) from None
     if id_card_check_char(value[:17]) != value[17]:
-        raise invalid_field(field, f"字段 {field} 校验位不正确，请核对身份证号")
+        raise invalid_field(field, N_("身份证号校验位不正确，请核对身份证号"))
     return value
 
 
@@ -143,7 +147,7 @@ def create_school(session: Session, scope: Scope, *, name: str, kind: str, paren
     elif level is None:
         level = "nine_year"
     elif level not in SCHOOL_LEVELS:
-        raise invalid_field("level", f"字段 level 必须是以下之一：{', '.join(SCHOOL_LEVELS)}")
+        raise invalid_field("level", N_("学段必须是以下之一：%(choices)s"), choices=_CODES.join(SCHOOL_LEVELS))
     parent = _load(session, scope, School, parent_id, "parent_id") if parent_id is not None else None
     if kind == "county" and parent is not None:
         raise invalid_field("parent_id", N_("县教育局不能有上级（parent_id 须为空）"))
@@ -159,7 +163,8 @@ def create_school(session: Session, scope: Scope, *, name: str, kind: str, paren
         raise Forbidden(N_("只有系统管理员可以新建县教育局或中心校"))
     parent_filter = School.parent_id == parent.id if parent is not None else School.parent_id.is_(None)
     if session.scalar(select(School.id).where(parent_filter, School.name == name, School.kind == kind)):
-        raise Conflict(f"同一上级下已有名为“{name}”的学校", code="duplicate", details={"field": "name"})
+        raise Conflict(N_("同一上级下已有名为“%(name)s”的学校"), code="duplicate", details={"field": "name"},
+                       name=name)
     school = School(name=name, kind=kind, level=level)
     session.add(school)
     session.flush()  # a county's county_id is its own id
@@ -179,16 +184,16 @@ def create_village(session: Session, scope: Scope, *, name: str, center_school_i
     if centers is not None and center.id not in centers:
         raise Forbidden(N_("只有系统管理员或本中心校的中心校长、教导主任可以新建村"))
     if session.scalar(select(Village.id).where(Village.center_school_id == center.id, Village.name == name)):
-        raise Conflict(f"该中心校已有名为“{name}”的村", code="duplicate", details={"field": "name"})
+        raise Conflict(N_("该中心校已有名为“%(name)s”的村"), code="duplicate", details={"field": "name"}, name=name)
     village = Village(name=name, center_school_id=center.id)
     session.add(village)
     session.flush()
     return village
 
 
-def _require_manages(session: Session, scope: Scope, school_id: int, what: str) -> None:
+def _require_manages(session: Session, scope: Scope, school_id: int, refusal: Msg) -> None:
     if not may_manage_school(session, scope, school_id):
-        raise Forbidden(f"您无权为该学校{what}")
+        raise Forbidden(refusal)
 
 
 # --- classes -----------------------------------------------------------------------------------
@@ -208,12 +213,12 @@ def create_class(session: Session, scope: Scope, *, school_id: int, school_year:
     school = _load(session, scope, School, school_id, "school_id")
     if school.kind == "county":
         raise invalid_field("school_id", N_("县教育局不能开设班级（school_id 须为中心校或村小）"))
-    _require_manages(session, scope, school.id, "新建班级")
+    _require_manages(session, scope, school.id, N_("您无权为该学校新建班级"))
     if session.scalar(select(SchoolClass.id).where(SchoolClass.school_id == school.id,
                                                    SchoolClass.school_year == school_year,
                                                    SchoolClass.name == name)):
-        raise Conflict(f"该校 {school_year} 学年已有名为“{name}”的班级", code="duplicate",
-                       details={"field": "name"})
+        raise Conflict(N_("该校 %(year)s 学年已有名为“%(name)s”的班级"), code="duplicate",
+                       details={"field": "name"}, year=school_year, name=name)
     klass = SchoolClass(school_id=school.id, school_year=school_year, grade=grade, name=name)
     session.add(klass)
     session.flush()
@@ -232,10 +237,10 @@ def _check_guardians(guardians: Iterable) -> list[dict]:
     for i, g in enumerate(guardians):
         prefix = f"guardians[{i}]"
         if not isinstance(g, dict):
-            raise invalid_field(prefix, f"字段 {prefix} 必须是对象")
+            raise invalid_field(prefix, N_("字段 %(name)s 必须是对象"), name=prefix)
         unknown = sorted(set(g) - {"name", "relation", "phone"})
         if unknown:
-            raise invalid_field(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
+            raise invalid_field(f"{prefix}.{unknown[0]}", N_("未知字段：%(name)s"), name=f"{prefix}.{unknown[0]}")
         out.append({
             "name": required_text(f"{prefix}.name", g.get("name"), 60),
             "relation": required_text(f"{prefix}.relation", g.get("relation"), 20),
@@ -277,7 +282,7 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
     flags = list(flags)
     for f in flags:
         if f not in STUDENT_FLAGS:
-            raise invalid_field("flags", f"字段 flags 只能包含：{', '.join(STUDENT_FLAGS)}")
+            raise invalid_field("flags", N_("特殊群体标记只能是：%(choices)s"), choices=_CODES.join(STUDENT_FLAGS))
     guardian_rows = _check_guardians(guardians)
 
     klass = _load(session, scope, SchoolClass, class_id, "class_id")
@@ -285,9 +290,9 @@ def create_student(session: Session, scope: Scope, *, name: str, gender: str, bi
     school = session.get(School, klass.school_id)
     if village.center_school_id != school.center_id:
         raise invalid_field("village_id", N_("该村不在本校所属中心校的服务范围内（village_id）"))
-    _require_manages(session, scope, school.id, "新建学生")
+    _require_manages(session, scope, school.id, N_("您无权为该学校新建学生"))
     if student_no and session.scalar(select(Student.id).where(Student.student_no == student_no)):
-        raise Conflict(f"学籍号 {student_no} 已存在", code="duplicate", details={"field": "student_no"})
+        raise Conflict(N_("学籍号 %(no)s 已存在"), code="duplicate", details={"field": "student_no"}, no=student_no)
     if id_card_no and session.scalar(select(Student.id).where(Student.id_card_no == id_card_no)):
         raise Conflict(N_("该身份证号已登记在另一名学生名下"), code="duplicate", details={"field": "id_card_no"})
 
@@ -379,7 +384,7 @@ def update_student(session: Session, scope: Scope, user: User, student_id, value
     unknown = sorted(set(values) - set(("name", "gender", "birth_date", "village_id", "student_no",
                                         "id_card_no", "flags", "guardians")))
     if unknown:
-        raise invalid_field(unknown[0], f"未知字段：{unknown[0]}")
+        raise invalid_field(unknown[0], N_("未知字段：%(name)s"), name=unknown[0])
     clean: dict = {}
     if "name" in values:
         clean["name"] = required_text("name", values["name"], 60)
@@ -405,7 +410,7 @@ def update_student(session: Session, scope: Scope, user: User, student_id, value
     if "flags" in values:
         flags = values["flags"] or []
         if not isinstance(flags, list) or any(f not in STUDENT_FLAGS for f in flags):
-            raise invalid_field("flags", f"字段 flags 只能包含：{', '.join(STUDENT_FLAGS)}")
+            raise invalid_field("flags", N_("特殊群体标记只能是：%(choices)s"), choices=_CODES.join(STUDENT_FLAGS))
         clean["flags"] = flags
     if "guardians" in values:
         if not isinstance(values["guardians"], list):
@@ -423,7 +428,8 @@ def update_student(session: Session, scope: Scope, user: User, student_id, value
         raise Forbidden(N_("您无权查看或修改完整身份证号"), details={"field": "id_card_no"})
     if clean.get("student_no") and session.scalar(select(Student.id).where(
             Student.student_no == clean["student_no"], Student.id != student.id)):
-        raise Conflict(f"学籍号 {clean['student_no']} 已存在", code="duplicate", details={"field": "student_no"})
+        raise Conflict(N_("学籍号 %(no)s 已存在"), code="duplicate", details={"field": "student_no"},
+                       no=clean["student_no"])
     if clean.get("id_card_no") and session.scalar(select(Student.id).where(
             Student.id_card_no == clean["id_card_no"], Student.id != student.id)):
         raise Conflict(N_("该身份证号已登记在另一名学生名下"), code="duplicate", details={"field": "id_card_no"})
@@ -462,13 +468,21 @@ def id_card_as_seen_by(scope: Scope, student: Student) -> str | None:
 # --- the school calendar -----------------------------------------------------------------------
 
 
+# The calendar's lists of dates, as staff call them: (not a date, outside the term).
+_DATE_KIND = {
+    "holidays": (N_("第 %(n)d 个节假日不是有效日期（YYYY-MM-DD）"), N_("节假日 %(date)s 不在学期起止日期之内")),
+    "workdays": (N_("第 %(n)d 个调休上课日不是有效日期（YYYY-MM-DD）"), N_("调休上课日 %(date)s 不在学期起止日期之内")),
+}
+_TERM_BOUND = {"start": N_("学期开始日期"), "end": N_("学期结束日期")}
+
+
 def _check_dates(field: str, values, start: dt.date, end: dt.date) -> list[dt.date]:
     out = []
     for i, d in enumerate(values):
         if not isinstance(d, dt.date) or isinstance(d, dt.datetime):
-            raise invalid_field(f"{field}[{i}]", f"字段 {field}[{i}] 必须是有效日期（YYYY-MM-DD）")
+            raise invalid_field(f"{field}[{i}]", _DATE_KIND[field][0], n=i + 1)
         if not start <= d <= end:
-            raise invalid_field(f"{field}[{i}]", f"字段 {field}[{i}] 的日期 {d.isoformat()} 不在学期起止日期之内")
+            raise invalid_field(f"{field}[{i}]", _DATE_KIND[field][1], date=d.isoformat())
         out.append(d)
     return sorted(set(out))
 
@@ -491,32 +505,34 @@ def set_calendar(session: Session, scope: Scope, school_id: int, *, school_year:
         raise invalid_field("term", N_("字段 term 必须是 1 或 2"))
     for field, value in (("start", start), ("end", end)):
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise invalid_field(field, f"字段 {field} 必须是有效日期（YYYY-MM-DD）")
+            raise invalid_field(field, N_("%(what)s必须是有效日期（YYYY-MM-DD）"), what=_TERM_BOUND[field])
     if start > end:
-        raise invalid_field("end", N_("学期结束日期（end）不能早于开始日期（start）"))
+        raise invalid_field("end", N_("学期结束日期不能早于开始日期"))
     first_year = int(school_year[:4])
     for field, value in (("start", start), ("end", end)):
         if value.year not in (first_year, first_year + 1):
-            raise invalid_field(field, f"字段 {field} 不在 {school_year} 学年之内")
+            raise invalid_field(field, N_("%(what)s不在 %(year)s 学年之内"), what=_TERM_BOUND[field],
+                                year=school_year)
     holidays = _check_dates("holidays", holidays, start, end)
     workdays = _check_dates("workdays", workdays, start, end)
     for i, d in enumerate(workdays):
         if d.weekday() < 5:
-            raise invalid_field(f"workdays[{i}]",
-                           f"字段 workdays[{i}] 的调休上课日 {d.isoformat()} 是周一至周五，本来就上课；只能填周六或周日")
+            raise invalid_field(f"workdays[{i}]", N_("调休上课日 %(date)s 是周一至周五，本来就上课；只能填周六或周日"),
+                                date=d.isoformat())
     both = sorted(set(holidays) & set(workdays))
     if both:
-        raise invalid_field("workdays", f"日期 {both[0].isoformat()} 不能同时是节假日（holidays）和调休上课日（workdays）")
+        raise invalid_field("workdays", N_("日期 %(date)s 不能同时是节假日和调休上课日"), date=both[0].isoformat())
 
     school = _load(session, scope, School, school_id, "school_id")
     if school.kind == "county":
         raise invalid_field("school_id", N_("县教育局没有校历（school_id 须为中心校或村小）"))
-    _require_manages(session, scope, school.id, "设置校历")
+    _require_manages(session, scope, school.id, N_("您无权为该学校设置校历"))
 
     other = session.scalars(select(Term).where(Term.school_id == school.id, Term.school_year == school_year,
                                                Term.term != term)).first()
     if other is not None and start <= other.end and other.start <= end:
-        raise invalid_field("start", f"与第{other.term}学期（{other.start}—{other.end}）的日期重叠")
+        raise invalid_field("start", N_("与第%(term)d学期（%(start)s—%(end)s）的日期重叠"), term=other.term,
+                            start=other.start.isoformat(), end=other.end.isoformat())
 
     row = session.scalars(select(Term).where(Term.school_id == school.id, Term.school_year == school_year,
                                              Term.term == term)).first()

@@ -20,7 +20,7 @@ from models import ROLE_SCOPE, ROLES, RoleAssignment, School, SchoolClass, User,
 from workflow.access import accounts
 from workflow.access.permissions import may_grant, require_edit_user
 from workflow.access.scope import ROLE_NAMES, Scope, get_in_scope
-from workflow.errors import N_, Conflict, Forbidden, invalid_field
+from workflow.errors import N_, NAME_SEP, Conflict, Forbidden, Msg, invalid_field
 from workflow.org.services import SCHOOL_KIND_NAMES
 from workflow.org.services import _load as load_in_scope
 from workflow.validation import required_text
@@ -38,7 +38,11 @@ ROLE_SCHOOL_KINDS = {
 }
 _SCOPE_FIELDS = {"school": "school_id", "class": "class_id", "village": "village_id"}
 _MODELS = {"school_id": School, "class_id": SchoolClass, "village_id": Village}
-_WHAT = {"school_id": "学校（school_id）", "class_id": "班级（class_id）", "village_id": "村（village_id）"}
+# A role item carrying an id its role is not bound to, or lacking the one it is bound to.
+_NOT_BOUND = {"school_id": N_("角色“%(role)s”不绑定学校，请留空"), "class_id": N_("角色“%(role)s”不绑定班级，请留空"),
+              "village_id": N_("角色“%(role)s”不绑定村，请留空")}
+_NEEDS = {"school_id": N_("角色“%(role)s”必须选择学校"), "class_id": N_("角色“%(role)s”必须选择班级"),
+          "village_id": N_("角色“%(role)s”必须选择村")}
 
 Grant = tuple[str, int | None, int | None, int | None]  # (role, school_id, class_id, village_id)
 
@@ -48,25 +52,24 @@ def check_role_shape(i: int, item) -> Grant:
     `roles[i]...`: the item carries exactly the id its role is bound to (models.ROLE_SCOPE)."""
     prefix = f"roles[{i}]"
     if not isinstance(item, dict):
-        raise invalid_field(prefix, f"字段 {prefix} 必须是对象")
+        raise invalid_field(prefix, N_("字段 %(name)s 必须是对象"), name=prefix)
     unknown = sorted(set(item) - {"role", "school_id", "class_id", "village_id"})
     if unknown:
-        raise invalid_field(f"{prefix}.{unknown[0]}", f"未知字段：{prefix}.{unknown[0]}")
+        raise invalid_field(f"{prefix}.{unknown[0]}", N_("未知字段：%(name)s"), name=f"{prefix}.{unknown[0]}")
     role = item.get("role")
     if role not in ROLES:
-        raise invalid_field(f"{prefix}.role", f"字段 {prefix}.role 必须是以下之一：{', '.join(ROLES)}")
+        raise invalid_field(f"{prefix}.role", N_("第 %(n)d 个角色未知，须为以下之一：%(choices)s"), n=i + 1,
+                            choices=", ".join(ROLES))
     ids = {k: item.get(k) for k in ("school_id", "class_id", "village_id")}
     for k, v in ids.items():
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise invalid_field(f"{prefix}.{k}", f"字段 {prefix}.{k} 必须是整数")
+            raise invalid_field(f"{prefix}.{k}", N_("字段 %(name)s 必须是整数"), name=f"{prefix}.{k}")
     wanted = _SCOPE_FIELDS.get(ROLE_SCOPE[role])
     for k, v in ids.items():
         if k != wanted and v is not None:
-            raise invalid_field(f"{prefix}.{k}", f"角色“{ROLE_NAMES[role]}”（{role}）不绑定{_WHAT[k]}，"
-                                                 f"请留空（{prefix}.{k}）")
+            raise invalid_field(f"{prefix}.{k}", _NOT_BOUND[k], role=ROLE_NAMES[role])
     if wanted is not None and ids[wanted] is None:
-        raise invalid_field(f"{prefix}.{wanted}", f"角色“{ROLE_NAMES[role]}”（{role}）必须选择{_WHAT[wanted]}"
-                                                  f"（{prefix}.{wanted}）")
+        raise invalid_field(f"{prefix}.{wanted}", _NEEDS[wanted], role=ROLE_NAMES[role])
     return role, ids["school_id"], ids["class_id"], ids["village_id"]
 
 
@@ -84,14 +87,12 @@ def check_roles(session: Session, scope: Scope, roles) -> list[Grant]:
             obj = load_in_scope(session, scope, _MODELS[key], value, f"roles[{i}].{key}")
             kinds = ROLE_SCHOOL_KINDS.get(role)
             if key == "school_id" and kinds and obj.kind not in kinds:
-                raise invalid_field(f"roles[{i}].school_id",
-                                    f"角色“{ROLE_NAMES[role]}”（{role}）须绑定到{'、'.join(SCHOOL_KIND_NAMES[x] for x in kinds)}"
-                                    f"（roles[{i}].school_id）")
+                raise invalid_field(f"roles[{i}].school_id", N_("角色“%(role)s”须绑定到%(kinds)s"),
+                                    role=ROLE_NAMES[role], kinds=Msg.join(NAME_SEP, [SCHOOL_KIND_NAMES[x] for x in kinds]))
     for i, grant in enumerate(shaped):
         if not may_grant(session, scope, *grant):
-            raise Forbidden(f"您只能授予低于您本人最高角色、且在您管辖范围内的角色"
-                            f"（roles[{i}]：{ROLE_NAMES[grant[0]]}）",
-                            details={"field": f"roles[{i}]"})
+            raise Forbidden(N_("您只能授予低于您本人最高角色、且在您管辖范围内的角色（%(role)s）"),
+                            details={"field": f"roles[{i}]"}, role=ROLE_NAMES[grant[0]])
     return list(dict.fromkeys(shaped))  # the same grant twice adds nothing
 
 
@@ -109,7 +110,8 @@ def create_user(session: Session, scope: Scope, *, username: str, password: str,
     accounts.check_password_policy(password, username)
     grants = check_roles(session, scope, roles)
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-        raise Conflict(f"用户名“{username}”已被使用", code="duplicate", details={"field": "username"})
+        raise Conflict(N_("用户名“%(username)s”已被使用"), code="duplicate", details={"field": "username"},
+                       username=username)
     user = User(username=username, name=name, is_active=True)
     user.set_password(password)
     for role, school_id, class_id, village_id in grants:

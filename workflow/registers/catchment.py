@@ -33,7 +33,7 @@ from workflow import clock
 from workflow.access.permissions import may_crosscheck_catchment, may_edit_catchment, sees_full_catchment_ids
 from workflow.access.scope import Scope, get_in_scope
 from workflow.cases.engine import create_case_system
-from workflow.errors import Forbidden, Invalid, NotFound
+from workflow.errors import Forbidden, Invalid, Msg, NotFound
 from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES, normalize_id_card
 from workflow.spreadsheets import NotXlsx, cell_date, cell_text, read_xlsx_rows, xlsx_bytes
 from workflow.validation import N_
@@ -131,8 +131,8 @@ def is_compulsory_age(birth: dt.date, day: dt.date) -> bool:
 @dataclass
 class RowProblem:
     row: int
-    field: str
-    reason: str
+    field: str  # the column's header, as the file names it (Chinese in both languages)
+    reason: Msg
 
     def as_dict(self) -> dict:
         return {"row": self.row, "field": self.field, "reason": self.reason}
@@ -184,8 +184,8 @@ class ImportResult:
         return self.created + self.updated + self.unchanged
 
 
-def _not_xlsx(message: str | None = None) -> Invalid:
-    return Invalid(message or "文件不是 Excel（.xlsx）文件，请上传用 Excel 或 WPS 保存的 .xlsx 登记表",
+def _not_xlsx(message: Msg | None = None) -> Invalid:
+    return Invalid(message or N_("文件不是 Excel（.xlsx）文件，请上传用 Excel 或 WPS 保存的 .xlsx 登记表"),
                    code="invalid_file", details={"field": "file"})
 
 
@@ -197,7 +197,7 @@ def read_rows(data: bytes) -> list[tuple[int, tuple]]:
     try:
         rows = read_xlsx_rows(data, max_rows=MAX_ROWS + HEADER_SEARCH_ROWS, max_cols=MAX_COLS)
     except NotXlsx as exc:
-        raise _not_xlsx(None if exc.message == NotXlsx().message else exc.message) from None
+        raise _not_xlsx(None if exc.message == NotXlsx().message else exc.msg) from None
     return list(enumerate(rows, start=1))
 
 
@@ -219,14 +219,17 @@ def _find_header(rows) -> tuple[int, dict[str, int]]:
                     columns[key] = i
             missing = [HEADERS[k] for k in REQUIRED_COLUMNS if k not in columns]
             if missing:
-                raise Invalid(f"第 {number} 行（表头）缺少必需的列：{'、'.join(missing)}", code="invalid_rows",
-                              details={"errors": [{"row": number, "field": m, "reason": "缺少必需的列"}
-                                                  for m in missing], "warnings": []})
+                # the headers stay Chinese in both languages: the school's file names its columns so
+                raise Invalid(N_("第 %(row)d 行（表头）缺少必需的列：%(columns)s"), code="invalid_rows",
+                              details={"errors": [{"row": number, "field": m, "reason": N_("缺少必需的列")}
+                                                  for m in missing], "warnings": []},
+                              row=number, columns="、".join(missing))
             return index, columns
     expected = "、".join(HEADERS[k] for k, _ in COLUMNS if k != "village")
-    raise Invalid(f"找不到表头行：前 {HEADER_SEARCH_ROWS} 行中没有「姓名」列；表头应为：{expected}",
+    raise Invalid(N_("找不到表头行：前 %(n)d 行中没有「姓名」列；表头应为：%(columns)s"),
                   code="invalid_rows",
-                  details={"errors": [{"row": 1, "field": "姓名", "reason": "找不到表头行"}], "warnings": []})
+                  details={"errors": [{"row": 1, "field": "姓名", "reason": N_("找不到表头行")}], "warnings": []},
+                  n=HEADER_SEARCH_ROWS, columns=expected)
 
 
 def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
@@ -264,7 +267,8 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
             continue
         result.rows_total += 1
         if result.rows_total > MAX_ROWS:
-            raise Invalid(f"文件超过 {MAX_ROWS} 行，请按村分开导入", code="invalid_file", details={"field": "file"})
+            raise Invalid(N_("文件超过 %(n)d 行，请按村分开导入"), code="invalid_file", details={"field": "file"},
+                          n=MAX_ROWS)
         problems: list[RowProblem] = []
 
         def bad(key, reason, number=number, problems=problems):
@@ -272,58 +276,64 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
 
         name = cell_text(cell(values, "name"))
         if not name:
-            bad("name", "姓名不能为空")
+            bad("name", N_("姓名不能为空"))
         elif len(name) > 60:
-            bad("name", "姓名超过 60 个字符")
+            bad("name", Msg(N_("姓名超过 %(n)d 个字符"), n=60))
         raw_gender = cell_text(cell(values, "gender"))
         gender = GENDER_IN.get(raw_gender.upper())
         if gender is None:
-            bad("gender", f"性别须为「男」或「女」（填写的是「{raw_gender}」）")
+            bad("gender", Msg(N_("性别须为「男」或「女」（填写的是「%(value)s」）"), value=raw_gender))
         raw_birth = cell(values, "birth_date")
         birth = cell_date(raw_birth)
         if birth is None:
             shown = cell_text(raw_birth)
-            bad("birth_date", f"出生日期无效：「{shown}」（应为 2016-05-01 这样的日期）" if shown else N_("出生日期不能为空"))
+            bad("birth_date", Msg(N_("出生日期无效：「%(value)s」（应为 2016-05-01 这样的日期）"), value=shown)
+                if shown else N_("出生日期不能为空"))
         elif birth > today:
-            bad("birth_date", f"出生日期 {birth.isoformat()} 晚于今天")
+            bad("birth_date", Msg(N_("出生日期 %(date)s 晚于今天"), date=birth.isoformat()))
         raw_id = cell(values, "id_card_no")
         id_card = None
         if isinstance(raw_id, (int, float)) and not isinstance(raw_id, bool):
-            bad("id_card_no", "身份证号被存成了数字，末几位可能已丢失；请把该列设为文本格式后重新填写")
+            bad("id_card_no", N_("身份证号被存成了数字，末几位可能已丢失；请把该列设为文本格式后重新填写"))
         elif cell_text(raw_id):
             try:
                 id_card = normalize_id_card(cell_text(raw_id), field="身份证号")
             except Invalid as exc:
-                bad("id_card_no", exc.message.replace("字段 身份证号 ", "身份证号"))
+                bad("id_card_no", exc.msg)
             if id_card and birth and id_card[6:14] != birth.strftime("%Y%m%d"):
-                bad("id_card_no", f"身份证号中的出生日期（{id_card[6:14]}）与出生日期 {birth.isoformat()} 不符")
+                bad("id_card_no", Msg(N_("身份证号中的出生日期（%(in_id)s）与出生日期 %(date)s 不符"),
+                                      in_id=id_card[6:14], date=birth.isoformat()))
             if id_card:
                 if id_card in seen_ids:
-                    bad("id_card_no", f"身份证号与第 {seen_ids[id_card]} 行重复")
+                    bad("id_card_no", Msg(N_("身份证号与第 %(row)d 行重复"), row=seen_ids[id_card]))
                 else:
                     seen_ids[id_card] = number
         household = HOUSEHOLD_IN.get(cell_text(cell(values, "household_status")))
         if household is None:
-            bad("household_status", f"户籍须为「本地户籍」或「外地户籍」（填写的是「{cell_text(cell(values, 'household_status'))}」）")
+            bad("household_status", Msg(N_("户籍须为「本地户籍」或「外地户籍」（填写的是「%(value)s」）"),
+                                        value=cell_text(cell(values, "household_status"))))
         status = STATUS_IN.get(cell_text(cell(values, "status")))
         if status is None:
+            # the words the file must hold, Chinese in both languages
             allowed = "、".join(STATUS_LABELS.values())
-            bad("status", f"就读状态须为：{allowed}（填写的是「{cell_text(cell(values, 'status'))}」）")
+            bad("status", Msg(N_("就读状态须为：%(allowed)s（填写的是「%(value)s」）"), allowed=allowed,
+                              value=cell_text(cell(values, "status"))))
         destination = cell_text(cell(values, "destination")) or None
         if status == "enrolled_elsewhere" and not destination:
-            bad("destination", "就读状态为外地就读时须填写就读学校/去向")
+            bad("destination", N_("就读状态为外地就读时须填写就读学校/去向"))
         if destination and len(destination) > 120:
-            bad("destination", "就读学校/去向超过 120 个字符")
+            bad("destination", Msg(N_("就读学校/去向超过 %(n)d 个字符"), n=120))
         row_village = cell_text(cell(values, "village"))
         if row_village and row_village != village.name:
             if row_village in sister_villages:
-                bad("village", f"该行属于{row_village}，不是本次导入的{village.name}；请按村分开导入")
+                bad("village", Msg(N_("该行属于%(row_village)s，不是本次导入的%(village)s；请按村分开导入"),
+                                   row_village=row_village, village=village.name))
             else:
-                bad("village", f"未知的村：「{row_village}」")
+                bad("village", Msg(N_("未知的村：「%(village)s」"), village=row_village))
         if name and birth and not id_card:
             key = (name, birth)
             if key in seen_people:
-                bad("name", f"与第 {seen_people[key]} 行重复（姓名和出生日期相同）")
+                bad("name", Msg(N_("与第 %(row)d 行重复（姓名和出生日期相同）"), row=seen_people[key]))
             else:
                 seen_people[key] = number
         notes = cell_text(cell(values, "notes")) or None
@@ -331,7 +341,8 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
             age = age_on(birth, today)
             if not MIN_AGE <= age <= MAX_AGE:
                 result.warnings.append(RowProblem(number, HEADERS["birth_date"],
-                                                  f"年龄 {age} 岁，不在 6–15 岁之间（仍会登记）"))
+                                                  Msg(N_("年龄 %(age)d 岁，不在 %(lo)d–%(hi)d 岁之间（仍会登记）"),
+                                                      age=age, lo=MIN_AGE, hi=MAX_AGE)))
         parsed = None
         if not problems:
             parsed = ParsedRow(number, name, gender, birth, id_card, household, status, destination, notes)
@@ -348,14 +359,15 @@ def check_file(session: Session, scope: Scope, village_id, data: bytes, *,
     for parsed, problems in candidates:
         if parsed is not None and parsed.id_card_no and taken.get(parsed.id_card_no, village.id) != village.id:
             problems.append(RowProblem(parsed.row, HEADERS["id_card_no"],
-                                       f"该身份证号已登记在{other_names.get(taken[parsed.id_card_no], '其他村')}"))
+                                       Msg(N_("该身份证号已登记在%(village)s"),
+                                           village=other_names.get(taken[parsed.id_card_no]) or N_("其他村"))))
         if problems:
             result.errors.extend(problems)
         else:
             result.valid.append(parsed)
     if result.rows_total == 0:
         raise Invalid(N_("文件中没有数据行"), code="invalid_rows",
-                      details={"errors": [{"row": header_index + 2, "field": "姓名", "reason": "没有数据行"}],
+                      details={"errors": [{"row": header_index + 2, "field": "姓名", "reason": N_("没有数据行")}],
                                "warnings": []})
     result.errors.sort(key=lambda p: p.row)
     return result
@@ -372,9 +384,9 @@ def import_register(session: Session, scope: Scope, user: User, village_id, data
     """
     check = check_file(session, scope, village_id, data, today=today)
     if check.errors and not only_valid:
-        raise Invalid(f"文件有 {len({e.row for e in check.errors})} 行有误，未导入任何数据；"
-                      "请改正后重新导入，或选择「只导入正确的行」", code="invalid_rows",
-                      details={"errors": check.error_dicts(), "warnings": check.warning_dicts()})
+        raise Invalid(N_("文件有 %(n)d 行有误，未导入任何数据；请改正后重新导入，或选择「只导入正确的行」"),
+                      code="invalid_rows", details={"errors": check.error_dicts(), "warnings": check.warning_dicts()},
+                      n=len({e.row for e in check.errors}))
     village = check.village
     # plain rows and Core statements: a 5,000-row register is one read, one executemany insert and
     # one executemany update, not 5,000 ORM objects flushed one by one (docs/performance.md)
@@ -529,7 +541,7 @@ def _match(children: list[CatchmentChild], session: Session) -> dict[int, Studen
     return out
 
 
-def _item(c: CatchmentChild, village: Village, student: Student | None, note: str = "",
+def _item(c: CatchmentChild, village: Village, student: Student | None, note: Msg | str = "",
           case_id: int | None = None) -> dict:
     return {"child_id": c.id, "name": c.name, "village_id": village.id, "village": village.name,
             "birth_date": c.birth_date.isoformat(), "register_status": c.status,
@@ -588,13 +600,16 @@ def crosscheck(session: Session, scope: Scope, user: User, *, village_id=None, c
             if c.student_id != student.id:
                 c.student_id = student.id
         if student is None and c.status == "enrolled_here":
-            result.not_on_rolls.append(_item(c, village, None, "登记为本学区就读，但学籍中找不到该儿童"))
+            result.not_on_rolls.append(_item(c, village, None, N_("登记为本学区就读，但学籍中找不到该儿童")))
         if student is not None and student.status in ("active", "suspended") and c.status != "enrolled_here":
             result.registered_otherwise.append(_item(
-                c, village, student, f"学籍显示{STUDENT_STATUS_NAMES[student.status]}，登记表为{STATUS_LABELS[c.status]}"))
+                c, village, student, Msg(N_("学籍显示%(student_status)s，登记表为%(register_status)s"),
+                                         student_status=STUDENT_STATUS_NAMES[student.status],
+                                         register_status=STATUS_LABELS[c.status])))
         if student is not None and student.status != "active" and c.status == "enrolled_here":
             result.not_active.append(_item(c, village, student,
-                                           f"学籍状态：{STUDENT_STATUS_NAMES.get(student.status, student.status)}"))
+                                           Msg(N_("学籍状态：%(status)s"),
+                                               status=STUDENT_STATUS_NAMES.get(student.status, student.status))))
         if c.status != "not_enrolled" or not is_compulsory_age(c.birth_date, today):
             continue
         if student is not None and student.status not in RECOVERABLE:
@@ -602,15 +617,15 @@ def crosscheck(session: Session, scope: Scope, user: User, *, village_id=None, c
         if student is not None:
             under_way = open_cases.get((student.id, "return")) or open_cases.get((student.id, "transfer_in"))
             if under_way:
-                result.enrolled_nowhere.append(_item(c, village, student, "返校/转入手续办理中", under_way))
+                result.enrolled_nowhere.append(_item(c, village, student, N_("返校/转入手续办理中"), under_way))
                 continue
             if student.id in exempt and (student.id, "recovery") not in open_cases:
                 result.enrolled_nowhere.append(_item(
-                    c, village, student, "劝返案件已按缓学/免学办结；请把登记表的就读状态改为缓学"))
+                    c, village, student, N_("劝返案件已按缓学/免学办结；请把登记表的就读状态改为缓学")))
                 continue
             existing = open_cases.get((student.id, "recovery"))
             if existing:
-                result.enrolled_nowhere.append(_item(c, village, student, "已有劝返案件", existing))
+                result.enrolled_nowhere.append(_item(c, village, student, N_("已有劝返案件"), existing))
                 continue
         else:
             student = Student(name=c.name, gender=c.gender, birth_date=c.birth_date, id_card_no=c.id_card_no,
@@ -628,6 +643,6 @@ def crosscheck(session: Session, scope: Scope, user: User, *, village_id=None, c
             effective_date=today, existing_ok=True)
         open_cases[(student.id, "recovery")] = case.id
         result.opened_case_ids.append(case.id)
-        result.enrolled_nowhere.append(_item(c, village, student, "已开启劝返案件", case.id))
+        result.enrolled_nowhere.append(_item(c, village, student, N_("已开启劝返案件"), case.id))
     session.flush()
     return result

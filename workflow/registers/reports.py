@@ -30,7 +30,7 @@ from models import (
 from workflow.absence import ladder
 from workflow.access import permissions
 from workflow.access.scope import Scope, case_filter, get_in_scope, school_filter, village_filter
-from workflow.errors import N_, Invalid, NotFound
+from workflow.errors import N_, Invalid, Msg, NotFound
 from workflow.org.services import GENDER_NAMES, STUDENT_STATUS_NAMES
 from workflow.processes.absence import PROCESS as ABSENCE
 from workflow.processes.absence import SUSPECTED_DROPOUT_STATES
@@ -52,9 +52,9 @@ STATUS_CHANGES = {
     ("recovery", "confirm_elsewhere"): "enrolled_elsewhere",
 }
 KIND_LABELS = {
-    "suspended": "休学", "resumed": "复学", "transferred_out": "转出", "transferred_in": "转入",
-    "re_enrolled": "返校（补办入学手续）", "dropout": "辍学", "recovered": "劝返复学",
-    "enrolled_elsewhere": "确认在外校就读",
+    "suspended": N_("休学"), "resumed": N_("复学"), "transferred_out": N_("转出"), "transferred_in": N_("转入"),
+    "re_enrolled": N_("返校（补办入学手续）"), "dropout": N_("辍学"), "recovered": N_("劝返复学"),
+    "enrolled_elsewhere": N_("确认在外校就读"),
 }
 # kinds whose class is the one the child joins (the others: the class the child left)
 JOINING = ("resumed", "transferred_in", "re_enrolled", "recovered")
@@ -249,10 +249,10 @@ class NoticeItem:
     student_name: str
     class_name: str
     kind: str
-    kind_label: str
+    kind_label: Msg
     effective_date: dt.date
     case_id: int
-    detail: str = ""
+    detail: Msg | str = ""
 
     def as_dict(self) -> dict:
         return {"student_id": self.student_id, "student_name": self.student_name, "class_name": self.class_name,
@@ -292,19 +292,21 @@ def status_change_notice(session: Session, scope: Scope, *, school_id, date_from
         SchoolClass.id.in_(sorted(i for i in class_ids if i) or [-1]))).all())
     items = []
     for history, case, kind, class_id, data in picked:
-        detail = ""
+        detail: Msg | str = ""
         if kind == "transferred_out":
-            detail = "转往：" + "，".join(x for x in (data.get("destination_school"), data.get("destination_region")) if x)
+            # the places as typed, joined as the school writes them
+            place = "，".join(x for x in (data.get("destination_school"), data.get("destination_region")) if x)
+            detail = Msg(N_("转往：%(place)s"), place=place) if place else ""
         elif kind == "transferred_in" and data.get("origin_school"):
-            detail = "转自：" + data["origin_school"]
+            detail = Msg(N_("转自：%(school)s"), school=data["origin_school"])
         elif kind == "dropout" and data.get("reason_category"):
-            detail = "原因：" + data["reason_category"]
+            detail = Msg(N_("原因：%(reason)s"), reason=data["reason_category"])
         elif kind == "suspended" and data.get("end"):
-            detail = f"休学至 {data['end']}"
+            detail = Msg(N_("休学至 %(date)s"), date=data["end"])
         elif kind == "enrolled_elsewhere" and data.get("destination_school"):
-            detail = "就读学校：" + data["destination_school"]
+            detail = Msg(N_("就读学校：%(school)s"), school=data["destination_school"])
         items.append(NoticeItem(case.student_id, case.student.name, names.get(class_id, ""), kind,
-                                KIND_LABELS[kind], history.effective_date, case.id, detail.rstrip("：")))
+                                KIND_LABELS[kind], history.effective_date, case.id, detail))
     items.sort(key=lambda i: (i.effective_date, list(KIND_LABELS).index(i.kind), i.class_name, i.student_name))
     return school, items
 
@@ -316,7 +318,7 @@ def status_change_notice(session: Session, scope: Scope, *, school_id, date_from
 class Area:
     """What a ledger covers: a label, schools and villages (all within the user's scope)."""
 
-    label: str
+    label: Msg | str  # a school's name, or N_("全部")
     school_ids: list[int]
     village_ids: list[int]
 
@@ -331,7 +333,7 @@ def ledger_area(session: Session, scope: Scope, *, county_id=None, center_school
         raise Invalid(N_("county_id、center_school_id、school_id 只能指定一个"), details={"field": "school_id"})
     schools = select(School.id).where(school_filter(scope), School.kind != "county")
     villages = select(Village.id).where(village_filter(scope))
-    label = "全部"
+    label: Msg | str = N_("全部")
     if county_id is not None:
         county = _school(session, scope, county_id, "county_id")
         if county.kind != "county":
@@ -455,7 +457,7 @@ def ledger_rows(session: Session, scope: Scope, area: Area, kind: str, *, today:
                 rows.append([*head, v.date, ladder.KIND_NAMES.get(v.kind, v.kind), people,
                              N_("是") if v.guardian_present else N_("否"), v.outcome or v.notes or "", c.id])
         return headers, rows
-    raise Invalid(f"台账种类须为：{', '.join(LEDGER_KINDS)}", details={"field": "kind"})
+    raise Invalid(N_("台账种类须为：%(choices)s"), details={"field": "kind"}, choices=", ".join(LEDGER_KINDS))
 
 
 def ledger_xlsx(headers: list[str], rows: list[list], title: str) -> bytes:

@@ -29,9 +29,9 @@ from workflow import clock
 from workflow.access.permissions import may_import_dropout_list
 from workflow.access.scope import Scope, student_filter
 from workflow.cases import engine
-from workflow.errors import N_, Forbidden, Invalid, invalid_field
+from workflow.errors import N_, Forbidden, Invalid, Msg, invalid_field
 from workflow.org.services import normalize_id_card
-from workflow.spreadsheets import NotXlsx, cell_text, read_xlsx_rows
+from workflow.spreadsheets import NotXlsx, cell_text, data_rows, read_xlsx_rows
 
 PROCESS = "dropout_check"
 MODES = ("check", "valid_only", "all")
@@ -116,11 +116,12 @@ def _header(rows) -> tuple[int, dict[str, int]]:
             if key and key not in columns:
                 columns[key] = i
         if "id_card_no" not in columns and "student_no" not in columns:
-            raise Invalid(f"第 {number} 行（表头）缺少「身份证号」或「全国学籍号」列", code="invalid_rows",
-                          details={"errors": [{"row": number, "column": "身份证号", "message": "缺少必需的列"}]})
+            raise Invalid(N_("第 %(row)d 行（表头）缺少「身份证号」或「全国学籍号」列"), code="invalid_rows",
+                          details={"errors": [{"row": number, "column": "身份证号", "message": N_("缺少必需的列")}]},
+                          row=number)
         return index, columns
     raise Invalid(N_("找不到表头行：前 5 行中没有「姓名」列"), code="invalid_rows",
-                  details={"errors": [{"row": 1, "column": "姓名", "message": "找不到表头行"}]})
+                  details={"errors": [{"row": 1, "column": "姓名", "message": N_("找不到表头行")}]})
 
 
 def check_list(session: Session, scope: Scope, data: bytes, *, mode: str = "check") -> ListResult:
@@ -128,7 +129,7 @@ def check_list(session: Session, scope: Scope, data: bytes, *, mode: str = "chec
     ID number, else by 全国学籍号. Raises Forbidden (may not import), Invalid (not an .xlsx, no
     header, no number column, no data rows, bad mode). Row problems are in the result."""
     if mode not in MODES:
-        raise invalid_field("mode", f"字段 mode 必须是以下之一：{', '.join(MODES)}")
+        raise invalid_field("mode", N_("导入方式（mode）须为以下之一：%(choices)s"), choices=", ".join(MODES))
     if not may_import_dropout_list(scope):
         raise Forbidden(N_("只有教育局督导、中心校领导、校长和教导处可以导入疑似辍学名单"), code="role_forbidden")
     rows = _rows(data)
@@ -136,30 +137,24 @@ def check_list(session: Session, scope: Scope, data: bytes, *, mode: str = "chec
     result = ListResult(mode=mode)
     parsed: list[tuple[int, str, str | None, str | None, str | None]] = []
     seen: dict[str, int] = {}
-    for number, values in rows[start + 1:]:
-        def cell(key, values=values):
-            i = columns.get(key)
-            return cell_text(values[i]) if i is not None and i < len(values) else ""
-
-        if not any(cell_text(v) for v in values):
-            continue
+    for number, cell in data_rows(rows[start + 1:], columns):
         result.rows += 1
         problems = []
-        name, id_text, no_text, note = cell("name"), cell("id_card_no"), cell("student_no"), cell("note")
+        name, id_text, no_text, note = cell["name"], cell["id_card_no"], cell["student_no"], cell["note"]
         if not name:
-            problems.append({"row": number, "column": "姓名", "message": "姓名不能为空"})
+            problems.append({"row": number, "column": "姓名", "message": N_("姓名不能为空")})
         id_card = None
         if id_text:
             try:
                 id_card = normalize_id_card(id_text)
             except Invalid as exc:
-                problems.append({"row": number, "column": "身份证号", "message": exc.message})
+                problems.append({"row": number, "column": "身份证号", "message": exc.msg})
         if not id_text and not no_text:
-            problems.append({"row": number, "column": "身份证号", "message": "身份证号和全国学籍号至少填一项"})
+            problems.append({"row": number, "column": "身份证号", "message": N_("身份证号和全国学籍号至少填一项")})
         for key, value in (("id", id_card), ("no", no_text or None)):
             if value and f"{key}:{value}" in seen:
                 problems.append({"row": number, "column": "身份证号" if key == "id" else "全国学籍号",
-                                 "message": f"与第 {seen[f'{key}:{value}']} 行重复"})
+                                 "message": Msg(N_("与第 %(row)d 行重复"), row=seen[f"{key}:{value}"])})
             elif value:
                 seen[f"{key}:{value}"] = number
         if problems:
@@ -179,14 +174,14 @@ def check_list(session: Session, scope: Scope, data: bytes, *, mode: str = "chec
         student = (by_id.get(id_card) if id_card else None) or (by_no.get(student_no) if student_no else None)
         if student is None:
             result.unmatched.append({"row": number, "name": name,
-                                     "message": "在您管辖的学校学籍中找不到该儿童（身份证号、学籍号均未匹配）"})
+                                     "message": N_("在您管辖的学校学籍中找不到该儿童（身份证号、学籍号均未匹配）")})
             continue
         if student.name != name:
             result.errors.append({"row": number, "column": "姓名",
-                                  "message": f"姓名与学籍不符（学籍姓名：{student.name}）"})
+                                  "message": Msg(N_("姓名与学籍不符（学籍姓名：%(name)s）"), name=student.name)})
             continue
         if student.school_id is None:
-            result.unmatched.append({"row": number, "name": name, "message": "该学生没有所属学校"})
+            result.unmatched.append({"row": number, "name": name, "message": N_("该学生没有所属学校")})
             continue
         result.matched.append((number, student, note))
     return result
@@ -199,8 +194,8 @@ def import_list(session: Session, scope: Scope, user: User | None, data: bytes, 
     `invalid_rows` (422) and writes nothing. Flushes, never commits."""
     result = check_list(session, scope, data, mode=mode)
     if mode == "all" and result.errors:
-        raise Invalid(f"名单有 {len({e['row'] for e in result.errors})} 行有错误，未开启任何核实", code="invalid_rows",
-                      details={"errors": result.errors, "rows": result.rows})
+        raise Invalid(N_("名单有 %(n)d 行有错误，未开启任何核实"), code="invalid_rows",
+                      details={"errors": result.errors, "rows": result.rows}, n=len({e["row"] for e in result.errors}))
     if mode == "check":
         return result
     today = today or clock.today()

@@ -46,12 +46,12 @@ from models.checks import PoorHouseholdMember
 from workflow import clock
 from workflow.access.permissions import may_run_comparisons
 from workflow.access.scope import Scope
-from workflow.errors import Forbidden, Invalid, NotFound, invalid_field
+from workflow.errors import Forbidden, Invalid, Msg, NotFound, invalid_field
 from workflow.org.calendar import CalendarBook
 from workflow.org.services import STUDENT_STATUS_NAMES, normalize_id_card
 from workflow.registers.catchment import is_compulsory_age
 from workflow.reporting.checks import open_check
-from workflow.spreadsheets import NotXlsx, read_xlsx_rows
+from workflow.spreadsheets import NotXlsx, cell_text, data_rows, read_xlsx_rows
 from workflow.validation import N_
 
 KINDS = ("not_enrolled", "absent_on_roll", "poor_household")
@@ -70,14 +70,14 @@ def center_for(session: Session, scope: Scope, center_school_id) -> School:
     """The center school, visible and of kind `center`, that the user may run comparisons for.
     Raises Invalid (not an id, not a center), NotFound (out of scope), Forbidden."""
     if isinstance(center_school_id, bool) or not isinstance(center_school_id, int):
-        raise invalid_field("center_school_id", "字段 center_school_id 必须是整数")
+        raise invalid_field("center_school_id", N_("请选择中心校（center_school_id 须为整数编号）"))
     center = session.get(School, center_school_id)
     if center is None or not (scope.is_all or center.id in scope.school_ids):
-        raise NotFound("中心校不存在或不在您的管辖范围内", details={"field": "center_school_id"})
+        raise NotFound(N_("中心校不存在或不在您的管辖范围内"), details={"field": "center_school_id"})
     if center.kind != "center":
-        raise invalid_field("center_school_id", "字段 center_school_id 必须是中心校")
+        raise invalid_field("center_school_id", N_("所选学校不是中心校"))
     if not may_run_comparisons(scope, center):
-        raise Forbidden("只有系统管理员、本中心校领导和本县教育局督导可以运行比对", code="role_forbidden")
+        raise Forbidden(N_("只有系统管理员、本中心校领导和本县教育局督导可以运行比对"), code="role_forbidden")
     return center
 
 
@@ -95,7 +95,7 @@ class ComparisonResult:
                 "by_kind": {k: len(v) for k, v in self.hits.items()}, "items": self.hits}
 
 
-def _hit(student: Student | None, name: str, school: School | None, note: str) -> dict:
+def _hit(student: Student | None, name: str, school: School | None, note: Msg) -> dict:
     return {"student_id": student.id if student else None, "name": name,
             "school_id": school.id if school else None, "school": school.name if school else "",
             "note": note, "case_id": None, "case_state": None, "opened": False}
@@ -118,8 +118,9 @@ def _not_enrolled(session: Session, center: School, today: dt.date) -> list[tupl
             student = by_card.get(c.id_card_no)
         if student is not None and student.status in ON_ROLL:
             continue
-        note = ("登记为适龄儿童，学籍中无此儿童：请在适龄儿童登记页核对（将建立学籍并开启劝返）" if student is None
-                else f"登记为适龄儿童，学籍状态为「{STUDENT_STATUS_NAMES.get(student.status, student.status)}」")
+        note = (N_("登记为适龄儿童，学籍中无此儿童：请在适龄儿童登记页核对（将建立学籍并开启劝返）") if student is None
+                else Msg(N_("登记为适龄儿童，学籍状态为「%(status)s」"),
+                         status=STUDENT_STATUS_NAMES.get(student.status, student.status)))
         out.append((_hit(student, c.name, student.school if student else None, note), student,
                     f"comparison:not_enrolled:child{c.id}"))
     return out
@@ -164,7 +165,8 @@ def _absent_on_roll(session: Session, center: School, today: dt.date) -> list[tu
             .group_by(AttendanceRecord.student_id)).all())
         for s in unseen:
             last = last_present.get(s.id)
-            note = f"近 {UNSEEN_SCHOOL_DAYS} 个上学日未到校" + (f"（最后到校 {last.isoformat()}）" if last else "")
+            note = (Msg(N_("近 %(n)d 个上学日未到校（最后到校 %(last)s）"), n=UNSEEN_SCHOOL_DAYS, last=last.isoformat())
+                    if last else Msg(N_("近 %(n)d 个上学日未到校"), n=UNSEEN_SCHOOL_DAYS))
             out.append((_hit(s, s.name, school, note), s,
                         f"comparison:absent_on_roll:{last.isoformat() if last else 'never'}"))
     return out
@@ -194,7 +196,8 @@ def _poor_household(session: Session, center: School) -> list[tuple[dict, Studen
             continue
         taken.add(student.id)
         day = left.get(student.id)
-        out.append((_hit(student, student.name, student.school, f"脱贫户（户主：{m.head_name}）学生已辍学"), student,
+        note = Msg(N_("脱贫户（户主：%(head)s）学生已辍学"), head=m.head_name)
+        out.append((_hit(student, student.name, student.school, note), student,
                     f"comparison:poor_household:{day.isoformat() if day else 'unknown'}"))
     return out
 
@@ -237,15 +240,6 @@ def open_checks(session: Session, scope: Scope, *, center_school_id) -> tuple[Sc
 
 # --- the list of formerly poor households ---------------------------------------------------------
 
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
-
-
 @dataclass
 class PoorListResult:
     rows: int = 0
@@ -263,60 +257,54 @@ def import_poor_households(session: Session, scope: Scope, user: User | None, *,
     first; any bad row (no name, an ID number failing its check digit, the same ID twice) → with
     `replace`, Invalid 422 and nothing written. Flushes, never commits."""
     if mode not in POOR_MODES:
-        raise invalid_field("mode", f"字段 mode 必须是以下之一：{', '.join(POOR_MODES)}")
+        raise invalid_field("mode", N_("导入方式（mode）须为以下之一：%(choices)s"), choices=", ".join(POOR_MODES))
     center = center_for(session, scope, center_school_id)
     if not data:
-        raise Invalid("文件是空的，请选择要导入的 .xlsx 名单", code="invalid_file", details={"field": "file"})
+        raise Invalid(N_("文件是空的，请选择要导入的 .xlsx 名单"), code="invalid_file", details={"field": "file"})
     try:
         rows = list(enumerate(read_xlsx_rows(data, max_rows=MAX_ROWS + HEADER_SEARCH_ROWS, max_cols=20), start=1))
     except NotXlsx:
-        raise Invalid("文件不是 Excel（.xlsx）文件", code="invalid_file", details={"field": "file"}) from None
+        raise Invalid(N_("文件不是 Excel（.xlsx）文件"), code="invalid_file", details={"field": "file"}) from None
     by_header = {h: k for k, h in POOR_COLUMNS}
     start, columns = None, {}
     for index, (_number, values) in enumerate(rows[:HEADER_SEARCH_ROWS]):
-        names = [re.sub(r"\s+", "", _text(v)) for v in values]
+        names = [re.sub(r"\s+", "", cell_text(v)) for v in values]
         if "姓名" in names and "户主姓名" in names:
             start = index
             columns = {by_header[n]: i for i, n in reversed(list(enumerate(names))) if n in by_header}
             break
     if start is None:
-        raise Invalid("找不到表头行：前 5 行中须有「户主姓名」和「姓名」列", code="invalid_rows",
-                      details={"errors": [{"row": 1, "column": "姓名", "message": "找不到表头行"}]})
+        raise Invalid(N_("找不到表头行：前 5 行中须有「户主姓名」和「姓名」列"), code="invalid_rows",
+                      details={"errors": [{"row": 1, "column": "姓名", "message": N_("找不到表头行")}]})
     result = PoorListResult()
     members, seen = [], {}
-    for number, values in rows[start + 1:]:
-        def cell(key, values=values):
-            i = columns.get(key)
-            return _text(values[i]) if i is not None and i < len(values) else ""
-
-        if not any(_text(v) for v in values):
-            continue
+    for number, cell in data_rows(rows[start + 1:], columns):
         result.rows += 1
         bad = []
         for key, label in (("head_name", "户主姓名"), ("name", "姓名")):
-            if not cell(key):
-                bad.append({"row": number, "column": label, "message": f"{label}不能为空"})
+            if not cell[key]:
+                bad.append({"row": number, "column": label, "message": Msg(N_("%(column)s不能为空"), column=label)})
         card = None
-        if cell("id_card_no"):
+        if cell["id_card_no"]:
             try:
-                card = normalize_id_card(cell("id_card_no"))
+                card = normalize_id_card(cell["id_card_no"])
             except Invalid as exc:
-                bad.append({"row": number, "column": "身份证号", "message": exc.message})
+                bad.append({"row": number, "column": "身份证号", "message": exc.msg})
         if card and card in seen:
-            bad.append({"row": number, "column": "身份证号", "message": f"与第 {seen[card]} 行重复"})
+            bad.append({"row": number, "column": "身份证号", "message": Msg(N_("与第 %(row)d 行重复"), row=seen[card])})
         elif card:
             seen[card] = number
         if bad:
             result.errors.extend(bad)
             continue
-        members.append(PoorHouseholdMember(center_school_id=center.id, head_name=cell("head_name")[:60],
-                                           name=cell("name")[:60], id_card_no=card, village=cell("village")[:60] or None,
+        members.append(PoorHouseholdMember(center_school_id=center.id, head_name=cell["head_name"][:60],
+                                           name=cell["name"][:60], id_card_no=card, village=cell["village"][:60] or None,
                                            imported_by_id=user.id if user else None))
     if mode == "check":
         return result
     if result.errors:
-        raise Invalid(f"名单有 {len({e['row'] for e in result.errors})} 行有错误，未写入任何数据", code="invalid_rows",
-                      details={"errors": result.errors, "rows": result.rows})
+        raise Invalid(N_("名单有 %(n)d 行有错误，未写入任何数据"), code="invalid_rows",
+                      details={"errors": result.errors, "rows": result.rows}, n=len({e["row"] for e in result.errors}))
     session.execute(delete(PoorHouseholdMember).where(PoorHouseholdMember.center_school_id == center.id))
     session.add_all(members)
     session.flush()

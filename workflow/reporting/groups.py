@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from models import Case, School, Student
 from workflow.access.permissions import sees_close_watch
 from workflow.access.scope import Scope, school_filter
-from workflow.errors import Forbidden
+from workflow.errors import N_, Forbidden
 from workflow.org.services import FLAG_NAMES
 
 GROUPS = ("orphan", "unsupported", "disability", "left_behind", "hardship", "migrant", "justice_involved")
@@ -61,7 +61,7 @@ def close_watch(session: Session, scope: Scope, *, center_ids: list[int] | None 
     """The close-watch panel over the schools of `center_ids` (each center and its branches) that
     the user sees, or over every school they see when None. Raises Forbidden (may not see it)."""
     if not sees_close_watch(scope):
-        raise Forbidden("您无权查看重点群体", code="role_forbidden")
+        raise Forbidden(N_("您无权查看重点群体"), code="role_forbidden")
     q = select(School.id, School.name).where(school_filter(scope), School.kind != "county")
     if center_ids is not None:
         q = q.where(School.center_id.in_(sorted(set(center_ids)) or [-1]))

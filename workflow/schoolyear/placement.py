@@ -21,7 +21,7 @@ from models import Placement, School, SchoolClass, Student, User
 from workflow import clock
 from workflow.access.permissions import may_manage_school
 from workflow.access.scope import Scope, get_in_scope
-from workflow.errors import N_, Forbidden, NotFound, invalid_field
+from workflow.errors import N_, Forbidden, Msg, NotFound, invalid_field
 from workflow.org.enrolment import place_in_class
 from workflow.org.services import check_school_year
 
@@ -42,13 +42,15 @@ def draw(students: list[tuple[int, str]], class_ids: list[int], seed: int) -> li
     return [{"student_id": sid, "class_id": class_ids[i % n]} for i, sid in enumerate(boys + girls)]
 
 
-def _ints(field: str, values) -> list[int]:
+def _ints(field: str, values, *, empty: Msg) -> list[int]:
+    """`values` as a list of distinct ids; Invalid `empty` (choose the classes, the children)
+    when there are none."""
     if not isinstance(values, list) or not values:
-        raise invalid_field(field, f"字段 {field} 必须是非空的编号列表")
+        raise invalid_field(field, empty)
     if any(isinstance(v, bool) or not isinstance(v, int) for v in values):
-        raise invalid_field(field, f"字段 {field} 只能包含整数编号")
+        raise invalid_field(field, N_("编号必须是整数（%(field)s）"), field=field)
     if len(set(values)) != len(values):
-        raise invalid_field(field, f"字段 {field} 中有重复的编号")
+        raise invalid_field(field, N_("有重复的编号（%(field)s）"), field=field)
     return list(values)
 
 
@@ -65,13 +67,13 @@ def place_intake(session: Session, scope: Scope, user: User | None, *, school_id
         raise invalid_field("school_id", N_("字段 school_id 必须是整数"))
     check_school_year(school_year)
     if grade not in INTAKE_GRADES or isinstance(grade, bool):
-        raise invalid_field("grade", N_("均衡分班只用于新生：grade 必须是 1 或 7"))
-    class_ids = _ints("class_ids", class_ids)
-    student_ids = _ints("student_ids", student_ids)
+        raise invalid_field("grade", N_("均衡分班只用于新生：年级必须是 1 或 7"))
+    class_ids = _ints("class_ids", class_ids, empty=N_("请选择要分入的班级"))
+    student_ids = _ints("student_ids", student_ids, empty=N_("请选择要分班的新生"))
     if seed is None:
         seed = secrets.randbelow(MAX_SEED)
     elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise invalid_field("seed", f"字段 seed 必须是 0 到 {MAX_SEED} 之间的整数")
+        raise invalid_field("seed", N_("随机种子必须是 0 到 %(max)d 之间的整数"), max=MAX_SEED)
     try:
         school = get_in_scope(session, scope, School, school_id)
     except NotFound:
@@ -80,12 +82,14 @@ def place_intake(session: Session, scope: Scope, user: User | None, *, school_id
     for i, cid in enumerate(class_ids):
         k = classes.get(cid)
         if k is None or k.school_id != school.id or k.school_year != school_year or k.grade != grade:
-            raise invalid_field(f"class_ids[{i}]", f"班级 {cid} 不是{school.name} {school_year} 学年的{grade}年级班级")
+            raise invalid_field(f"class_ids[{i}]", N_("班级 %(id)s 不是%(school)s %(year)s 学年的%(grade)d年级班级"),
+                                id=cid, school=school.name, year=school_year, grade=grade)
     students = {s.id: s for s in session.scalars(select(Student).where(Student.id.in_(student_ids)))}
     for i, sid in enumerate(student_ids):
         s = students.get(sid)
         if s is None or s.school_id != school.id or s.status not in PLACEABLE:
-            raise invalid_field(f"student_ids[{i}]", f"学生 {sid} 不是本校在校或待入学的学生")
+            raise invalid_field(f"student_ids[{i}]", N_("学生 %(id)s 不是本校在校或待入学的学生"),
+                                id=sid)
     if not may_manage_school(session, scope, school.id):
         raise Forbidden(N_("只有本校校长、教导处，本中心校领导或系统管理员可以分班"), code="role_forbidden")
     assignments = draw([(sid, students[sid].gender) for sid in student_ids], class_ids, seed)

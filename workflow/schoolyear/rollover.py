@@ -126,7 +126,7 @@ def rollover(session: Session, scope: Scope, user: User | None, *, school_id, fr
     check_school_year(from_year, "from_year")
     check_school_year(to_year, "to_year")
     if int(to_year[:4]) != int(from_year[:4]) + 1:
-        raise invalid_field("to_year", f"to_year 必须是 {from_year} 的下一学年")
+        raise invalid_field("to_year", N_("升入学年必须是 %(year)s 的下一学年"), year=from_year)
     schools = _schools(session, scope, school_id, include_branches)
     result = RolloverResult(dry_run=bool(dry_run), schools=[s.id for s in schools])
     result.unverified_classes = unverified_classes(session, result.schools, from_year)

@@ -2,12 +2,12 @@
 system's .xlsx.
 
 The whole file is checked first (`check_roster`): every bad row is reported with its Excel row
-number, the column and a Chinese reason — a bad ID number (format, birth date inside, GB 11643
-check digit), a bad or future date, an unknown grade/class of the school year, a village outside
-the center school's catchment, the same 学籍号 or ID number twice in the file or on another
-student in the database. Then `import_roster` writes according to the mode: `check` writes
-nothing; `all` writes only a clean file (any error → Invalid 422 with the same errors);
-`valid_only` writes the clean rows and skips the others.
+number, the column and a reason (a marked message, shown in the user's language) — a bad ID
+number (format, birth date inside, GB 11643 check digit), a bad or future date, an unknown
+grade/class of the school year, a village outside the center school's catchment, the same 学籍号
+or ID number twice in the file or on another student in the database. Then `import_roster`
+writes according to the mode: `check` writes nothing; `all` writes only a clean file (any
+error → Invalid 422 with the same errors); `valid_only` writes the clean rows and skips the others.
 
 A child already on file (same 全国学籍号, at this school) is updated, not duplicated, and each
 changed detail is kept as a StudentChange (source `roster_import`); a re-import of the same file
@@ -45,7 +45,7 @@ from models import (
 from workflow import clock
 from workflow.access.permissions import may_manage_school
 from workflow.access.scope import Scope, get_in_scope
-from workflow.errors import N_, Forbidden, Invalid, NotFound, invalid_field
+from workflow.errors import N_, Forbidden, Invalid, Msg, NotFound, invalid_field
 from workflow.org.services import (
     FLAG_NAMES,
     apply_details,
@@ -148,8 +148,8 @@ def template_bytes() -> bytes:
     return out.getvalue()
 
 
-def _not_xlsx(message: str | None = None) -> Invalid:
-    return Invalid(message or "文件不是 Excel（.xlsx）文件，请上传从学籍系统导出或用模板填写的 .xlsx 名册",
+def _not_xlsx(message: Msg | None = None) -> Invalid:
+    return Invalid(message or N_("文件不是 Excel（.xlsx）文件，请上传从学籍系统导出或用模板填写的 .xlsx 名册"),
                    code="invalid_file", details={"field": "file"})
 
 
@@ -163,8 +163,8 @@ def read_sheet(data: bytes) -> list[tuple[int, tuple]]:
                               max_bytes=MAX_BYTES)
     except NotXlsx as exc:
         if not data:
-            raise _not_xlsx("文件是空的，请选择要导入的 .xlsx 名册") from None
-        raise _not_xlsx(None if exc.message == NotXlsx().message else exc.message) from None
+            raise _not_xlsx(N_("文件是空的，请选择要导入的 .xlsx 名册")) from None
+        raise _not_xlsx(None if exc.message == NotXlsx().message else exc.msg) from None
     return list(enumerate(rows, start=1))
 
 
@@ -191,12 +191,13 @@ def _header(rows) -> tuple[int, dict[str, int]]:
                     columns[key] = i
             missing = [HEADERS[k] for k in REQUIRED if k not in columns]
             if missing:
-                errors = [{"row": number, "column": m, "message": "缺少必需的列"} for m in missing]
-                raise Invalid(f"第 {number} 行（表头）缺少必需的列：{'、'.join(missing)}", code="invalid_rows",
-                              details={"errors": errors})
+                errors = [{"row": number, "column": m, "message": N_("缺少必需的列")} for m in missing]
+                # the headers stay Chinese in English too: they are what the file must say
+                raise Invalid(N_("第 %(row)d 行（表头）缺少必需的列：%(columns)s"), code="invalid_rows",
+                              details={"errors": errors}, row=number, columns="、".join(missing))
             return index, columns
     raise Invalid(N_("找不到表头行：前 5 行中没有「姓名」列，请使用下载的模板"), code="invalid_rows",
-                  details={"errors": [{"row": 1, "column": "姓名", "message": "找不到表头行"}]})
+                  details={"errors": [{"row": 1, "column": "姓名", "message": N_("找不到表头行")}]})
 
 
 # --- checking ------------------------------------------------------------------------------------
@@ -252,62 +253,63 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
         result.rows += 1
         problems: list[dict] = []
 
-        def bad(key, message, number=number, problems=problems):
+        def bad(key, message: Msg, number=number, problems=problems):
             problems.append({"row": number, "column": HEADERS[key], "message": message})
 
         name = cell_text(cell(values, "name"))
         if not name:
-            bad("name", "姓名不能为空")
+            bad("name", N_("姓名不能为空"))
         elif len(name) > 60:
-            bad("name", "姓名超过 60 个字符")
+            bad("name", N_("姓名超过 60 个字符"))
         gender = GENDER_IN.get(cell_text(cell(values, "gender")).upper())
         if gender is None:
-            bad("gender", "性别须填“男”或“女”")
+            bad("gender", N_("性别须填“男”或“女”"))
         birth = cell_date(cell(values, "birth_date"))
         if birth is None:
-            bad("birth_date", "出生日期无效，请写成 2016-05-01")
+            bad("birth_date", N_("出生日期无效，请写成 2016-05-01"))
         elif birth > today:
-            bad("birth_date", "出生日期不能晚于今天")
+            bad("birth_date", N_("出生日期不能晚于今天"))
         id_card = None
         raw_id = cell_text(cell(values, "id_card_no"))
         if raw_id:
             try:
-                id_card = normalize_id_card(raw_id, "身份证号")
+                id_card = normalize_id_card(raw_id)
             except Invalid as exc:
-                bad("id_card_no", exc.message.replace("字段 身份证号 ", "身份证号"))
+                bad("id_card_no", exc.msg)
             else:
                 if birth is not None and id_card[6:14] != birth.strftime("%Y%m%d"):
-                    bad("id_card_no", "身份证号中的出生日期与“出生日期”列不一致")
+                    bad("id_card_no", N_("身份证号中的出生日期与“出生日期”列不一致"))
         student_no = cell_text(cell(values, "student_no")).upper()
         if not student_no:
-            bad("student_no", "全国学籍号不能为空")
+            bad("student_no", N_("全国学籍号不能为空"))
         elif not _STUDENT_NO_RE.match(student_no):
-            bad("student_no", "全国学籍号只能是字母和数字（40 位以内）")
+            bad("student_no", N_("全国学籍号只能是字母和数字（40 位以内）"))
         grade = _grade(cell(values, "grade"))
         class_name = cell_text(cell(values, "class_name"))
         klass = None
         if grade is None:
-            bad("grade", "年级须为 1–9")
+            bad("grade", N_("年级须为 1–9"))
         if not class_name:
-            bad("class_name", "班级不能为空")
+            bad("class_name", N_("班级不能为空"))
         elif grade is not None:
             klass = classes.get((grade, class_name))
             if klass is None:
-                bad("class_name", f"{school.name} {school_year} 学年没有 {grade} 年级的“{class_name}”"
-                    + ("（班级存在但年级不同）" if class_name in class_names else ""))
+                message = (N_("%(school)s %(year)s 学年没有 %(grade)d 年级的“%(name)s”（班级存在但年级不同）")
+                           if class_name in class_names else N_("%(school)s %(year)s 学年没有 %(grade)d 年级的“%(name)s”"))
+                bad("class_name", Msg(message, school=school.name, year=school_year, grade=grade, name=class_name))
         enrolled = cell_date(cell(values, "enrolled_on"))
         if enrolled is None:
-            bad("enrolled_on", "入学日期无效，请写成 2026-09-01")
+            bad("enrolled_on", N_("入学日期无效，请写成 2026-09-01"))
         elif enrolled > today:
-            bad("enrolled_on", "入学日期不能晚于今天")
+            bad("enrolled_on", N_("入学日期不能晚于今天"))
         elif birth is not None and enrolled <= birth:
-            bad("enrolled_on", "入学日期不能早于出生日期")
+            bad("enrolled_on", N_("入学日期不能早于出生日期"))
         village_name = cell_text(cell(values, "village"))
         village = villages.get(village_name)
         if not village_name:
-            bad("village", "户籍村不能为空")
+            bad("village", N_("户籍村不能为空"))
         elif village is None:
-            bad("village", f"“{village_name}”不是本中心校服务范围内的村")
+            bad("village", Msg(N_("“%(village)s”不是本中心校服务范围内的村"), village=village_name))
         g_name, g_rel, g_phone = (cell_text(cell(values, k)) for k in ("guardian_name", "guardian_relation",
                                                                      "guardian_phone"))
         guardians = []
@@ -315,9 +317,9 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
             for key, value, limit in (("guardian_name", g_name, 60), ("guardian_relation", g_rel, 20),
                                       ("guardian_phone", g_phone, 30)):
                 if not value:
-                    bad(key, f"{HEADERS[key]}不能为空（填写监护人时姓名、关系、电话都要填）")
+                    bad(key, Msg(N_("%(column)s不能为空（填写监护人时姓名、关系、电话都要填）"), column=HEADERS[key]))
                 elif len(value) > limit:
-                    bad(key, f"{HEADERS[key]}超过 {limit} 个字符")
+                    bad(key, Msg(N_("%(column)s超过 %(n)d 个字符"), column=HEADERS[key], n=limit))
             guardians = [{"name": g_name, "relation": g_rel, "phone": g_phone}]
         flags = []
         for word in _FLAG_SPLIT.split(cell_text(cell(values, "flags"))):
@@ -325,7 +327,9 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
                 continue
             code = FLAG_IN.get(word)
             if code is None:
-                bad("flags", f"未知的特殊群体“{word}”，可填：{'、'.join(FLAG_NAMES.values())}")
+                # the choices are what to type in the file: Chinese in English too (plain text)
+                bad("flags", Msg(N_("未知的特殊群体“%(word)s”，可填：%(choices)s"), word=word,
+                                 choices="、".join(str(n) for n in FLAG_NAMES.values())))
             elif code not in flags:
                 flags.append(code)
         row = None
@@ -336,7 +340,7 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
                                                              student_no, 0, enrolled, 0, [], []), problems))
     if result.rows == 0:
         raise Invalid(N_("文件中没有学生数据行"), code="invalid_rows",
-                      details={"errors": [{"row": header_index + 2, "column": "姓名", "message": "没有数据行"}]})
+                      details={"errors": [{"row": header_index + 2, "column": "姓名", "message": N_("没有数据行")}]})
 
     # duplicates inside the file
     first_no: dict[str, int] = {}
@@ -345,13 +349,13 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
         if row.student_no:
             if row.student_no in first_no:
                 problems.append({"row": row.row, "column": HEADERS["student_no"],
-                                 "message": f"全国学籍号与第 {first_no[row.student_no]} 行重复"})
+                                 "message": Msg(N_("全国学籍号与第 %(row)d 行重复"), row=first_no[row.student_no])})
             else:
                 first_no[row.student_no] = row.row
         if row.id_card_no:
             if row.id_card_no in first_id:
                 problems.append({"row": row.row, "column": HEADERS["id_card_no"],
-                                 "message": f"身份证号与第 {first_id[row.id_card_no]} 行重复"})
+                                 "message": Msg(N_("身份证号与第 %(row)d 行重复"), row=first_id[row.id_card_no])})
             else:
                 first_id[row.id_card_no] = row.row
 
@@ -369,16 +373,17 @@ def check_roster(session: Session, scope: Scope, school_id, school_year, data: b
         existing = by_no.get(row.student_no)
         if existing is not None and existing.school_id != school.id:
             problems.append({"row": row.row, "column": HEADERS["student_no"],
-                             "message": "该学籍号的学生在其他学校，请走转学流程"})
+                             "message": N_("该学籍号的学生在其他学校，请走转学流程")})
         if row.id_card_no and row.id_card_no in by_id:
             other_id, other_no = by_id[row.id_card_no]
             if existing is None or other_id != existing.id:
-                problems.append({"row": row.row, "column": HEADERS["id_card_no"],
-                                 "message": f"该身份证号已登记在另一名学生名下（学籍号 {other_no or '无'}）"})
+                message = (Msg(N_("该身份证号已登记在另一名学生名下（学籍号 %(no)s）"), no=other_no) if other_no
+                           else N_("该身份证号已登记在另一名学生名下（学籍号 无）"))
+                problems.append({"row": row.row, "column": HEADERS["id_card_no"], "message": message})
         if existing is not None and existing.school_id == school.id and existing.status == "active" \
                 and row.class_id and existing.class_id != row.class_id:
             problems.append({"row": row.row, "column": HEADERS["class_name"],
-                             "message": "该生已在本校另一个班，调班请走调班流程"})
+                             "message": N_("该生已在本校另一个班，调班请走调班流程")})
         if problems:
             result.errors.extend(problems)
         else:
@@ -399,12 +404,12 @@ def import_roster(session: Session, scope: Scope, user: User | None, school_id, 
     their 入学日期; children on file (same 学籍号, this school) are updated and each changed
     detail kept (StudentChange, source `roster_import`). Flushes, never commits."""
     if mode not in MODES:
-        raise invalid_field("mode", f"字段 mode 必须是以下之一：{', '.join(MODES)}")
+        raise invalid_field("mode", N_("导入方式（mode）须为以下之一：%(choices)s"), choices=", ".join(MODES))
     check = check_roster(session, scope, school_id, school_year, data, today=today)
     result = RosterResult(check=check, mode=mode)
     if mode == "all" and check.errors:
-        raise Invalid(f"名册有 {len(check.bad_rows)} 行有错误，未写入任何数据", code="invalid_rows",
-                      details={"errors": check.errors, "rows": check.rows})
+        raise Invalid(N_("名册有 %(n)d 行有错误，未写入任何数据"), code="invalid_rows",
+                      details={"errors": check.errors, "rows": check.rows}, n=len(check.bad_rows))
     existing: dict[str, Student] = {}
     nos = [r.student_no for r in check.valid]
     for chunk in _chunks(nos):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from models import Case, SchoolClass, Student
 from workflow.access.scope import get_in_scope
-from workflow.errors import N_, Conflict, NotFound, invalid_field
+from workflow.errors import N_, NAME_SEP, Conflict, Msg, NotFound, invalid_field
 
 PROCESS_NAME = "roll_verification"
 DIFFERENCE_KINDS = ("absent_from_class", "not_on_roll", "details_wrong")
@@ -37,70 +37,78 @@ def set_class_subject(ctx) -> None:
     class_id = ctx.data["class_id"]
     existing = ctx.session.scalar(select(Case.id).where(Case.process == PROCESS_NAME, Case.class_id == class_id))
     if existing is not None:
-        raise Conflict(f"该班级本学年已有学年末核实（#{existing}）", code="duplicate",
-                       details={"case_id": existing})
+        raise Conflict(N_("该班级本学年已有学年末核实（#%(id)s）"), code="duplicate",
+                       details={"case_id": existing}, id=existing)
     ctx.case.class_id = class_id
+
+
+def _row_error(field: str, row: int, problem: Msg):
+    """Invalid naming the form's row (1-based) for people and the item's key in details.field."""
+    return invalid_field(field, N_("第 %(row)d 行：%(problem)s"), row=row, problem=problem)
+
+
+def _items(items, key: str, allowed: set, not_list: Msg, not_object: Msg):
+    """(index, details.field, item) of a list of objects with only `allowed` keys (the teacher's
+    differences, the office's resolutions). Raises Invalid naming the row at fault."""
+    if not isinstance(items, list):
+        raise invalid_field(f"data.{key}", not_list)
+    for i, item in enumerate(items):
+        field = f"data.{key}[{i}]"
+        if not isinstance(item, dict):
+            raise _row_error(field, i + 1, not_object)
+        unknown = sorted(set(item) - allowed)
+        if unknown:
+            raise _row_error(f"{field}.{unknown[0]}", i + 1, Msg(N_("未知字段：%(name)s"), name=unknown[0]))
+        yield i, field, item
 
 
 def check_differences(ctx) -> None:
     """data.differences: a list of {student_id?, name?, kind, note}; a student_id names a child
-    of the class (or of its school); a `not_on_roll` child needs a name. Raises Invalid."""
+    of the class (or of its school); a `not_on_roll` child needs a name. Raises Invalid naming
+    the row (第 2 行：…) for people and the item in details.field."""
     if "differences" not in ctx.data:
         # the case page's plain submit: the teacher found the roll right (SPEC: may be empty)
         ctx.data["differences"] = []
-    items = ctx.data["differences"]
-    if not isinstance(items, list):
-        raise invalid_field("data.differences", N_("字段 data.differences 必须是列表（没有差异时填 []）"))
-    for i, item in enumerate(items):
-        field = f"data.differences[{i}]"
-        if not isinstance(item, dict):
-            raise invalid_field(field, f"字段 {field} 必须是对象")
-        unknown = sorted(set(item) - DIFFERENCE_KEYS)
-        if unknown:
-            raise invalid_field(f"{field}.{unknown[0]}", f"未知字段：{field}.{unknown[0]}")
+    for i, field, item in _items(ctx.data["differences"], "differences", DIFFERENCE_KEYS,
+                                 N_("差异须是一个列表（没有差异时为空列表）"), N_("差异须是一个对象")):
         if item.get("kind") not in DIFFERENCE_KINDS:
-            raise invalid_field(f"{field}.kind", f"字段 {field}.kind 必须是以下之一：{', '.join(DIFFERENCE_KINDS)}")
+            raise _row_error(f"{field}.kind", i + 1, Msg(N_("差异类别须为以下之一：%(choices)s"),
+                                                         choices=", ".join(DIFFERENCE_KINDS)))
         note = item.get("note")
         if not isinstance(note, str) or not note.strip() or len(note) > 500:
-            raise invalid_field(f"{field}.note", f"字段 {field}.note 必须填写（500 字以内）")
+            raise _row_error(f"{field}.note", i + 1, N_("请填写说明（500 字以内）"))
         sid = item.get("student_id")
         if sid is not None:
             if isinstance(sid, bool) or not isinstance(sid, int):
-                raise invalid_field(f"{field}.student_id", f"字段 {field}.student_id 必须是整数")
+                raise _row_error(f"{field}.student_id", i + 1, N_("学生编号必须是整数"))
             student = ctx.session.get(Student, sid)
             if student is None or student.school_id != ctx.case.school_id:
-                raise invalid_field(f"{field}.student_id", f"字段 {field}.student_id 不是本校的学生")
+                raise _row_error(f"{field}.student_id", i + 1, N_("所选学生不是本校的学生"))
         name = item.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > 60):
-            raise invalid_field(f"{field}.name", f"字段 {field}.name 必须是 60 字以内的文字")
+            raise _row_error(f"{field}.name", i + 1, N_("姓名须是 60 字以内的文字"))
         if sid is None and not (name or "").strip():
-            raise invalid_field(f"{field}.name", f"字段 {field} 须有 student_id 或 name")
+            raise _row_error(f"{field}.name", i + 1, N_("请选择学生或填写姓名"))
 
 
 def check_resolutions(ctx) -> None:
     """data.resolutions: a list of {difference (index), case_id?, corrected?, note?}. Raises
-    Invalid for a malformed item; whether all differences are resolved is the guard's."""
-    items = ctx.data.get("resolutions", [])
-    if not isinstance(items, list):
-        raise invalid_field("data.resolutions", N_("字段 data.resolutions 必须是列表"))
-    for i, item in enumerate(items):
-        field = f"data.resolutions[{i}]"
-        if not isinstance(item, dict):
-            raise invalid_field(field, f"字段 {field} 必须是对象")
-        unknown = sorted(set(item) - RESOLUTION_KEYS)
-        if unknown:
-            raise invalid_field(f"{field}.{unknown[0]}", f"未知字段：{field}.{unknown[0]}")
+    Invalid for a malformed item (naming its row); whether all differences are resolved is the
+    guard's."""
+    not_int = {"difference": N_("差异序号必须是整数"), "case_id": N_("案件编号必须是整数")}
+    for i, field, item in _items(ctx.data.get("resolutions", []), "resolutions", RESOLUTION_KEYS,
+                                 N_("处理意见须是一个列表（每条差异一项）"), N_("处理意见须是一个对象")):
         for key in ("difference", "case_id"):
             v = item.get(key)
             if (key == "difference" or v is not None) and (isinstance(v, bool) or not isinstance(v, int)):
-                raise invalid_field(f"{field}.{key}", f"字段 {field}.{key} 必须是整数")
+                raise _row_error(f"{field}.{key}", i + 1, not_int[key])
         if "corrected" in item and not isinstance(item["corrected"], bool):
-            raise invalid_field(f"{field}.corrected", f"字段 {field}.corrected 必须是 true 或 false")
+            raise _row_error(f"{field}.corrected", i + 1, N_("“已更正学籍”须是 true 或 false"))
         if item.get("note") is not None and not isinstance(item["note"], str):
-            raise invalid_field(f"{field}.note", f"字段 {field}.note 必须是文字")
+            raise _row_error(f"{field}.note", i + 1, N_("处理说明必须是文字"))
 
 
-def differences_resolved(ctx) -> str | None:
+def differences_resolved(ctx) -> Msg | None:
     """每条差异都已处理：为该生开启了流程（转学、缺勤、劝返等），或已更正学籍并说明
 
     The guard of office_approve: each difference the teacher reported is named in
@@ -113,7 +121,8 @@ def differences_resolved(ctx) -> str | None:
     missing = []
     for i, diff in enumerate(differences):
         res = resolved.get(i)
-        who = diff.get("name") or (f"学生 #{diff['student_id']}" if diff.get("student_id") else f"第 {i + 1} 条")
+        who = diff.get("name") or (Msg(N_("学生 #%(id)s"), id=diff["student_id"]) if diff.get("student_id")
+                                   else Msg(N_("第 %(n)d 条"), n=i + 1))
         if res is None:
             missing.append(who)
             continue
@@ -125,7 +134,8 @@ def differences_resolved(ctx) -> str | None:
         elif not (res.get("corrected") and (res.get("note") or "").strip()):
             missing.append(who)
     if missing:
-        return N_("以下差异尚未处理（须为该生开启流程或更正学籍并说明）：") + "、".join(missing)
+        return Msg(N_("以下差异尚未处理（须为该生开启流程或更正学籍并说明）：%(items)s"),
+                   items=Msg.join(NAME_SEP, missing))
     return None
 
 

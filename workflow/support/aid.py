@@ -40,9 +40,9 @@ def grant_aid(session: Session, scope: Scope, user: User, *, student_id, school_
     if kind not in AID_KINDS:
         raise invalid_field("kind", N_("字段 kind 必须是 fee_waiver（免杂费）、book_waiver（免书费）或 "
                                     "living_allowance（生活补助）"))
-    amount = yuan(amount, "amount")
-    day = past_date(granted_on, "granted_on", today)
-    note = optional_text(note, "note", 200)
+    amount = yuan(amount, "amount", what=N_("金额"))
+    day = past_date(granted_on, "granted_on", today, what=N_("发放日期"))
+    note = optional_text(note, "note", 200, what=N_("备注"))
     if not permissions.may_grant_aid(scope, student):
         raise Forbidden(N_("只有学生所在学校的校长、教导处或中心校可以登记资助"))
     if not student.poor:
@@ -52,7 +52,8 @@ def grant_aid(session: Session, scope: Scope, user: User, *, student_id, school_
     if session.scalars(select(AidGrant.id).where(
             AidGrant.student_id == student.id, AidGrant.school_year == school_year,
             AidGrant.term == term, AidGrant.kind == kind)).first():
-        raise Conflict(f"该学生 {school_year} 学年第 {term} 学期已登记过{AID_NAMES[kind]}", code="duplicate")
+        raise Conflict(N_("该学生 %(year)s 学年第 %(term)d 学期已登记过%(kind)s"), code="duplicate",
+                       year=school_year, term=term, kind=AID_NAMES[kind])
     grant = AidGrant(student_id=student.id, school_id=student.school_id, school_year=school_year, term=term,
                      kind=kind, amount=amount, granted_by_id=user.id, granted_on=day, note=note)
     session.add(grant)
@@ -60,8 +61,8 @@ def grant_aid(session: Session, scope: Scope, user: User, *, student_id, school_
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(f"该学生 {school_year} 学年第 {term} 学期已登记过{AID_NAMES[kind]}",
-                       code="duplicate") from None
+        raise Conflict(N_("该学生 %(year)s 学年第 %(term)d 学期已登记过%(kind)s"), code="duplicate",
+                       year=school_year, term=term, kind=AID_NAMES[kind]) from None
     return grant
 
 

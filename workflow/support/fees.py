@@ -19,7 +19,7 @@ from models import Case, Fee, FeeItem, FeeSchedule, Payment, School, User, utcno
 from workflow import clock
 from workflow.access import permissions
 from workflow.access.scope import Scope, case_filter, fee_schedule_filter, get_in_scope
-from workflow.errors import N_, Conflict, Forbidden, NotFound, invalid_field
+from workflow.errors import N_, Conflict, Forbidden, Msg, NotFound, invalid_field
 from workflow.org.calendar import school_year_of
 from workflow.org.services import check_school_year
 from workflow.support.common import optional_text, yuan
@@ -32,17 +32,21 @@ def _check_items(items) -> list[tuple[str, Decimal, str | None]]:
     if not isinstance(items, list) or not items:
         raise invalid_field("items", N_("收费标准至少要有一个收费项目"))
     if len(items) > MAX_ITEMS:
-        raise invalid_field("items", f"收费项目最多 {MAX_ITEMS} 项")
+        raise invalid_field("items", N_("收费项目最多 %(n)d 项"), n=MAX_ITEMS)
     out, names = [], set()
     for i, item in enumerate(items, 1):
         if not isinstance(item, dict) or set(item) - {"name", "amount", "note"}:
-            raise invalid_field(f"items[{i}]", f"第 {i} 个收费项目须为 {{name, amount, note?}}")
+            raise invalid_field(f"items[{i}]", N_("第 %(n)d 个收费项目须有名称和金额，可加说明（name, amount, note）"), n=i)
+        if not isinstance(item.get("name"), str) or not item["name"].strip():
+            # said here rather than by required_text, whose message names the key
+            raise invalid_field(f"items[{i}].name", N_("第 %(n)d 个收费项目须填写名称"), n=i)
         name = required_text(f"items[{i}].name", item.get("name"), 80)
         if name in names:
-            raise invalid_field(f"items[{i}].name", f"收费项目「{name}」重复")
+            raise invalid_field(f"items[{i}].name", N_("收费项目「%(name)s」重复"), name=name)
         names.add(name)
-        out.append((name, yuan(item.get("amount"), f"items[{i}].amount"),
-                    optional_text(item.get("note"), f"items[{i}].note", 200)))
+        out.append((name, yuan(item.get("amount"), f"items[{i}].amount", what=Msg(N_("第 %(n)d 个收费项目的金额"), n=i)),
+                    optional_text(item.get("note"), f"items[{i}].note", 200,
+                                  what=Msg(N_("第 %(n)d 个收费项目的说明"), n=i))))
     return out
 
 
@@ -79,7 +83,8 @@ def save_schedule(session: Session, scope: Scope, user: User, *, school_id, scho
         schedule = FeeSchedule(school_id=school.id, school_year=school_year, created_by_id=user.id)
         session.add(schedule)
     elif schedule.status != "draft":
-        raise Conflict(f"{school.name} {school_year} 学年的收费标准已经批准公布，不能再修改", code="invalid_state")
+        raise Conflict(N_("%(school)s %(year)s 学年的收费标准已经批准公布，不能再修改"), code="invalid_state",
+                       school=school.name, year=school_year)
     schedule.items = [FeeItem(name=n, amount=a, note=note) for n, a, note in rows]
     session.flush()
     return schedule
@@ -116,8 +121,8 @@ def approved_schedule(session: Session, school_id: int, school_year: str) -> Fee
         FeeSchedule.status == "approved").options(selectinload(FeeSchedule.items))).first()
 
 
-def unlisted_fees(session: Session, case: Case, day: dt.date | None) -> list[str]:
-    """Chinese messages, one per fee of the case not allowed by the approved schedule of the
+def unlisted_fees(session: Session, case: Case, day: dt.date | None) -> list[Msg]:
+    """Messages (Msg), one per fee of the case not allowed by the approved schedule of the
     case's school for the school year of `day` (today when None; an item not listed, or an amount above the
     listed one); every fee when there is no approved schedule. Empty: all fees are listed."""
     fees = list(session.scalars(select(Fee).where(Fee.case_id == case.id).order_by(Fee.id)))
@@ -126,16 +131,17 @@ def unlisted_fees(session: Session, case: Case, day: dt.date | None) -> list[str
     year = school_year_of(day or clock.today())
     school = case.school
     schedule = approved_schedule(session, case.school_id, year)
-    title = f"{school.name if school else ''} {year} 学年收费标准（一费制）"
+    title = Msg(N_("%(school)s %(year)s 学年收费标准（一费制）"), school=school.name if school else "", year=year)
     if schedule is None:
-        return [f"{title}尚未经中心校批准公布，不能收取「{f.item}」" for f in fees]
+        return [Msg(N_("%(title)s尚未经中心校批准公布，不能收取「%(item)s」"), title=title, item=f.item) for f in fees]
     listed = {i.name: i.amount for i in schedule.items}
     out = []
     for f in fees:
         if f.item not in listed:
-            out.append(f"「{f.item}」不在{title}中，不得收取")
+            out.append(Msg(N_("「%(item)s」不在%(title)s中，不得收取"), item=f.item, title=title))
         elif f.amount_due > listed[f.item]:
-            out.append(f"「{f.item}」{f.amount_due:.2f} 元超过{title}所列 {listed[f.item]:.2f} 元")
+            out.append(Msg(N_("「%(item)s」%(due)s 元超过%(title)s所列 %(listed)s 元"), item=f.item,
+                           due=f"{f.amount_due:.2f}", title=title, listed=f"{listed[f.item]:.2f}"))
     return out
 
 

@@ -119,7 +119,7 @@ def add_session(session: Session, scope: Scope, user: User, file_id, *, date, no
                 today: dt.date) -> HelpSession:
     """The note of one help session (not in the future). Raises NotFound, Forbidden, Invalid."""
     f = get_file(session, scope, file_id)
-    day = past_date(date, "date", today)
+    day = past_date(date, "date", today, what=N_("帮扶日期"))
     notes = required_text("notes", notes, 2000)
     _require_writer(scope, f)
     row = HelpSession(file_id=f.id, date=day, notes=notes, recorded_by_id=user.id)

@@ -102,7 +102,8 @@ def open_survey(session: Session, scope: Scope, user: User, *, class_id, school_
     if not permissions.may_open_survey(scope, klass):
         raise Forbidden(N_("只有该班所在学校的教导处可以发起问卷"))
     if klass.school_year != school_year:
-        raise invalid_field("school_year", f"班级「{klass.name}」属于 {klass.school_year} 学年")
+        raise invalid_field("school_year", N_("班级「%(name)s」属于 %(year)s 学年"), name=klass.name,
+                            year=klass.school_year)
     teachers = session.execute(
         select(RoleAssignment.user_id, RoleAssignment.role).join(User, User.id == RoleAssignment.user_id)
         .where(RoleAssignment.class_id == klass.id, RoleAssignment.role.in_(CLASS_ROLES), User.is_active.is_(True))
@@ -118,7 +119,8 @@ def open_survey(session: Session, scope: Scope, user: User, *, class_id, school_
         raise invalid_field("class_id", N_("该班没有在校学生"))
     if session.scalars(select(Survey.id).where(Survey.class_id == klass.id, Survey.school_year == school_year,
                                                Survey.term == term)).first():
-        raise Conflict(f"「{klass.name}」{school_year} 学年第 {term} 学期的问卷已经发起过", code="duplicate")
+        raise Conflict(N_("「%(name)s」%(year)s 学年第 %(term)d 学期的问卷已经发起过"), code="duplicate",
+                       name=klass.name, year=school_year, term=term)
     survey = Survey(class_id=klass.id, school_id=klass.school_id, school_year=school_year, term=term,
                     opened_by_id=user.id, opened_on=today)
     session.add(survey)
