@@ -53,6 +53,8 @@ from workflow.org import transfers
 from workflow.org.calendar import school_year_of
 from workflow.org.services import change_as_seen_by, id_card_as_seen_by, student_changes
 from workflow.processes import REGISTRY, get_process
+from workflow.schoolyear import verification_rows
+from workflow.schoolyear.verification import DIFFERENCE_KINDS
 from workflow.validation import OneOf, Req, in_date_range, int_or_text, parse_date_text, parse_int_text
 
 from ..boundary import discard_writes
@@ -317,7 +319,10 @@ def transition_forms(case: Case, available: list[str], blocked: dict[str, list[s
         inputs = spec_inputs(t.data_spec, process=case.process, school=case.school, student=case.student,
                              values=values)
         messages = blocked.get(name, [])
-        fixable = any(key in message for message in messages for key in t.data_spec)
+        # a refusal about one of the step's own inputs (guards.InputMsg) is met by filling the form,
+        # so the form stays usable; older messages still naming the key in their text count too
+        fixable = any(key in getattr(message, "fields", ()) or key in message
+                      for message in messages for key in t.data_spec)
         forms.append(TransitionForm(
             name, text(t.label) if t.label else name, inputs, t.needs_comment, messages, usable=not messages or fixable,
             stand_in_for=role_label(stand_ins[name]) if name in stand_ins else None,
@@ -360,8 +365,10 @@ def detail(case_id: int):
     return detail_page(case_id)
 
 
-def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: int = 200):
-    """The case page; `posted`: (step, its refused form), shown again as typed (status 422)."""
+def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: int = 200,
+                error_rows: list[int] | None = None):
+    """The case page; `posted`: (step, its refused form), shown again as typed (status 422);
+    `error_rows`: the rows of a roll verification's form that the refusal named."""
     scope, user = current_scope(), current_actor()
     case = load_or_404(Case, case_id)
     eager_load_case(case)
@@ -382,17 +389,24 @@ def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: 
     related = list(db.session.scalars(select(Case).where(
         case_filter(scope), or_(Case.parent_case_id == case.id, Case.id == case.parent_case_id))
         .order_by(Case.id)))
+    forms = transition_forms(case, available, blocked, stand_ins, posted)
+    submitted = submitted_data(case, submitted_names(db.session, case))
+    verification = None
+    if case.process == "roll_verification":
+        verification = _verification_context(case, forms, posted, error_rows)
+        # the differences and resolutions are shown as a table, not as a line of raw values
+        submitted = [item for item in submitted if item["key"] not in ("differences", "resolutions")]
     return render_template(
         "cases/detail.html", case=case, proc=proc, student=case.student,
         id_card=student_id_card(case.student) if case.student else None,
         state_label=state_label(case), due=due, overdue=overdue, next_step=text(step) if str(step) else "",
-        submitted=submitted_data(case, submitted_names(db.session, case)), related=related,
+        submitted=submitted, related=related, verification=verification,
         contact_now=clock.now().astimezone(clock.SCHOOL_TZ).strftime("%Y-%m-%dT%H:%M"),
         process_label=process_label, case_state_label=state_label,
         diagram=render_svg(proc, case.state, translate=text),
         history=[history_row(h, case.process) for h in case.history],
         state_labels=proc.state_labels,
-        forms=transition_forms(case, available, blocked, stand_ins, posted),
+        forms=forms,
         staff_evidence=staff_evidence, visit_kinds=visit_kinds,
         staff=staff_for(case.school, case.student) if visit_kinds else [],
         balances=balances, today=clock.today(),
@@ -423,7 +437,10 @@ def fire(case_id: int, name: str):
         version = request.form.get("version", "")
         if parse_int_text(version) is None:
             raise Invalid(_("缺少案件版本号（version），请刷新页面后重试"), details={"field": "version"})
-        data = parse_spec_form(request.form, named[0].data_spec)
+        if case.process == "roll_verification" and name in VERIFICATION_STEPS:
+            data = verification_data(case, name, request.form)
+        else:
+            data = parse_spec_form(request.form, named[0].data_spec)
         if request.form.get("date", "").strip():
             data["date"] = request.form["date"].strip()
         case = engine.fire(db.session, scope, user, case.id, name, version=int(version), data=data,
@@ -431,9 +448,103 @@ def fire(case_id: int, name: str):
     except DomainError as exc:
         flash_error(exc)
         # the page again with what was typed, so nothing has to be typed twice
-        return detail_page(case_id, posted=(name, request.form), status=422)
+        return detail_page(case_id, posted=(name, request.form), status=422, error_rows=exc.details.get("rows"))
     flash(_("已办理「%(label)s」，案件现在是「%(state)s」。", label=label, state=_(state_label(case))), "success")
     return _back(case_id)
+
+
+# --- roll verification (SPEC §3.8): the teacher's rows of differences, the office's resolutions ---
+
+VERIFICATION_STEPS = ("submit", "office_approve")
+DIFFERENCE_KIND_LABELS = lazy_translated(verification_rows.DIFFERENCE_KIND_NAMES, DIFFERENCE_KINDS)
+ROW_KEYS = ("student", "name", "kind", "note")
+BLANK_ROWS = 3
+# far more than a class has children: a tampered row count cannot make the page build a huge form
+MAX_ROWS = 200
+
+
+def _difference_rows(form) -> list[dict]:
+    """The teacher's posted rows as typed: diff-<n>-student/name/kind/note for n in 1..rows."""
+    count = min(parse_int_text((form.get("rows") or "").strip(), 0) or 0, MAX_ROWS)
+    return [{k: form.get(f"diff-{n}-{k}", "") for k in ROW_KEYS} for n in range(1, count + 1)]
+
+
+def _resolution_rows(form, count: int) -> list[dict]:
+    """The office's posted choice and note for each of `count` differences (res-<n>-how/note)."""
+    return [{"how": form.get(f"res-{n}-how", ""), "note": form.get(f"res-{n}-note", "")}
+            for n in range(1, min(count, MAX_ROWS) + 1)]
+
+
+def verification_data(case: Case, name: str, form) -> dict:
+    """A roll verification step's posted rows as its data; rows the domain refuses raise Invalid
+    naming them (workflow/schoolyear/verification_rows.py)."""
+    if name == "submit":
+        return {"differences": verification_rows.differences_from_rows(
+            db.session, case, _difference_rows(form), no_differences="no_differences" in form)}
+    count = len((case.data or {}).get("differences") or [])
+    return {"resolutions": verification_rows.resolutions_from_rows(db.session, case, _resolution_rows(form, count))}
+
+
+def _roll_options(case: Case) -> list[tuple[str, str]]:
+    """The class's children as choices: the name, with the birth date when two share it, and the
+    status when the child is not in school (a suspended child stays on the roll)."""
+    roll = verification_rows.class_roll(db.session, case.klass) if case.klass is not None else []
+    names = [s.name for s in roll]
+    out = []
+    for s in roll:
+        extra = [s.birth_date.isoformat()] if names.count(s.name) > 1 else []
+        if s.status != "active":
+            extra.append(str(STUDENT_STATUS_LABELS.get(s.status, s.status)))
+        out.append((str(s.id), f"{s.name}（{'，'.join(extra)}）" if extra else s.name))
+    return out
+
+
+def _verification_context(case: Case, forms: list[TransitionForm], posted, error_rows) -> dict:
+    """What the roll verification's part of the case page shows: the recorded differences with
+    their resolutions, the teacher's rows (as typed, the ones sent back, or blank), the office's
+    choices for each difference, and the rows a refusal named."""
+    scope = current_scope()
+    diffs = verification_rows.recorded_differences(db.session, scope, case)
+    step, form = posted if posted else (None, None)
+    blank = dict.fromkeys(ROW_KEYS, "")
+    roll = _roll_options(case)
+    on_roll = {value for value, _label in roll}
+    if step == "submit":
+        rows = _difference_rows(form)
+        if request.endpoint == "cases.verification_add_row":
+            rows.append(dict(blank))
+    elif diffs and case.state == "draft":
+        # sent back: the teacher corrects the list submitted before rather than typing it again (a
+        # child no longer on the class's roll comes back by name)
+        rows = [{"student": str(d.student.id), "name": ""} if d.student and str(d.student.id) in on_roll
+                else {"student": "", "name": d.name} for d in diffs]
+        rows = [r | {"kind": d.kind, "note": d.note} for r, d in zip(rows, diffs, strict=True)] + [dict(blank)]
+    else:
+        rows = [dict(blank) for _i in range(BLANK_ROWS)]
+    rows = rows or [dict(blank)]
+    approve = next((f for f in forms if f.name == "office_approve"), None)
+    if approve is not None:
+        # what the guard misses (a resolution for each difference) is this form's own input
+        approve.usable, approve.blocked = True, []
+        verification_rows.resolution_choices(db.session, scope, case, diffs)
+    resolutions = (_resolution_rows(form, len(diffs)) if step == "office_approve"
+                   else [{"how": "", "note": ""} for _d in diffs])
+    sent_back = any(h.transition == "send_back" for h in case.history)
+    return {"differences": diffs, "rows": rows, "no_differences": step == "submit" and "no_differences" in form,
+            "roll": roll, "kinds": DIFFERENCE_KIND_LABELS, "resolutions": resolutions,
+            "error_rows": set(error_rows or ()), "sent_back": sent_back and case.state == "draft",
+            "corrected": verification_rows.CORRECTED, "case_prefix": verification_rows.CASE_PREFIX}
+
+
+@bp.post("/cases/<int:case_id>/verification-rows")
+@login_required
+def verification_add_row(case_id: int):
+    """The roll verification's submit form again, as typed, with one more blank row: "add a row"
+    without script. Writes nothing."""
+    case = load_or_404(Case, case_id)
+    if case.process != "roll_verification":
+        abort(404)
+    return detail_page(case_id, posted=("submit", request.form))
 
 
 # --- evidence forms -------------------------------------------------------------------------------
@@ -540,7 +651,7 @@ def add_contact(case_id: int):
             if in_date_range(when) is None:  # a real time, not year 1 (the UTC shift would overflow)
                 raise ValueError(raw)
         except ValueError:
-            raise Invalid(_("字段 contacted_at 必须是有效的日期和时间"), details={"field": "contacted_at"}) from None
+            raise Invalid(_("联系时间必须是有效的日期和时间"), details={"field": "contacted_at"}) from None
         evidence_services.add_contact(db.session, current_scope(), current_actor(), case, contacted_at=when,
                                       channel=request.form.get("channel", ""), notes=request.form.get("notes"))
     return _evidence(case_id, "contacts", _("家长联系已登记。"), action)

@@ -299,3 +299,23 @@ def test_every_process_diagram_is_valid_svg_with_each_state_once_and_one_highlig
     assert highlighted == [current]
     labels = "".join(t.text or "" for t in svg.iter(f"{ns}text"))
     assert all((proc.state_labels.get(s) or s) in labels for s in proc.states)
+
+
+def test_a_return_waiting_on_fees_links_from_its_next_step_to_the_fees_form(world, factory, session, login):
+    """The fees form sits below the history, visits and materials: once the paperwork is checked
+    the next-step line takes the office straight to it."""
+    dropped = factory.student(world.klass, world.village, name="王待缴", status="dropped_out")
+    session.commit()
+    office = world["office"]
+    case = engine.create_case(session, scope_for(session, office), office, "return", dropped.id,
+                              {"class_id": world.klass.id}, today=TODAY)
+    session.commit()
+    client = login(office)
+    assert 'data-jump="fees"' not in _page(client, case)
+    case.state = "paperwork_verified"  # the page as it stands after 核验手续
+    session.commit()
+    html = _page(client, case)
+    step = html[html.index("data-next-step"):]
+    step = step[:step.index("</p>")]
+    assert 'href="#fees"' in step and "去登记缴费" in step
+    assert 'id="fees"' in html
