@@ -9,15 +9,24 @@ The expected outcome is written here independently of workflow.access.permission
   classes) and its role must rank strictly below the actor's (admin > county supervisor > center
   head > center office > principal > academic office > teaching and village roles);
 - what the actor cannot see answers 404 (the API), what they see but may not touch 403.
+
+Speed without sharing state: the world, the actors' API tokens and their signed-in browser
+sessions are built and committed once for the module; each of the 1,520 cases then runs in a
+transaction of its own that is rolled back after it (`_case_transaction`), so a user created,
+renamed, reset or deactivated by one case is gone before the next case starts.
 """
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+from dataclasses import dataclass
 
-from models import ApiToken, LoginSession, User
-from tests.conftest import csrf_token_from
-from tests.factories import PASSWORD
+import pytest
+from sqlalchemy import literal, select, union_all
+
+from admin.extensions import db as _db
+from models import ApiToken, LoginSession, RoleAssignment, User
+from tests.conftest import ApiClient, csrf_token_from
+from tests.factories import PASSWORD, Factory, build_world
+from workflow.access.accounts import issue_token
 
 ACTORS = ("admin", "supervisor", "center_head", "center_office", "principal", "office", "teacher", "subject",
           "team", "liaison")
@@ -51,6 +60,7 @@ MANAGES = {
 TARGETS = [(role, side) for role in RANK for side in (("in",) if role == "admin" else ("in", "out"))]
 ACTIONS = ("create", "edit", "reset", "deactivate")
 NEW_PASSWORD = "Fresh-pass-2026x"
+READERS = {"admin", "supervisor", "center_head", "center_office", "principal", "office"}
 
 
 def allowed(actor: str, role: str, side: str) -> bool:
@@ -60,35 +70,132 @@ def allowed(actor: str, role: str, side: str) -> bool:
     return binding in MANAGES.get(actor, set()) and RANK[role] > RANK[ACTOR_ROLE[actor]]
 
 
-@pytest.fixture
-def other_county(factory, session, world):
-    county = factory.school("远山县教育局", "county")
-    session.commit()
-    return county
+# --- the shared world and the per-case transaction ----------------------------------------------
+
+@dataclass(frozen=True)
+class Signed:
+    """An account of the shared world and how it is signed in: a bearer token, the session cookie
+    of a browser that went through the login form, and a CSRF token valid with that cookie."""
+
+    id: int
+    username: str
+    token: str
+    cookie: str
+    csrf: str
 
 
-def _binding(world, other_county, name):
-    return other_county if name == "other_county" else getattr(world, name) if name else None
+@dataclass(frozen=True)
+class Shared:
+    """What every case starts from, as plain values (the ORM objects that built it are gone)."""
+
+    places: dict[str, int]  # BINDING's names → school, class or village id
+    actors: dict[str, Signed]
+    targets: dict[tuple[str, str], Signed]  # (role, side) → an account with that one role there
+    target_role_ids: dict[tuple[str, str], int]
+    snapshot: tuple  # the committed accounts, to check that every case leaves them as it found them
 
 
-def _role_item(world, other_county, role, side) -> dict:
-    obj = _binding(world, other_county, BINDING[role][side])
+def _sign_in(client, username: str) -> None:
+    token = csrf_token_from(client.get("/login").get_data(as_text=True))
+    resp = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token})
+    assert resp.status_code == 302
+
+
+def _snapshot(conn) -> tuple:
+    """Every account's name, password, activity and roles, and every open session and token."""
+    accounts = conn.execute(
+        select(User.id, User.username, User.name, User.password_hash, User.is_active, RoleAssignment.id,
+               RoleAssignment.role, RoleAssignment.school_id, RoleAssignment.class_id, RoleAssignment.village_id)
+        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id).order_by(User.id, RoleAssignment.id)).all()
+    held = conn.execute(union_all(select(literal("session"), LoginSession.id), select(literal("token"), ApiToken.id))
+                        .order_by("id")).all()
+    return tuple(map(tuple, accounts)), tuple(sorted(map(tuple, held)))
+
+
+def _role_item(places: dict[str, int], role: str, side: str) -> dict:
+    name = BINDING[role][side]
     key = {"homeroom_teacher": "class_id", "subject_teacher": "class_id",
            "village_liaison": "village_id"}.get(role, "school_id")
-    return {"role": role, **({key: obj.id} if obj is not None else {})}
+    return {"role": role, **({key: places[name]} if name else {})}
 
 
-def _target(factory, session, world, other_county, role, side) -> User:
-    obj = _binding(world, other_county, BINDING[role][side])
-    kw = {"klass": obj} if role in ("homeroom_teacher", "subject_teacher") else \
-        {"village": obj} if role == "village_liaison" else {"school": obj}
-    user = factory.user(f"target_{role}_{side}", role, **kw)
-    session.commit()
-    return user
+@pytest.fixture(scope="module")
+def shared(app, module_session) -> Shared:
+    """The World plus a county of its own and one account per target (role, side), committed
+    once; every actor and target holds an API token and a browser session, both made through the
+    real paths (issue_token, the login form)."""
+    f = Factory(module_session)
+    world = build_world(f)
+    other_county = f.school("远山县教育局", "county")
+    places = {name: getattr(world, name).id for side in BINDING.values() for name in side.values()
+              if name and name != "other_county"}
+    places["other_county"] = other_county.id
+    targets = {}
+    for role, side in TARGETS:
+        user = User(username=f"target_{role}_{side}", name=f"target_{role}_{side}", is_active=True)
+        user.set_password(PASSWORD)
+        user.roles.append(RoleAssignment(**_role_item(places, role, side)))
+        module_session.add(user)
+        targets[(role, side)] = user
+    module_session.flush()
+    people = {**{actor: world[actor] for actor in ACTORS}, **targets}
+    tokens = {key: issue_token(module_session, user)[0] for key, user in people.items()}
+    module_session.commit()
+    role_ids = {key: user.roles[0].id for key, user in targets.items()}
+    cookie_name = app.config["SESSION_COOKIE_NAME"]
+    signed = {}
+    for key, user in people.items():
+        client = app.test_client()
+        _sign_in(client, user.username)
+        csrf = csrf_token_from(client.get("/login").get_data(as_text=True))
+        signed[key] = Signed(user.id, user.username, tokens[key], client.get_cookie(cookie_name).value, csrf)
+    module_session.remove()
+    with _db.engine.connect() as conn:
+        snapshot = _snapshot(conn)
+    return Shared(places, {a: signed[a] for a in ACTORS}, {t: signed[t] for t in TARGETS}, role_ids, snapshot)
 
 
-def _visible(api, target) -> bool:
-    return api.get(f"/users/{target.id}").status_code == 200
+class _JoinedSession(_db.session.session_factory.class_):
+    """Flask-SQLAlchemy's session, bound to the case's connection: its own `get_bind` would pick
+    the engine (a fresh connection, outside the case's transaction)."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind
+
+
+@pytest.fixture(autouse=True)
+def _ctx(app, shared, module_session):
+    """Replaces the conftest's per-test emptying: each case runs in one outer transaction on one
+    connection, rolled back after it. `db.session` (shared by the test and the requests, which
+    reuse the test's app context) joins that transaction with a SAVEPOINT, so the request
+    boundary's commits only release savepoints and the rollback undoes them all. Afterwards the
+    committed accounts must be exactly as before, or the case leaked into the next."""
+    conn = _db.engine.connect()
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        # pysqlite defers BEGIN to the first write, so the first SAVEPOINT would open (and its
+        # RELEASE commit) the transaction itself: drive this connection's transaction by hand.
+        raw = conn.connection.driver_connection
+        raw.isolation_level = None
+    outer = conn.begin()
+    if sqlite:
+        conn.exec_driver_sql("BEGIN")
+    _db.session.registry.set(_JoinedSession(db=_db, bind=conn, join_transaction_mode="create_savepoint"))
+    try:
+        yield
+    finally:
+        _db.session.remove()
+        outer.rollback()
+        if sqlite:
+            raw.isolation_level = ""
+        left = _snapshot(conn)
+        conn.close()
+    assert left == shared.snapshot, "a case's writes outlived it"
+
+
+@pytest.fixture
+def api(app) -> ApiClient:
+    return ApiClient(app, _db.session)
 
 
 def _state(session, user_id):
@@ -102,35 +209,38 @@ def _sessions_and_tokens(session, user_id) -> int:
             + len(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)).all()))
 
 
+def _created(session) -> bool:
+    session.expire_all()
+    return session.scalar(select(User.id).where(User.username == "brand_new")) is not None
+
+
 PATCHES = {"edit": {"name": "改了名字"}, "reset": {"password": NEW_PASSWORD}, "deactivate": {"is_active": False}}
 
 
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("role,side", TARGETS)
 @pytest.mark.parametrize("actor", ACTORS)
-def test_api_grant_rule(api, world, factory, session, other_county, actor, role, side, action):
+def test_api_grant_rule(api, shared, actor, role, side, action):
+    session = _db.session
     ok = allowed(actor, role, side)
+    api.token = shared.actors[actor].token
     if action == "create":
         body = {"username": "brand_new", "password": NEW_PASSWORD, "name": "新同事",
-                "roles": [_role_item(world, other_county, role, side)]}
-        r = api.as_user(world[actor]).post("/users", json=body)
-        created = session.scalar(select(User.id).where(User.username == "brand_new")) is not None
-        assert created is ok, r.json
+                "roles": [_role_item(shared.places, role, side)]}
+        r = api.post("/users", json=body)
+        assert _created(session) is ok, r.json
         assert r.status_code in ((201,) if ok else (403, 404)), r.json
         return
-    target = _target(factory, session, world, other_county, role, side)
-    api.as_user(target)  # the target holds a token: a reset or deactivation must end it
-    target_token = api.token
+    target = shared.targets[(role, side)]  # holds a token: a reset or deactivation must end it
     before = _state(session, target.id)
-    api.as_user(world[actor])
-    seen = _visible(api, target)
+    seen = api.get(f"/users/{target.id}").status_code == 200
     r = api.request("PATCH", f"/users/{target.id}", json=PATCHES[action])
     after = _state(session, target.id)
     if ok:
-        assert r.status_code == 200, r.json
+        assert seen and r.status_code == 200, r.json
         assert after != before
         if action != "edit":
-            api.token = target_token
+            api.token = target.token
             assert api.get("/me").status_code == 401  # the target's token ended at once
     else:
         assert r.status_code == (403 if seen else 404), r.json
@@ -141,17 +251,17 @@ def test_api_grant_rule(api, world, factory, session, other_county, actor, role,
 
 # --- the same table through Flask-Admin ---------------------------------------------------------
 
-READERS = {"admin", "supervisor", "center_head", "center_office", "principal", "office"}
+
+def _browser(app, person: Signed):
+    """A browser holding the person's module-wide session cookie; a new one each case, so that
+    nothing a case leaves in its cookie (a flashed message, say) reaches the next."""
+    client = app.test_client()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], person.cookie)
+    return client
 
 
-def _admin_login(client, user):
-    token = csrf_token_from(client.get("/login").get_data(as_text=True))
-    resp = client.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token})
-    assert resp.status_code == 302
-
-
-def _form_roles(world, other_county, role, side) -> dict:
-    item = _role_item(world, other_county, role, side)
+def _form_roles(shared: Shared, role: str, side: str) -> dict:
+    item = _role_item(shared.places, role, side)
     key = {"school_id": "school", "class_id": "klass", "village_id": "village"}
     out = {"roles-0-role": role}
     for k, v in item.items():
@@ -163,12 +273,11 @@ def _form_roles(world, other_county, role, side) -> dict:
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("role,side", TARGETS)
 @pytest.mark.parametrize("actor", ACTORS)
-def test_flask_admin_grant_rule(app, world, factory, session, other_county, actor, role, side, action):
+def test_flask_admin_grant_rule(app, shared, actor, role, side, action):
+    session = _db.session
     ok = allowed(actor, role, side)
-    client = app.test_client()
+    client = _browser(app, shared.actors[actor])
     if action == "create":
-        session.commit()
-        _admin_login(client, world[actor])
         page = client.get("/admin/user/new/")
         if actor not in READERS or page.status_code != 200:
             assert not ok
@@ -176,15 +285,12 @@ def test_flask_admin_grant_rule(app, world, factory, session, other_county, acto
             return
         data = {"csrf_token": csrf_token_from(page.get_data(as_text=True)), "username": "brand_new",
                 "name": "新同事", "is_active": "y", "password": NEW_PASSWORD,
-                **_form_roles(world, other_county, role, side)}
+                **_form_roles(shared, role, side)}
         client.post("/admin/user/new/", data=data)
-        session.expire_all()
-        assert (session.scalar(select(User.id).where(User.username == "brand_new")) is not None) is ok
+        assert _created(session) is ok
         return
-    target = _target(factory, session, world, other_county, role, side)
-    target_client = app.test_client()
-    _admin_login(target_client, target)  # the target is signed in: a reset or deactivation ends it
-    _admin_login(client, world[actor])
+    target = shared.targets[(role, side)]
+    target_client = _browser(app, target)  # the target is signed in: a reset or deactivation ends it
     before = _state(session, target.id)
     url = f"/admin/user/edit/?id={target.id}"
     page = client.get(url)
@@ -193,15 +299,14 @@ def test_flask_admin_grant_rule(app, world, factory, session, other_county, acto
         assert page.status_code in (403, 404) or (page.status_code == 302 and "details" in page.headers["Location"])
         if actor in READERS and page.status_code != 302:
             assert page.status_code == 404
-        data = {"csrf_token": csrf_token_from(client.get("/login").get_data(as_text=True)),
-                "name": "改了名字", "is_active": "", "password": NEW_PASSWORD}
+        data = {"csrf_token": shared.actors[actor].csrf, "name": "改了名字", "is_active": "",
+                "password": NEW_PASSWORD}
         client.post(url, data=data)
         assert _state(session, target.id) == before
         return
     assert page.status_code == 200, page.headers.get("Location")
-    ra = session.get(User, target.id).roles[0]
     data = {"csrf_token": csrf_token_from(page.get_data(as_text=True)), "name": before[0], "is_active": "y",
-            "password": "", **_form_roles(world, other_county, role, side), "roles-0-id": str(ra.id)}
+            "password": "", **_form_roles(shared, role, side), "roles-0-id": str(shared.target_role_ids[(role, side)])}
     if action == "edit":
         data["name"] = "改了名字"
     elif action == "reset":

@@ -44,6 +44,14 @@ def _required_args(*names: str) -> dict:
     return out
 
 
+def _of_one_school(list_rows, to_json):
+    """The rows `list_rows(session, scope, school_id=...)` returns, of one school with
+    ?school_id=, as the API's listing ({"items", "total"}): the shape the learning files, the
+    surveys and the fee schedules share."""
+    rows = list_rows(db.session, current_scope(), school_id=int_arg("school_id"))
+    return jsonify({"items": [to_json(r) for r in rows], "total": len(rows)})
+
+
 def _term_arg(required: bool = True) -> int | None:
     value = int_arg("term")
     if value is None and not required:
@@ -113,8 +121,7 @@ def create_learning_file():
 @bp.get("/learning-files")
 def list_learning_files():
     """Files in scope (of one school with ?school_id=)."""
-    files = learning.list_files(db.session, current_scope(), school_id=int_arg("school_id"))
-    return jsonify({"items": [file_json(f, full=False) for f in files], "total": len(files)})
+    return _of_one_school(learning.list_files, lambda f: file_json(f, full=False))
 
 
 @bp.get("/learning-files/<int:file_id>")
@@ -239,8 +246,7 @@ def open_class_survey():
 @bp.get("/surveys")
 def list_class_surveys():
     """Surveys in scope (of one school with ?school_id=)."""
-    rows = survey.list_surveys(db.session, current_scope(), school_id=int_arg("school_id"))
-    return jsonify({"items": [survey_json(s) for s in rows], "total": len(rows)})
+    return _of_one_school(survey.list_surveys, survey_json)
 
 
 @bp.get("/surveys/<int:survey_id>")
@@ -299,8 +305,7 @@ def save_fee_schedule():
 @bp.get("/fee-schedules")
 def list_fee_schedules():
     """Schedules in scope (of one school with ?school_id=)."""
-    rows = fees.list_schedules(db.session, current_scope(), school_id=int_arg("school_id"))
-    return jsonify({"items": [schedule_json(s) for s in rows], "total": len(rows)})
+    return _of_one_school(fees.list_schedules, schedule_json)
 
 
 @bp.get("/fee-schedules/<int:schedule_id>")
