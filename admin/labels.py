@@ -98,10 +98,23 @@ def _finalize(value):
     return text(value) if isinstance(value, Msg) else value
 
 
+def names(values) -> str:
+    """Jinja filter: a list of names joined the way the language lists them ("甲、乙" / "A, B")."""
+    return gettext("、").join(text(v) if isinstance(v, Msg) else str(v) for v in values)
+
+
+def colon(label) -> str:
+    """Jinja filter: a label introducing a value ("监护人：" / "Guardians: ")."""
+    return gettext("%(label)s：", label=text(label) if isinstance(label, Msg) else label)
+
+
 def init_labels(app) -> None:
     """Render workflow's Msg values in the user's language wherever they leave the app: in
-    templates (Jinja's `finalize`) and in JSON answers (TranslatingJSON)."""
+    templates (Jinja's `finalize`) and in JSON answers (TranslatingJSON); and the `names` and
+    `colon` filters, so list and label punctuation follows the language too."""
     app.jinja_env.finalize = _finalize
+    app.jinja_env.filters["names"] = names
+    app.jinja_env.filters["colon"] = colon
     app.json = TranslatingJSON(app)
 
 

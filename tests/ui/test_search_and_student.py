@@ -105,7 +105,7 @@ def test_search_and_student_page_in_english(world, child, login):
     client = login(world["teacher"])
     client.get("/lang/en")
     html = _search(client, "李小明")
-    assert "Find a student" in html and "1 students found." in html
+    assert "Find a student" in html and "Students found: 1." in html
     page = client.get(f"/students/{child.id}").get_data(as_text=True)
     for words in ("Enrolment history", "Watch groups", "to date"):
         assert words in page
