@@ -1,10 +1,13 @@
 """What each input field is called, for people: the one table of field labels.
 
-The JSON API names fields by their keys (`data.destination_school_id`, `amount_due`) in
-`details.field` and in its messages, for integrators. The pages say what the field is
-("转入学校", "应缴金额"): the case forms label their inputs from `FIELD_LABELS`, and a refused
-form's message goes through `page_message`, which puts the label where the message named the
-key. So no page shows a field's key, whichever service wrote the message.
+A refusal names the field at fault by its key (`data.destination_school_id`, `amount_due`) in
+`details.field` only, for integrators. Its message says what a person calls the field: the
+services write "转入学校", "月份", "第 2 条复核结论". The one exception is the generic shape
+check of a request (`workflow.validation`: "字段 data.end 必须是有效日期…", "未知字段：…"),
+whose message names the key the client sent, the only name a malformed request has. The pages
+say what the field is: the case forms label their inputs from `FIELD_LABELS`, and a refused
+form's message goes through `page_message`, which puts the label where such a message named
+the key. So no page shows a field's key, whichever check wrote the message.
 """
 from __future__ import annotations
 

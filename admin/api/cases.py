@@ -182,7 +182,8 @@ _SUMMARY_PROPS = {
 }
 _SUMMARY = obj(_SUMMARY_PROPS)
 _QUEUE_ITEM = obj({**_SUMMARY_PROPS, "actions": array(string(), description="本人现在可执行的操作"),
-                   "reason": string(description="为何在我的待办中，如「待教导处审核」")})
+                   "period": string(nullable=True, description="月报的月份（YYYY-MM）；其他案件为 null"),
+                   "reason": string(description="现在要做什么，如「待教导处审核」；不含办理期限（见 due、overdue）")})
 _HISTORY = obj({"id": ID, "transition": string(), "label": string(), "from": string(nullable=True),
                 "to": string(), "by": obj({"id": ID, "name": string()}, nullable=True),
                 "role": string(), "role_label": string(), "at": string("date-time"),

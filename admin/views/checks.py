@@ -112,40 +112,45 @@ def _upload() -> bytes:
         return b""
 
 
+def _checked_upload(modes, run, prefix: str, b64_key: str):
+    """The two list forms' one shape: the mode (400 if unknown), the file, `run(data, mode)`; a
+    refused list → the page again (422) with `<prefix>_error`/`<prefix>_errors` and nothing
+    written; else its result as `<prefix>_result`, carrying the checked file on to the confirm
+    form (`b64_key`) after a check."""
+    mode = request.form.get("mode") or "check"
+    if mode not in modes:
+        abort(400)
+    data = _upload()
+    try:
+        result = run(data, mode)
+    except Invalid as exc:
+        discard_writes()
+        return _page(422, **{f"{prefix}_error": error_text(exc), f"{prefix}_errors": exc.details.get("errors", [])})
+    carried = base64.b64encode(data).decode("ascii") if mode == "check" else None
+    return _page(**{f"{prefix}_result": result, b64_key: carried})
+
+
 @bp.post("/checks/import")
 @pages
 def import_list():
     """Check the outside list and show its report (nothing written); with mode all or valid_only, open the checks."""
-    mode = request.form.get("mode") or "check"
-    if mode not in checks.MODES:
-        abort(400)
-    data = _upload()
-    try:
-        result = checks.import_list(db.session, current_scope(), current_actor(), data, mode=mode)
-    except Invalid as exc:
-        discard_writes()
-        return _page(422, list_error=error_text(exc), list_errors=exc.details.get("errors", []))
-    return _page(list_result=result, file_b64=base64.b64encode(data).decode("ascii") if mode == "check" else None)
+    return _checked_upload(checks.MODES, lambda data, mode: checks.import_list(
+        db.session, current_scope(), current_actor(), data, mode=mode), "list", "file_b64")
+
+
+def _import_poor(data: bytes, mode: str):
+    center_id = _center_id(_centers())
+    if center_id is None:
+        raise Invalid(_("请选择中心校"))
+    return comparisons.import_poor_households(db.session, current_scope(), current_actor(),
+                                              center_school_id=center_id, data=data, mode=mode)
 
 
 @bp.post("/checks/poor-households")
 @pages
 def import_poor():
     """Check, or replace, the center's list of formerly poor households."""
-    mode = request.form.get("mode") or "check"
-    if mode not in comparisons.POOR_MODES:
-        abort(400)
-    data = _upload()
-    try:
-        center_id = _center_id(_centers())
-        if center_id is None:
-            raise Invalid(_("请选择中心校"))
-        result = comparisons.import_poor_households(db.session, current_scope(), current_actor(),
-                                                    center_school_id=center_id, data=data, mode=mode)
-    except Invalid as exc:
-        discard_writes()
-        return _page(422, poor_error=error_text(exc), poor_errors=exc.details.get("errors", []))
-    return _page(poor_result=result, poor_b64=base64.b64encode(data).decode("ascii") if mode == "check" else None)
+    return _checked_upload(comparisons.POOR_MODES, _import_poor, "poor", "poor_b64")
 
 
 @bp.post("/checks/run")

@@ -78,6 +78,10 @@ def test_a_duplicate_and_bad_months_write_nothing(api, world, term, session):
     assert r.status_code == 409 and r.json["error"]["code"] == "duplicate"
     r = open_report(api, world, month="2026/10")
     assert r.status_code == 422 and r.json["error"]["details"]["field"] == "data.month"
+    assert r.json["error"]["message"] == "月份必须是 YYYY-MM 格式，例如 2026-11"
+    r = api.as_user(world["office"]).post("/cases", headers={"Accept-Language": "en"}, json={
+        "process": "monthly_report", "data": {"school_id": world.branch.id, "month": "2026/10"}})
+    assert r.json["error"]["message"] == "The month must be written as YYYY-MM, e.g. 2026-11"
     r = api.as_user(world["office"]).post("/cases", json={"process": "monthly_report", "student_id": 1,
                                                            "data": {"school_id": world.branch.id, "month": "2026-09"}})
     assert r.status_code == 422

@@ -29,7 +29,7 @@ def test_teacher_reads_a_blocked_suspension_in_english(world, factory, session, 
     expect(page.locator(".state-badge")).to_have_text("Draft")
     submit = page.locator('[data-transition="submit"]')
     expect(submit).to_contain_text("Needs a record of the guardian coming to school in person")
-    expect(submit).to_contain_text("Upload Grounds for suspension (suspension_grounds)")
+    expect(submit).to_contain_text("Upload Grounds for suspension")
     expect(page.locator('button[data-fire="submit"]')).to_be_disabled()
     diagram = page.locator("svg.state-diagram")
     expect(diagram).to_have_attribute("aria-label", "Suspension process diagram")

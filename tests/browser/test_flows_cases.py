@@ -98,7 +98,7 @@ def test_return_with_fee_refused_amount_payment_and_receipt(world, student, sess
     with page.expect_navigation():
         page.click('form[data-form="fee"] button[type=submit]')
     error = page.locator("[role=alert].alert-danger")
-    expect(error).to_contain_text("「应缴金额」")
+    expect(error).to_contain_text("应缴金额必须是以元为单位")
     expect(error).not_to_contain_text("amount_due")
 
     page.locator("#fees summary", has_text="添加收费项目").click()

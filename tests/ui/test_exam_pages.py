@@ -148,7 +148,7 @@ NAV_LINKS = {"figures": "/figures", "figures-ledger": "/figures/ledger", "catchm
                    "archive"}),
     ("center_head", {"queue", "oversight", "figures", "figures-ledger", "catchment", "ledgers", "weekly", "notice",
                      "archive"}),
-    ("supervisor", {"oversight", "figures", "figures-ledger", "catchment", "ledgers", "weekly", "notice",
+    ("supervisor", {"queue", "oversight", "figures", "figures-ledger", "catchment", "ledgers", "weekly", "notice",
                     "archive"}),
     ("liaison", {"queue", "liaison", "catchment"}),
 ])

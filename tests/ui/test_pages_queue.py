@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
@@ -44,8 +45,8 @@ def test_queue_lists_the_work_most_urgent_first_with_overdue_in_red(world, stude
     item = html[html.index(f'data-case="{second.id}"') - 80:]
     assert "overdue-item" in item[:200]
     text = text_of(html)
-    assert "我的待办" in text and "共 2 件" in text and "逾期 1 件" in text and "待教导处审核" in text
-    assert "已逾期（应于 2026-10-13 前办理）：待教导处审核" in text and text.count("2026-10-13") == 1
+    assert "我的待办" in text and "共 2 件，逾期 1 件" in text and "待教导处审核" in text
+    assert "待教导处审核 已逾期（应于 2026-10-13 前办理）" in text and text.count("2026-10-13") == 1
 
 
 def test_queue_of_a_user_with_nothing_to_do_says_so(world, session, login):
@@ -105,7 +106,7 @@ def test_the_counts_page_stays_reachable(world, login):
     ("teacher", {"queue", "attendance", "archive"}),
     ("office", {"queue", "attendance", "archive"}),
     ("center_head", {"queue", "oversight", "archive"}),
-    ("supervisor", {"oversight", "archive"}),
+    ("supervisor", {"queue", "oversight", "archive"}),
     ("liaison", {"queue", "liaison"}),
 ])
 def test_menu_items_follow_the_role(role, items, world, login):
@@ -123,3 +124,89 @@ def test_missing_and_forbidden_pages_are_in_chinese(world, login):
     assert forbidden.status_code == 403 and "无权访问" in forbidden.get_data(as_text=True)
     api = client.get("/api/v1/nothing-here")
     assert api.status_code in (401, 404) and api.is_json
+
+
+# --- the monthly report in the center school's and the county's queues (issue 12) ---------------
+
+
+@pytest.fixture
+def overdue_report(world, session):
+    """The branch school's October report, opened and left a draft past its deadline (11-06)."""
+    from workflow.access.scope import scope_for
+    from workflow.cases import engine
+
+    office = world["office"]
+    case = engine.create_case(session, scope_for(session, office), office, "monthly_report", None,
+                              {"school_id": world.branch.id, "month": "2026-10"}, today=dt.date(2026, 11, 2))
+    session.commit()
+    return case
+
+
+@pytest.fixture
+def late_clock(monkeypatch):
+    from workflow import clock
+
+    monkeypatch.setattr(clock, "now", lambda: dt.datetime(2026, 11, 9, 10, 0, tzinfo=clock.SCHOOL_TZ)
+                        .astimezone(dt.UTC))
+
+
+def _item_html(html: str, case_id: int) -> str:
+    start = html.index(f'data-case="{case_id}"')
+    return html[start:html.index("</li>", start)]
+
+
+@pytest.mark.parametrize("who", ["center_office", "center_head"])
+def test_center_queue_lists_a_branch_schools_overdue_report(world, overdue_report, late_clock, login, who):
+    html = login(world[who]).get("/queue").get_data(as_text=True)
+    item = _item_html(html, overdue_report.id)
+    text = text_of(item)
+    # which school, which month, due when, and a link to the report itself
+    assert "东坡村小" in text and "2026-10" in text and "月报" in text
+    assert "督促东坡村小提交 2026-10 的月报" in text and "已逾期（应于 2026-11-06 前办理）" in text
+    assert text.count("2026-11-06") == 1
+    assert f'href="/monthly/{overdue_report.id}"' in item
+    assert login(world[who]).get(f"/monthly/{overdue_report.id}").status_code == 200
+
+
+def test_county_supervisor_has_a_queue_with_the_reports_to_review(world, overdue_report, late_clock, session,
+                                                                 login):
+    from workflow.access.scope import scope_for
+    from workflow.cases import engine
+
+    def fire_as(user, case, name):
+        engine.fire(session, scope_for(session, user), user, case.id, name, version=case.version,
+                    today=dt.date(2026, 11, 9))
+        session.commit()
+
+    client = login(world["supervisor"])
+    html = client.get("/queue").get_data(as_text=True)
+    assert f'data-case="{overdue_report.id}"' not in html and "目前没有需要您办理的事项" in html
+    fire_as(world["office"], overdue_report, "submit")
+    fire_as(world["principal"], overdue_report, "principal_approve")
+    html = client.get("/oversight").get_data(as_text=True)   # where the county lands
+    assert 'data-nav="queue"' in html and 'data-count="queue"' in html
+    html = client.get("/queue").get_data(as_text=True)
+    text = text_of(_item_html(html, overdue_report.id))
+    assert "东坡村小" in text and "2026-10" in text and "待县局接收或县局退回" in text
+
+
+def test_api_queue_carries_the_center_schools_overdue_report(api, world, overdue_report, late_clock):
+    items = api.as_user(world["center_office"]).get("/queue").json["items"]
+    item = next(i for i in items if i["id"] == overdue_report.id)
+    assert item["process"] == "monthly_report" and item["period"] == "2026-10" and item["overdue"] is True
+    assert item["due"] == "2026-11-06" and item["actions"] == [] and "东坡村小" in item["reason"]
+
+
+def test_a_dropout_check_in_the_queue_names_its_deadline_once(world, students, session, login):
+    from workflow.access.scope import scope_for
+    from workflow.cases import engine
+
+    office = world["office"]
+    case = engine.create_case(session, scope_for(session, office), office, "dropout_check", students[0].id,
+                              {"source": "manual"}, today=TODAY)
+    session.commit()
+    html = login(office).get("/queue").get_data(as_text=True)
+    text = text_of(_item_html(html, case.id))
+    assert "疑似辍学核实" in text and "请于" in text
+    due = re.search(r"请于 (\d{4}-\d\d-\d\d) 前办理", text).group(1)
+    assert text.count(due) == 1

@@ -132,3 +132,15 @@ def test_notice_page_is_printable_on_a4_and_shows_no_id_number(world, login, fac
     assert "学生学籍异动公示" in html and "丁休学" in html and "休学" in html and "2026-10-13" in html
     assert "@page { size: A4" in html and ".no-print" in html
     assert st.id_card_no not in html and st.id_card_no[:6] + "*" not in html
+
+
+def test_crosscheck_asks_for_confirmation_saying_it_opens_recovery_cases(world, login):
+    html = login(world["office"]).get(f"/registers/catchment?village_id={world.village.id}").get_data(as_text=True)
+    form = html[html.index('action="/registers/catchment/crosscheck"'):]
+    form = form[:form.index("</form>")]
+    # the first click only opens the box; the submit button is inside it, and says what it does
+    box = form[form.index('<details class="confirm-step" data-confirm="crosscheck"'):]
+    assert '<summary' in box and 'data-confirm-fire="crosscheck"' in box and "onclick" not in form
+    assert form.count('type="submit"') == 1 and form.index('type="submit"') > form.index("<details")
+    text = re.sub(r"<[^>]+>", " ", box)
+    assert "东坡村" in text and "开启一件劝返案件" in text and "确定核对并开启劝返案件" in text

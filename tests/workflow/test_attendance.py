@@ -135,7 +135,8 @@ def test_student_of_another_class_is_refused_naming_the_record(session, world, p
         record(session, world["teacher"], world.klass, records=[
             {"student_id": pupils[0].id, "status": "sick_leave"},
             {"student_id": stranger.id, "status": "unexcused"}])
-    assert "records[1].student_id" in exc.value.message
+    assert exc.value.details["field"] == "records[1].student_id"
+    assert exc.value.message == f"第 2 条考勤的学生（{stranger.id}）不是本班在校学生"
     assert count(session, AttendanceRecord) == 0
 
 

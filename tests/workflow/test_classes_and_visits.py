@@ -116,7 +116,7 @@ def test_participants_must_be_staff_of_the_students_school_or_its_village(flow, 
     for outsider in (sister, other_liaison):
         with pytest.raises(Invalid) as err:
             _visit(flow.s, flow.w["center_office"], absence, participant_ids=[flow.w["teacher"].id, outsider.id])
-        assert err.value.message == f"字段 participant_ids：用户 {outsider.id} 不是该学生学校的教职工或本村联络员"
+        assert err.value.message == f"参加人员中的用户 {outsider.id} 不是该学生学校的教职工或本村联络员"
     assert flow.s.query(Visit).count() == 0
     v = _visit(flow.s, flow.w["center_office"], absence,
                participant_ids=[flow.w["center_office"].id, flow.w["teacher"].id, flow.w["liaison"].id])

@@ -85,7 +85,7 @@ def test_guard_failed_lists_every_missing_thing(flow):
         flow.fire("teacher", case, "submit")
     assert err.value.code == "guard_failed"
     assert err.value.details["unmet"] == ["需要家长本人到校的记录（电话不算）",
-                                          "需要上传休学依据（suspension_grounds）"]
+                                          "需要上传休学依据"]
     assert "需要家长本人到校的记录（电话不算）" in err.value.message
 
 
@@ -280,7 +280,7 @@ def test_available_transitions_by_role_with_unmet_guards_listed(flow):
     case = flow.bring("suspension", "draft")
     names, blocked = flow.available("teacher", case)
     assert names == ["submit", "withdraw"]
-    assert blocked == {"submit": ["需要家长本人到校的记录（电话不算）", "需要上传休学依据（suspension_grounds）"]}
+    assert blocked == {"submit": ["需要家长本人到校的记录（电话不算）", "需要上传休学依据"]}
     assert flow.available("principal", case) == ([], {})
     flow.all_evidence(case)
     assert flow.available("teacher", case) == (["submit", "withdraw"], {})

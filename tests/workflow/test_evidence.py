@@ -102,7 +102,7 @@ def test_file_over_the_limit_is_rejected_and_one_at_the_limit_accepted(session, 
 def test_empty_file_is_rejected(session, world, case, tmp_path):
     with pytest.raises(Invalid) as exc:
         upload(session, world["teacher"], case, b"", tmp_path)
-    assert "为空" in exc.value.message
+    assert exc.value.message == "文件是空的" and exc.value.details["field"] == "file"
 
 
 def test_stored_name_ignores_the_users_name_and_path(session, world, case, tmp_path):
@@ -263,10 +263,12 @@ def test_visit_up_to_30_days_before_opening_is_accepted_but_not_earlier(session,
     assert exc.value.details["field"] == "date"
 
 
-def test_participant_out_of_scope_is_refused_naming_participant_ids(session, world, case):
+def test_participant_out_of_scope_is_refused_naming_the_participants(session, world, case):
     with pytest.raises(Invalid) as exc:
         visit(session, world["teacher"], case, participant_ids=[world["teacher"].id, world["other_teacher"].id])
-    assert "participant_ids" in exc.value.message and str(world["other_teacher"].id) in exc.value.message
+    # the message says what a person calls the field; the key stays in details.field for API clients
+    assert exc.value.details["field"] == "participant_ids" and "participant_ids" not in exc.value.message
+    assert "参加人员" in exc.value.message and str(world["other_teacher"].id) in exc.value.message
     assert count(session, Visit) == 0
 
 
@@ -346,7 +348,8 @@ def test_bad_fee_amounts_are_refused(session, office, case, amount):
     scope, user = office
     with pytest.raises(Invalid) as exc:
         evidence.add_fee(session, scope, user, case, item="书本费", amount_due=amount)
-    assert exc.value.details["field"] == "amount_due" and "amount_due" in exc.value.message
+    assert exc.value.details["field"] == "amount_due" and exc.value.message.startswith("应缴金额")
+    assert "amount_due" not in exc.value.message
     assert count(session, Fee) == 0
 
 

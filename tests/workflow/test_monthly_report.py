@@ -220,9 +220,12 @@ def test_county_recheck_records_a_finding_per_reported_dropout(session, world, f
     with pytest.raises(Conflict) as err:
         fire(session, world, "supervisor", case, "county_recheck", data={"findings": []})
     assert err.value.code == "guard_failed" and child.name in err.value.message
-    with pytest.raises(Invalid):
+    with pytest.raises(Invalid) as bad:
         fire(session, world, "supervisor", case, "county_recheck",
-             data={"findings": [{"student_id": 999999, "verified": True}]})
+             data={"findings": [{"student_id": child.id, "verified": True}, {"student_id": 999999, "verified": True}]})
+    # the message counts the findings as a person does; the key is for the client only
+    assert bad.value.details["field"] == "data.findings[1].student_id"
+    assert bad.value.message == "第 2 条复核结论的学生不是本报告上报的辍学学生"
     fire(session, world, "supervisor", case, "county_recheck",
          data={"findings": [{"student_id": child.id, "verified": False, "note": "已入学外县"}]})
     assert case.state == "accepted"

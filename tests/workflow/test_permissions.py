@@ -39,7 +39,7 @@ STAFF = set(USERS) - {"liaison"}
 @pytest.mark.parametrize("rule,users", [
     (p.is_staff, STAFF),
     (p.may_use_queue, {"center_head", "center_office", "principal", "office", "teacher", "subject", "team",
-                       "liaison"}),
+                       "liaison", "supervisor"}),
     (p.may_oversee, {"admin", "supervisor", "center_head", "center_office"}),
     (p.may_open_ledgers, {"admin", "supervisor", "center_head", "center_office", "principal", "office", "team"}),
     (p.may_open_catchment, set(USERS)),

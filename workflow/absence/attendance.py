@@ -116,13 +116,13 @@ def record_attendance(session: Session, scope: Scope, user: User, *, class_id: i
         raise Forbidden(N_("只有本班班主任、科任教师或本校教导处、校长可以登记考勤"))
     refusal = day_refusal(session, klass, date)
     if refusal == "future":
-        raise Invalid(N_("字段 date：%(date)s 尚未到来，不能登记考勤"), details={"field": "date"}, date=date.isoformat())
+        raise Invalid(N_("%(date)s 尚未到来，不能登记考勤"), details={"field": "date"}, date=date.isoformat())
     if refusal == "not_school_day":
-        raise Invalid(N_("字段 date：%(date)s 不是上课日，不能登记考勤"), details={"field": "date"}, date=date.isoformat())
+        raise Invalid(N_("%(date)s 不是上课日，不能登记考勤"), details={"field": "date"}, date=date.isoformat())
     if reported_at is None:
         reported_at = clock.now()
     elif reported_at.tzinfo is None:
-        raise Invalid(N_("字段 reported_at 必须带时区"), details={"field": "reported_at"})
+        raise Invalid(N_("报告时间必须带时区"), details={"field": "reported_at"})
 
     students = {
         s.id: s
@@ -134,14 +134,14 @@ def record_attendance(session: Session, scope: Scope, user: User, *, class_id: i
     for i, rec in enumerate(records):
         sid, status = rec.get("student_id"), rec.get("status")
         if status not in ATTENDANCE_STATUSES:
-            raise Invalid(N_("字段 records[%(i)s].status 必须是以下之一：%(choices)s"),
-                          details={"field": f"records[{i}].status"}, i=i, choices=', '.join(ATTENDANCE_STATUSES))
+            raise Invalid(N_("第 %(n)s 条考勤的状态必须是以下之一：%(choices)s"),
+                          details={"field": f"records[{i}].status"}, n=i + 1, choices=', '.join(ATTENDANCE_STATUSES))
         if sid not in students:
-            raise Invalid(N_("字段 records[%(i)s].student_id：学生 %(sid)s 不是本班在校学生"),
-                          details={"field": f"records[{i}].student_id"}, i=i, sid=sid)
+            raise Invalid(N_("第 %(n)s 条考勤的学生（%(sid)s）不是本班在校学生"),
+                          details={"field": f"records[{i}].student_id"}, n=i + 1, sid=sid)
         if sid in marks:
-            raise Invalid(N_("字段 records[%(i)s].student_id：学生 %(sid)s 重复出现"),
-                          details={"field": f"records[{i}].student_id"}, i=i, sid=sid)
+            raise Invalid(N_("第 %(n)s 条考勤的学生（%(sid)s）重复出现"),
+                          details={"field": f"records[{i}].student_id"}, n=i + 1, sid=sid)
         marks[sid] = status
     if explicit is not None:
         unmarked = [students[sid].name for sid in open_absences(session, students) if sid not in explicit]

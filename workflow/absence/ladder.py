@@ -45,7 +45,7 @@ from models import (
 )
 from workflow.access.permissions import may_edit_ladder_policy
 from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, can_see, is_current_ladder_policy
-from workflow.errors import Conflict, Forbidden, Invalid, NotFound, invalid_field
+from workflow.errors import NAME_SEP, Conflict, Forbidden, Invalid, Msg, NotFound, invalid_field
 from workflow.org.calendar import SchoolCalendar
 from workflow.validation import N_, parse_int_text
 
@@ -159,46 +159,53 @@ def validate_rungs(raw) -> list[dict]:
     strictly increasing, a known visit kind, one or more valid role codes. Raises Invalid naming
     the field (e.g. `rungs[2].day`). Returns the normalised list to store."""
     if not isinstance(raw, list):
-        raise invalid_field("rungs", N_("字段 rungs 必须是列表"))
+        raise invalid_field("rungs", N_("家访阶梯必须是列表（每级一项）"))
     if len(raw) != len(RUNG_STATES):
-        raise invalid_field("rungs", N_("字段 rungs 必须依次包含 %(n)s 级：%(choices)s"), n=len(RUNG_STATES), choices=', '.join(RUNG_STATES))
+        raise invalid_field("rungs", N_("家访阶梯必须依次包含 %(n)s 级：%(choices)s"), n=len(RUNG_STATES),
+                            choices=Msg.join(NAME_SEP, [RUNG_NAMES[s] for s in RUNG_STATES]))
     out: list[dict] = []
     allowed = {"state", "day", "visit_kind", "roles", "report_to"}
     for i, (rung, state) in enumerate(zip(raw, RUNG_STATES, strict=True)):
         name = f"rungs[{i}]"
+        # the message names the rung as people call it; `details.field` keeps the key
+        level = Msg(RUNG_NAMES[state])
         if not isinstance(rung, dict):
-            raise invalid_field(name, N_("字段 %(name)s 必须是对象"), name=name)
+            raise invalid_field(name, N_("%(rung)s的设置必须是对象"), rung=level)
         unknown = sorted(set(rung) - allowed)
         if unknown:
-            raise Invalid(N_("未知字段：%(name)s.%(unknown)s"), code="unknown_field",
-                          details={"field": f"{name}.{unknown[0]}"}, name=name, unknown=unknown[0])
+            raise Invalid(N_("%(rung)s的设置中有未知的项：%(unknown)s"), code="unknown_field",
+                          details={"field": f"{name}.{unknown[0]}"}, rung=level, unknown=unknown[0])
         if rung.get("state") != state:
-            raise invalid_field(f"{name}.state", N_("字段 %(name)s.state 必须是 %(state)s（各级顺序固定）"), name=name, state=state)
+            raise invalid_field(f"{name}.state", N_("第 %(n)s 级必须是%(rung)s（各级顺序固定）"), n=i + 1, rung=level)
         day = rung.get("day")
         if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= MAX_DAY:
-            raise invalid_field(f"{name}.day", N_("字段 %(name)s.day 必须是 1–%(max_day)s 的整数"), name=name, max_day=MAX_DAY)
+            raise invalid_field(f"{name}.day", N_("%(rung)s的天数必须是 1–%(max_day)s 的整数"), rung=level, max_day=MAX_DAY)
         if out and day <= out[-1]["day"]:
-            raise invalid_field(f"{name}.day", N_("字段 %(name)s.day 必须大于上一级的天数 %(out)s"), name=name, out=out[-1]['day'])
+            raise invalid_field(f"{name}.day", N_("%(rung)s的天数必须大于上一级的天数 %(out)s"), rung=level, out=out[-1]['day'])
         kind = rung.get("visit_kind")
         if kind not in VISIT_KINDS:
-            raise invalid_field(f"{name}.visit_kind", N_("字段 %(name)s.visit_kind 必须是以下之一：%(choices)s"), name=name, choices=', '.join(VISIT_KINDS))
+            raise invalid_field(f"{name}.visit_kind", N_("%(rung)s的家访方式必须是以下之一：%(choices)s"), rung=level,
+                                choices=Msg.join(NAME_SEP, [KIND_NAMES[k] for k in VISIT_KINDS]))
         item = {"state": state, "day": day, "visit_kind": kind,
-                "roles": _role_list(rung.get("roles"), f"{name}.roles", required=True)}
+                "roles": _role_list(rung.get("roles"), f"{name}.roles", Msg(N_("%(rung)s的参加人员"), rung=level),
+                                    required=True)}
         if rung.get("report_to") is not None:
-            report_to = _role_list(rung.get("report_to"), f"{name}.report_to", required=False)
+            report_to = _role_list(rung.get("report_to"), f"{name}.report_to",
+                                   Msg(N_("%(rung)s的上报对象"), rung=level), required=False)
             if report_to:
                 item["report_to"] = report_to
         out.append(item)
     return out
 
 
-def _role_list(value, field_name: str, *, required: bool) -> list[str]:
+def _role_list(value, field_name: str, label: Msg, *, required: bool) -> list[str]:
     if not isinstance(value, list) or (required and not value):
-        raise invalid_field(field_name, N_("字段 %(field_name)s 必须是非空的角色代码列表"), field_name=field_name)
+        raise invalid_field(field_name, N_("%(what)s必须是角色的列表，且至少有一个角色"), what=label)
     out: list[str] = []
     for code in value:
         if code not in RUNG_ROLES:
-            raise invalid_field(field_name, N_("字段 %(field_name)s 中的角色 %(code_value)s 无效，须为：%(choices)s"), field_name=field_name, code_value=repr(code), choices=', '.join(RUNG_ROLES))
+            raise invalid_field(field_name, N_("%(what)s中的角色 %(code_value)s 无效，须为：%(choices)s"), what=label,
+                                code_value=repr(code), choices=Msg.join(NAME_SEP, [ROLE_NAMES[r] for r in RUNG_ROLES]))
         if code not in out:
             out.append(code)
     return out
@@ -236,7 +243,7 @@ def save_policy(session: Session, scope: Scope, user: User, center_school_id, ru
         raise Forbidden(N_("只有该中心校的中心校长、中心校教导主任或系统管理员可以修改家访阶梯"))
     clean = validate_rungs(rungs)
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-        raise invalid_field("version", N_("字段 version 必须是整数"))
+        raise invalid_field("version", N_("家访阶梯的版本号必须是整数"))
     # Two editors saving at once must not both write version n+1.
     session.scalars(select(School.id).where(School.id == school.id).with_for_update()).first()
     latest = session.scalar(select(func.max(LadderPolicy.version))
@@ -435,25 +442,32 @@ def duties(case: Case) -> set[str]:
     return duties_from(session, case, duty_inputs(session, [case]))
 
 
-def duty_notes(session: Session, case: Case) -> list[str]:
-    """What is due on an absence case, in Chinese, for pages and the case detail."""
+def duty_notes(session: Session, case: Case) -> list[Msg]:
+    """What is due on an absence case (the liaison's pages, `duty_notes` of the case API): `Msg`s,
+    which the pages and the JSON answers render in the user's language."""
     if case.process != "absence" or not case.is_open:
         return []
-    notes: list[str] = []
+    notes: list[Msg] = []
     contacts = list(session.scalars(select(GuardianContact).where(GuardianContact.case_id == case.id)))
     if not contacts:
-        notes.append("尚未联系家长（班主任应在报告后30分钟内联系）")
+        notes.append(N_("尚未联系家长（班主任应在报告后30分钟内联系）"))
     elif all(c.is_late for c in contacts):
-        notes.append("家长联系晚于30分钟（已标记超时）")
+        notes.append(N_("家长联系晚于30分钟（已标记超时）"))
     missing = _missing_attendance_open(session, case)
     if missing:
-        notes.append(f"以下上课日未登记考勤，请班主任补登：{'、'.join(missing)}")
+        notes.append(Msg(N_("以下上课日未登记考勤，请班主任补登：%(days)s"), days=NAME_SEP.join(missing)))
     rung = unvisited_rung(session, case)
     if rung is not None:
-        who = "、".join(ROLE_NAMES.get(r, r) for r in rung.roles)
-        when = f"，截止 {case.due_on.isoformat()}" if case.due_on else ""
-        notes.append(f"待完成{RUNG_NAMES.get(rung.state, rung.state)}"
-                     f"（{KIND_NAMES.get(rung.visit_kind, rung.visit_kind)}，须有{who}参加{when}）")
+        # each part a Msg of its own, so the English page reads "First home visit (Home visit, …)"
+        parts = {"rung": Msg(RUNG_NAMES.get(rung.state, rung.state)),
+                 "kind": Msg(KIND_NAMES.get(rung.visit_kind, rung.visit_kind)),
+                 "who": NAME_SEP.join(ROLE_NAMES.get(r, r) for r in rung.roles)}
+        # an overdue case's deadline is on the page's red overdue line already: named once
+        if case.due_on and not case.is_overdue:
+            notes.append(Msg(N_("待完成%(rung)s（%(kind)s，须有%(who)s参加，截止 %(date)s）"),
+                             date=case.due_on.isoformat(), **parts))
+        else:
+            notes.append(Msg(N_("待完成%(rung)s（%(kind)s，须有%(who)s参加）"), **parts))
     return notes
 
 

@@ -143,7 +143,7 @@ def run_sweep(session: Session, *, date: dt.date, school_ids=None, progress: Cal
     overdue flags of the later one. Raises Invalid for a date in the future.
     """
     if date > clock.today():
-        raise Invalid(N_("字段 date：%(date)s 尚未到来，不能清扫"), details={"field": "date"}, date=date.isoformat())
+        raise Invalid(N_("%(date)s 尚未到来，不能清扫"), details={"field": "date"}, date=date.isoformat())
     total = Summary()
     ids = schools_to_sweep(session, school_ids=school_ids, shard=shard)
     for i in range(0, len(ids), BATCH_SCHOOLS):

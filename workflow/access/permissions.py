@@ -56,8 +56,9 @@ def is_staff(scope: Scope) -> bool:
 
 
 def may_use_queue(scope: Scope) -> bool:
-    """我的待办: the roles that act on cases (neither the admin nor the county supervisor)."""
-    return scope.has_role(*CENTER_ROLES, *SCHOOL_ROLES, *CLASS_ROLES, LIAISON)
+    """我的待办: the roles that act on cases, the county supervisor among them (the monthly reports
+    waiting for the county's review, SPEC §3.9); not the admin."""
+    return scope.has_role(*CENTER_ROLES, *SCHOOL_ROLES, *CLASS_ROLES, LIAISON, "county_supervisor")
 
 
 def may_oversee(scope: Scope) -> bool:

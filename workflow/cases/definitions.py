@@ -44,6 +44,10 @@ class T:
     merge_keys: tuple[str, ...] = ()
     when: Callable | None = None
     label: str = ""
+    # the step as a thing to do, for the next-step line ("待%(steps)s", workflow.cases.nextstep)
+    # where the label names the outcome rather than the action: 已返校 reads "待已返校", so
+    # mark_returned says "孩子返校后登记返校". Empty: the label is used.
+    todo: str = ""
 
     def __post_init__(self):
         if isinstance(self.sources, str):
@@ -76,9 +80,13 @@ class Process:
     create_effects: tuple[Callable, ...] = ()
     # the class whose homeroom teacher acts for the case (default: the student's class)
     class_for_roles: Callable | None = None
-    # duties(case) -> set of role codes that must act on the open case now (e.g. a visit due on
-    # the absence ladder); the queue lists the case for users holding one of them for the case
+    # duties(case, today=) -> set of role codes that must act on the open case now (a visit due on
+    # the absence ladder, the center school on an overdue monthly report); the queue lists the
+    # case for users holding one of them for the case
     duties: Callable | None = None
+    # duty_line(case) -> Msg: what a duty holder with no step of their own is to do (the queue's
+    # line, workflow.cases.nextstep.next_step), e.g. the center school about an overdue report
+    duty_line: Callable | None = None
     machine: Machine = field(init=False, repr=False)
 
     def __post_init__(self):

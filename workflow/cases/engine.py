@@ -123,16 +123,16 @@ def separation_blocks(session: Session, case: Case, t: T, user_id: int | None,
 def _effective_date(parsed: dict, today: dt.date) -> dt.date:
     day = parsed.get(DATE_KEY) or today
     if day > today:
-        raise Invalid(N_("生效日期（data.date）不能晚于今天"), details={"field": "data.date"})
+        raise Invalid(N_("生效日期不能晚于今天"), details={"field": "data.date"})
     return day
 
 
 def _parse_comment(comment, needs: bool) -> str | None:
     if comment is not None and not isinstance(comment, str):
-        raise Invalid(N_("字段 comment 必须是字符串"), details={"field": "comment"})
+        raise Invalid(N_("意见必须是文字"), details={"field": "comment"})
     comment = (comment or "").strip() or None
     if needs and comment is None:
-        raise Invalid(N_("此操作需要填写意见（comment）"), details={"field": "comment"})
+        raise Invalid(N_("此操作需要填写意见"), details={"field": "comment"})
     return comment
 
 
@@ -483,7 +483,7 @@ def available_transitions(session: Session, scope: Scope, user: User,
 
 def _default_locate(session: Session, scope: Scope, user, student_id, data: dict):
     if student_id is None:
-        raise Invalid(N_("缺少必填字段：student_id"), details={"field": "student_id"})
+        raise Invalid(N_("请选择学生"), details={"field": "student_id"})
     student = get_in_scope(session, scope, Student, student_id)
     if student.school_id is None:
         raise Invalid(N_("该学生没有所属学校"), details={"field": "student_id"})
@@ -575,11 +575,11 @@ def create_case(session: Session, scope: Scope, user: User, process: str, studen
     """
     proc = get_process(process) if isinstance(process, str) else None
     if proc is None:
-        raise Invalid(N_("字段 process 必须是以下之一：%(choices)s"), code="unknown_process",
+        raise Invalid(N_("流程必须是以下之一：%(choices)s"), code="unknown_process",
                       choices=", ".join(REGISTRY),
                       details={"field": "process"})
     if student_id is not None and (isinstance(student_id, bool) or not isinstance(student_id, int)):
-        raise Invalid(N_("字段 student_id 必须是整数"), details={"field": "student_id"})
+        raise Invalid(N_("学生编号必须是整数"), details={"field": "student_id"})
     parsed = check_data(data, proc.create_data_spec)
     today = today or clock.today()
     locate = proc.locate or _default_locate

@@ -44,6 +44,7 @@ from workflow import clock
 from workflow.access.permissions import evidence_roles, require_case_staff, require_visit_kind
 from workflow.access.scope import Scope, case_staff_filter, get_in_scope
 from workflow.errors import N_, Conflict, Msg, NotFound, invalid_field
+from workflow.fieldnames import field_label
 from workflow.storage import PENDING_KEY, FileStore, LocalStore, as_store
 from workflow.validation import required_text
 
@@ -107,16 +108,16 @@ def add_visit(session: Session, scope: Scope, user: User, case: Case, *, date: d
     """
     roles = evidence_roles(session, scope, case)
     if kind not in VISIT_KINDS:
-        raise invalid_field("kind", N_("字段 kind 必须是以下之一：%(choices)s"), choices=', '.join(VISIT_KINDS))
+        raise invalid_field("kind", N_("家访方式必须是以下之一：%(choices)s"), choices=', '.join(VISIT_KINDS))
     if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
-        raise invalid_field("date", N_("字段 date 必须是有效日期（YYYY-MM-DD）"))
+        raise invalid_field("date", N_("家访日期必须是有效日期（YYYY-MM-DD）"))
     if date > clock.today():
-        raise invalid_field("date", N_("字段 date 不能晚于今天"))
+        raise invalid_field("date", N_("家访日期不能晚于今天"))
     earliest = case.opened_on - dt.timedelta(days=VISIT_LOOKBACK_DAYS)
     if date < earliest:
-        raise invalid_field("date", N_("字段 date 不能早于 %(earliest)s（立案前 %(visit_lookback_days)s 天）"), earliest=earliest.isoformat(), visit_lookback_days=VISIT_LOOKBACK_DAYS)
+        raise invalid_field("date", N_("家访日期不能早于 %(earliest)s（立案前 %(visit_lookback_days)s 天）"), earliest=earliest.isoformat(), visit_lookback_days=VISIT_LOOKBACK_DAYS)
     if not isinstance(guardian_present, bool):
-        raise invalid_field("guardian_present", N_("字段 guardian_present 必须是 true 或 false"))
+        raise invalid_field("guardian_present", N_("请说明家长是否在场（是或否）"))
     ids = _unique_ints(participant_ids, "participant_ids")
     require_visit_kind(roles, kind)
     _require_open(case)
@@ -156,7 +157,7 @@ def _participants(session: Session, scope: Scope, case: Case, ids: list[int]) ->
     missing = [i for i in ids if i not in found]
     if missing:
         raise invalid_field("participant_ids",
-                            N_("字段 participant_ids：用户 %(ids)s 不是该学生学校的教职工或本村联络员"),
+                            N_("参加人员中的用户 %(ids)s 不是该学生学校的教职工或本村联络员"),
                             ids=", ".join(map(str, missing)))
     return [found[i] for i in ids]
 
@@ -180,7 +181,7 @@ def add_document(session: Session, scope: Scope, user: User, case: Case, *, kind
     """
     roles = evidence_roles(session, scope, case)
     if kind not in DOCUMENT_KINDS:
-        raise invalid_field("kind", N_("字段 kind 必须是以下之一：%(choices)s"), choices=', '.join(DOCUMENT_KINDS))
+        raise invalid_field("kind", N_("材料类型必须是以下之一：%(choices)s"), choices=', '.join(DOCUMENT_KINDS))
     require_case_staff(roles, N_("材料"))
     _require_open(case)
     return _store_document(session, user, case, kind=kind, upload=Upload(filename, stream),
@@ -217,17 +218,17 @@ def _write_file(session: Session, stream: BinaryIO, upload_dir: FileStore | str,
                     break
                 size += len(chunk)
                 if size > max_bytes:
-                    raise invalid_field(field, N_("字段 %(name)s：文件超过 %(value)s 的上限"), name=field, value=_human_size(max_bytes))
+                    raise invalid_field(field, N_("%(name)s超过 %(value)s 的上限"), name=_named(field), value=_human_size(max_bytes))
                 if len(head) < HEAD_BYTES:
                     head += chunk[: HEAD_BYTES - len(head)]
                 hasher.update(chunk)
                 out.write(chunk)
         if size == 0:
-            raise invalid_field(field, N_("字段 %(name)s：文件为空"), name=field)
+            raise invalid_field(field, N_("%(name)s是空的"), name=_named(field))
         detected = detect_file_type(head, tmp_path)
         if detected is None or (allowed is not None and detected[1] not in allowed):
             names = "JPEG 或 PNG 图片" if allowed == IMAGE_TYPES else ACCEPTED_NAMES
-            raise invalid_field(field, N_("字段 %(name)s：只接受 %(names)s（按文件内容判断，与文件名无关）"), name=field, names=names)
+            raise invalid_field(field, N_("%(name)s只接受 %(names)s（按文件内容判断，与文件名无关）"), name=_named(field), names=names)
         ext, content_type = detected
         stored_name = f"{token[:2]}/{token}.{ext}"
         store.put(session, stored_name, tmp_path)
@@ -381,17 +382,17 @@ def add_payment(session: Session, scope: Scope, user: User, case: Case, *, fee_i
     amount = _money(amount, "amount")
     receipt_no = required_text("receipt_no", receipt_no, 60)
     if isinstance(fee_id, bool) or not isinstance(fee_id, int):
-        raise invalid_field("fee_id", N_("字段 fee_id 必须是整数"))
+        raise invalid_field("fee_id", N_("请选择收费项目"))
     require_case_staff(roles, N_("缴费"))
     _require_open(case)
     fee = session.scalars(
         select(Fee).where(Fee.id == fee_id, Fee.case_id == case.id).with_for_update()
     ).first()
     if fee is None:
-        raise invalid_field("fee_id", N_("字段 fee_id：收费项目 %(fee_id)s 不属于该案件"), fee_id=fee_id)
+        raise invalid_field("fee_id", N_("收费项目 %(fee_id)s 不属于该案件"), fee_id=fee_id)
     outstanding = fee.amount_due - fee_paid(session, fee.id)
     if amount > outstanding:
-        raise invalid_field("amount", N_("字段 amount：%(amount)s 元超过该收费项目尚欠的 %(outstanding)s 元"), amount=amount, outstanding=outstanding)
+        raise invalid_field("amount", N_("缴费金额 %(amount)s 元超过该收费项目尚欠的 %(outstanding)s 元"), amount=amount, outstanding=outstanding)
     taken = session.scalar(
         select(func.count()).select_from(Payment).where(Payment.case_id == case.id,
                                                         Payment.receipt_no == receipt_no)
@@ -438,11 +439,11 @@ def _money(value, name: str) -> Decimal:
         if not amount.is_finite() or amount.as_tuple().exponent < -2:
             raise InvalidOperation
     except InvalidOperation:
-        raise invalid_field(name, N_("字段 %(name)s 必须是以元为单位、最多两位小数的金额，如 \"120.50\""), name=name) from None
+        raise invalid_field(name, N_("%(name)s必须是以元为单位、最多两位小数的金额，如 \"120.50\""), name=_named(name)) from None
     if amount <= 0:
-        raise invalid_field(name, N_("字段 %(name)s 必须大于 0"), name=name)
+        raise invalid_field(name, N_("%(name)s必须大于 0"), name=_named(name))
     if amount > MAX_AMOUNT:
-        raise invalid_field(name, N_("字段 %(name)s 超过上限 %(max_amount)s"), name=name, max_amount=MAX_AMOUNT)
+        raise invalid_field(name, N_("%(name)s超过上限 %(max_amount)s"), name=_named(name), max_amount=MAX_AMOUNT)
     return amount.quantize(Decimal("0.01"))
 
 
@@ -462,13 +463,13 @@ def add_contact(session: Session, scope: Scope, user: User, case: Case, *, conta
     """
     roles = evidence_roles(session, scope, case)
     if case.process != "absence":
-        raise invalid_field("case", N_("只有缺勤（absence）案件可以登记家长联系"))
+        raise invalid_field("case", N_("只有缺勤家访案件可以登记家长联系"))
     if not isinstance(contacted_at, dt.datetime) or contacted_at.tzinfo is None:
-        raise invalid_field("contacted_at", N_("字段 contacted_at 必须是带时区的 ISO 8601 时间"))
+        raise invalid_field("contacted_at", N_("联系时间必须是带时区的 ISO 8601 时间"))
     if contacted_at > clock.now() + CLOCK_SKEW:
-        raise invalid_field("contacted_at", N_("字段 contacted_at 不能晚于当前时间"))
+        raise invalid_field("contacted_at", N_("联系时间不能晚于当前时间"))
     if channel not in CONTACT_CHANNELS:
-        raise invalid_field("channel", N_("字段 channel 必须是以下之一：%(choices)s"), choices=', '.join(CONTACT_CHANNELS))
+        raise invalid_field("channel", N_("联系方式必须是以下之一：%(choices)s"), choices=', '.join(CONTACT_CHANNELS))
     require_case_staff(roles, N_("家长联系"))
     _require_open(case)
     reported_at = absence_reported_at(session, case)
@@ -495,24 +496,31 @@ def absence_reported_at(session: Session, case: Case) -> dt.datetime:
 # --- small validators -------------------------------------------------------------------------
 
 
+def _named(field: str) -> Msg | str:
+    """A field as a message names it: its label ("备注"), never its key (`details.field` keeps
+    the key for API clients); an unknown field as it is."""
+    label = field_label(field)
+    return Msg(label) if label else field
+
+
 def _text(value, max_len: int | None = None, name: str = "notes") -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise invalid_field(name, N_("字段 %(name)s 必须是字符串"), name=name)
+        raise invalid_field(name, N_("%(name)s必须是文字"), name=_named(name))
     value = value.strip()
     if max_len and len(value) > max_len:
-        raise invalid_field(name, N_("字段 %(name)s 超过 %(max_len)s 个字符"), name=name, max_len=max_len)
+        raise invalid_field(name, N_("%(name)s超过 %(max_len)s 个字符"), name=_named(name), max_len=max_len)
     return value or None
 
 
 def _unique_ints(values, name: str) -> list[int]:
     if not isinstance(values, (list, tuple)):
-        raise invalid_field(name, N_("字段 %(name)s 必须是用户 id 的列表"), name=name)
+        raise invalid_field(name, N_("%(name)s必须是用户编号的列表"), name=_named(name))
     out: list[int] = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int):
-            raise invalid_field(name, N_("字段 %(name)s 必须是用户 id 的列表"), name=name)
+            raise invalid_field(name, N_("%(name)s必须是用户编号的列表"), name=_named(name))
         if v not in out:
             out.append(v)
     return out

@@ -34,6 +34,7 @@ from workflow import clock
 from workflow.absence import ladder
 from workflow.access.scope import can_see, user_filter
 from workflow.errors import LIST_SEP, Msg, invalid_field
+from workflow.fieldnames import FIELD_LABELS
 from workflow.org.calendar import school_year_of
 from workflow.org.services import STUDENT_STATUS_NAMES
 from workflow.support.fees import unlisted_fees
@@ -63,6 +64,25 @@ def one_year_after(start: dt.date) -> dt.date:
         return start.replace(year=start.year + 1, day=28)
 
 
+# --- messages about the step's own inputs ------------------------------------------------------
+
+
+class InputMsg(Msg):
+    """A guard's message about an input of the step's own form (a date, a class, a school): it
+    says what a person calls the input, and remembers the input's keys in `fields`, so the case
+    page (admin/views/cases.py:transition_forms) keeps such a step's form usable: filling the
+    input is how the refusal is met."""
+
+    fields: tuple[str, ...] = ()
+
+
+def needs_input(msgid: str, *fields: str, **params) -> InputMsg:
+    """An `InputMsg` for the inputs `fields` (their keys, as in the transition's data spec)."""
+    msg = InputMsg(msgid, **params)
+    msg.fields = fields
+    return msg
+
+
 # --- evidence ----------------------------------------------------------------------------------
 
 
@@ -74,7 +94,7 @@ def has_document(kind: str):
         # an existence check: stops at the first matching row (an index probe), counts nothing
         found = ctx.session.scalar(
             select(exists().where(Document.case_id == ctx.case.id, Document.kind == kind)))
-        return None if found else Msg(N_("需要上传%(name)s（%(kind)s）"), name=name, kind=kind)
+        return None if found else Msg(N_("需要上传%(name)s"), name=name)
 
     guard.__name__ = f"has_{kind}"
     guard.__doc__ = f"文件：{name}（{kind}）"
@@ -93,11 +113,12 @@ def suspension_dates(ctx):
     """休学起止日期 start、end：end 晚于 start，且不超过一学年"""
     start, end = ctx.date("start"), ctx.date("end")
     if start is None or end is None:
-        return N_("需要填写休学起止日期（start、end）")
+        return needs_input(N_("需要填写休学开始日期和结束日期"), "start", "end")
     if end <= start:
-        return N_("休学结束日期（end）必须晚于开始日期（start）")
+        return needs_input(N_("休学结束日期必须晚于开始日期"), "start", "end")
     if end >= one_year_after(start):
-        return Msg(N_("休学期限不得超过一学年（end 须早于 %(date)s）"), date=one_year_after(start).isoformat())
+        return needs_input(N_("休学期限不得超过一学年（结束日期须早于 %(date)s）"), "end",
+                           date=one_year_after(start).isoformat())
     return None
 
 
@@ -109,9 +130,10 @@ def extension_end(ctx):
     start = ctx.date("start")
     old_end = (ctx.case.data or {}).get("end")
     if old_end and new_end <= dt.date.fromisoformat(old_end):
-        return Msg(N_("延长后的结束日期（end）必须晚于原结束日期 %(date)s"), date=str(old_end))
+        return needs_input(N_("延长后的结束日期必须晚于原结束日期 %(date)s"), "end", date=str(old_end))
     if start is not None and new_end >= one_year_after(start):
-        return Msg(N_("休学期限不得超过一学年（end 须早于 %(date)s）"), date=one_year_after(start).isoformat())
+        return needs_input(N_("休学期限不得超过一学年（结束日期须早于 %(date)s）"), "end",
+                           date=one_year_after(start).isoformat())
     return None
 
 
@@ -123,22 +145,26 @@ def grounds_after_filing(ctx):
         Document.case_id == ctx.case.id, Document.kind == "suspension_grounds")
     if filed_at is not None:
         q = q.where(Document.uploaded_at > filed_at)
-    return None if ctx.session.scalar(q) else N_("需要上传备案之后的新休学依据（suspension_grounds）")
+    return None if ctx.session.scalar(q) else N_("需要上传备案之后的新休学依据")
 
 
 def destination(ctx):
     """转入学校（destination_school_id 或 destination_school）和流向地区（destination_region）"""
-    missing = []
-    if not ctx.get("destination_school_id") and not ctx.get("destination_school"):
-        missing.append("需要填写转入学校（destination_school_id 或 destination_school）")
-    if not ctx.get("destination_region"):
-        missing.append("需要填写流向地区（destination_region）")
-    return "；".join(missing) or None
+    school = bool(ctx.get("destination_school_id") or ctx.get("destination_school"))
+    region = bool(ctx.get("destination_region"))
+    keys = ("destination_school_id", "destination_school", "destination_region")
+    if not school and not region:
+        return needs_input(N_("需要填写转入学校（本系统内的学校，或学校名称）和流向地区"), *keys)
+    if not school:
+        return needs_input(N_("需要填写转入学校（本系统内的学校，或学校名称）"), *keys[:2])
+    if not region:
+        return needs_input(N_("需要填写流向地区"), keys[2])
+    return None
 
 
 def class_chosen(ctx):
     """家长选择的班级（class_id）"""
-    return None if ctx.get("class_id") else N_("需要选择随班就读的班级（class_id）")
+    return None if ctx.get("class_id") else needs_input(N_("需要选择随班就读的班级"), "class_id")
 
 
 def fees_paid_or_waived(ctx):
@@ -152,7 +178,7 @@ def fees_paid_or_waived(ctx):
     due, paid = Decimal(str(due)), Decimal(str(paid))
     if paid >= due:
         return None
-    return Msg(N_("费用未缴清：应缴 %(due)s 元，已缴 %(paid)s 元（或由校长减免 waive_fees）"),
+    return Msg(N_("费用未缴清：应缴 %(due)s 元，已缴 %(paid)s 元（或由校长减免费用）"),
                due=f"{due:.2f}", paid=f"{paid:.2f}")
 
 
@@ -187,7 +213,7 @@ def student_flagged(ctx):
     s = ctx.student
     if s is not None and (s.disability or s.learning_difficulty):
         return None
-    return N_("学生须先标记为残疾（disability）或学困（learning_difficulty）")
+    return N_("学生须先标记为残疾或学困")
 
 
 def student_settled_active(ctx):
@@ -197,7 +223,7 @@ def student_settled_active(ctx):
         return Msg(N_("学生当前状态为「%(status)s」，须为「%(allowed)s」"),
                    status=STUDENT_STATUS_NAMES.get(s.status, s.status), allowed=STUDENT_STATUS_NAMES["active"])
     if s.is_provisional:
-        return N_("学生正在随班就读，返校手续（return）尚未完成")
+        return N_("学生正在随班就读，返校手续尚未完成")
     return None
 
 
@@ -222,7 +248,7 @@ def no_open_return(ctx):
     found = ctx.session.scalar(select(func.count(Case.id)).where(
         Case.student_id == ctx.case.student_id, Case.process == "return", Case.is_open.is_(True),
         Case.state != "draft"))
-    return N_("学生的返校手续（return）尚未完成，请由教导处完成 re_enroll") if found else None
+    return N_("学生的返校手续尚未完成，请由教导处办理正式入学") if found else None
 
 
 # --- input checks (422) ------------------------------------------------------------------------
@@ -232,7 +258,7 @@ def class_of_school(session, class_id: int, school_id: int, field: str = "data.c
     """The class `class_id` if it belongs to `school_id`; Invalid otherwise."""
     k = session.get(SchoolClass, class_id)
     if k is None or k.school_id != school_id:
-        raise invalid_field(field, N_("字段 %(name)s 必须是本校（案件所属学校）的班级"), name=field)
+        raise invalid_field(field, N_("所选班级必须是本校（案件所属学校）的班级"))
     return k
 
 
@@ -249,7 +275,7 @@ def check_class_in_case_center(ctx) -> None:
     k = ctx.session.get(SchoolClass, ctx.data["class_id"])
     center = ctx.case.school.center_id if ctx.case.school else None
     if k is None or k.school is None or (k.school_id != ctx.case.school_id and k.school.center_id != center):
-        raise invalid_field("data.class_id", N_("字段 data.class_id 必须是本中心校范围内的班级"))
+        raise invalid_field("data.class_id", N_("所选班级必须是本中心校范围内的班级"))
 
 
 def check_user_ids(key: str):
@@ -265,8 +291,8 @@ def check_user_ids(key: str):
         found = set(ctx.session.scalars(q))
         missing = [i for i in ids if i not in found]
         if missing:
-            raise invalid_field(f"data.{key}", N_("字段 %(name)s 中的用户不存在或不在您的管辖范围内：%(id)s"),
-                                name=f"data.{key}", id=missing[0])
+            raise invalid_field(f"data.{key}", N_("%(name)s中的用户不存在或不在您的管辖范围内：%(id)s"),
+                                name=Msg(FIELD_LABELS.get(key, N_("人员"))), id=missing[0])
 
     check.__name__ = f"check_{key}"
     return check
@@ -279,7 +305,7 @@ def check_destination_school(ctx) -> None:
         return
     school = ctx.session.get(School, sid)
     if school is None or school.kind == "county" or school.id == ctx.case.school_id:
-        raise invalid_field("data.destination_school_id", N_("字段 data.destination_school_id 必须是本系统中的另一所学校"))
+        raise invalid_field("data.destination_school_id", N_("转入学校必须是本系统中的另一所学校"))
 
 
 # --- absence -----------------------------------------------------------------------------------
@@ -290,7 +316,7 @@ def returned_to_class(ctx):
     upto = ctx.effective_date or ctx.today
     if upto is not None and ladder.present_after(ctx.session, ctx.case, upto) is not None:
         return None
-    return N_("需要学生返校后的出勤（present）考勤记录（最后一个旷课日之后）")
+    return N_("需要学生返校后的出勤记录（最后一个旷课日之后）")
 
 
 def liaison_joint_visit(ctx):
@@ -303,7 +329,7 @@ def liaison_joint_visit(ctx):
     found = ctx.session.scalar(select(func.count(Visit.id)).where(
         Visit.case_id == ctx.case.id, Visit.kind == "village_joint",
         (Visit.created_by_id.in_(liaisons)) | Visit.id.in_(joined)))
-    return None if found else N_("需要村委联络员参与或登记的村校联合家访（village_joint）记录")
+    return None if found else N_("需要村委联络员参与或登记的村校联合家访记录")
 
 
 CONVERSION_PROCESSES = ("suspension", "transfer_out")
@@ -319,4 +345,4 @@ def check_conversion_case(ctx) -> None:
         other = None
     if (other is None or other.student_id != ctx.case.student_id
             or other.process not in CONVERSION_PROCESSES or other.state == "withdrawn"):
-        raise invalid_field("data.case_id", N_("字段 data.case_id 必须是该学生的休学（suspension）或转出（transfer_out）案件（未撤回）"))
+        raise invalid_field("data.case_id", N_("所选案件必须是该学生的休学或转出案件（未撤回）"))

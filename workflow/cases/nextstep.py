@@ -3,10 +3,17 @@ page say the same thing, from `next_step`).
 
 For an absence case it is the ladder's task rather than the state's name: a freshly reported
 absence says "30 分钟内联系家长（还剩 12 分钟）" (SPEC §3.1: the homeroom teacher contacts the
-guardian within 30 minutes of the report), a rung says which visit is due, with whom and by
-when, a school day without attendance says which day to fill in. Otherwise it names the steps
-the user may take ("待教导处审核"), the stand-in for a blocked approval saying whose step it is
-("教导处审核（代教导处）"), and the due date. Lines are `Msg`s: the pages translate them.
+guardian within 30 minutes of the report), a rung says which visit is due and with whom, a
+school day without attendance says which day to fill in. Otherwise it names the steps the user
+may take ("待教导处审核"; a step whose label names an outcome says its `todo` instead:
+"待孩子返校后登记返校", not "待已返校"), the stand-in for a blocked approval saying whose step
+it is ("教导处审核（代教导处）"), or, for someone who has no step of their own but a duty to see it done,
+the process's `duty_line` (the center school about a branch school's overdue monthly report).
+Lines are `Msg`s: the pages translate them.
+
+A line never names the due date: the queue item and the case page show the case's deadline
+once, next to the line, from the same `due`/`overdue` (issue 12: "…（2026-12-15 前）… 请于
+2026-12-15 前办理" said it twice).
 """
 from __future__ import annotations
 
@@ -21,13 +28,11 @@ from workflow.absence import ladder
 from workflow.access.scope import ROLE_NAMES
 from workflow.cases.definitions import Process
 from workflow.cases.evidence import CONTACT_DEADLINE
-from workflow.errors import LIST_SEP, N_, Msg
+from workflow.errors import LIST_SEP, N_, NAME_SEP, OR_SEP, Msg
 
 # Steps that are not the work a case waits for (the queue leaves a case whose only steps are
 # these out; the line names them only when nothing else is left).
 SECONDARY = ("withdraw", "send_back", "change_class", "waive_fees", "revoke")
-# "A or B" between the steps a user may take (in the catalogue: English says " or ").
-OR_SEP = N_("或")
 
 
 @dataclass
@@ -76,18 +81,33 @@ def step_facts(session: Session, cases: list[Case], inputs: ladder.DutyInputs | 
     return out
 
 
-def _roles(roles) -> str:
-    return "、".join(ROLE_NAMES.get(r, r) for r in roles)
+def roles_text(roles) -> Msg:
+    """The roles' names as one list ("班主任、控辍小组成员"), each translated on its own: a plain
+    "、".join would hand the pages one Chinese string the catalogue does not know."""
+    return NAME_SEP.join(ROLE_NAMES.get(r, r) for r in roles)
+
+
+def step_text(proc: Process, name: str) -> Msg:
+    """What the step is, as a thing to do: the transition's `todo` where its label names the
+    outcome rather than the action (已返校 -> "孩子返校后登记返校"), else its label."""
+    named = proc.named(name)
+    plain = [t for t in named if t.when is None] or named
+    todo = plain[0].todo if plain else ""
+    return Msg(todo or proc.label_of(name))
 
 
 def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held: set[str],
-              facts: StepFacts | None, due: dt.date | None, overdue: bool, now: dt.datetime) -> Msg:
+              facts: StepFacts | None, due: dt.date | None = None, overdue: bool = False,
+              now: dt.datetime, duty: bool = False) -> Msg:
     """The next-step line for the user on the case (Chinese `Msg`, translated by the pages).
 
     `actions`: (transition, role it would be fired in) the user may take now
     (`engine.permitted_transitions`); a role not among the transition's own roles is a stand-in
     (SPEC §3). `held`: the user's roles for the case. `facts`: `step_facts` for an absence case.
-    `now`: the clock, for the minutes left of the 30-minute contact."""
+    `now`: the clock, for the minutes left of the 30-minute contact. `duty`: the user holds one
+    of the roles `proc.duties(case)` names (the queue knows; the line then says the duty when
+    there is no step). `due`/`overdue` are accepted for the callers' convenience and not shown:
+    the page shows the deadline once, beside the line."""
     parts: list = []
     if facts is not None and "homeroom_teacher" in held:
         if not facts.contacted and facts.reported_at is not None:
@@ -98,16 +118,16 @@ def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held
             else:
                 parts.append(Msg(N_("尽快联系家长（已超过 30 分钟）")))
         if facts.missing_days:
-            parts.append(Msg(N_("补登考勤：%(days)s"), days="、".join(facts.missing_days)))
+            parts.append(Msg(N_("补登考勤：%(days)s"), days=NAME_SEP.join(facts.missing_days)))
     if facts is not None and facts.rung is not None and held & set(facts.rung.roles):
         rung = facts.rung
         line = Msg(N_("%(rung)s：%(kind)s，须有%(who)s参加"), rung=Msg(ladder.RUNG_NAMES.get(rung.state, rung.state)),
-                   kind=Msg(ladder.KIND_NAMES.get(rung.visit_kind, rung.visit_kind)), who=_roles(rung.roles))
-        parts.append(Msg(N_("%(line)s（%(d)s 前）"), line=line, d=due.isoformat()) if due and not overdue else line)
+                   kind=Msg(ladder.KIND_NAMES.get(rung.visit_kind, rung.visit_kind)), who=roles_text(rung.roles))
+        parts.append(line)
     primary = [(n, r) for n, r in actions if n not in SECONDARY] or (actions if not parts else [])
     labels = []
     for name, role in primary:
-        label = Msg(proc.label_of(name))
+        label = step_text(proc, name)
         steps = {r for t in proc.named(name) for r in t.roles}
         if role not in steps and steps:
             # the stand-in: say whose step it is
@@ -115,9 +135,6 @@ def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held
         labels.append(label)
     if labels:
         parts.append(Msg(N_("待%(steps)s"), steps=Msg.join(OR_SEP, labels)))
-    line = Msg.join(LIST_SEP, parts)
-    if overdue and due is not None:
-        return Msg(N_("已逾期（应于 %(d)s 前办理）：%(step)s"), d=due.isoformat(), step=line)
-    if due is not None and facts is None and labels:
-        return Msg(N_("%(step)s（%(d)s 前）"), step=line, d=due.isoformat())
-    return line
+    if not parts and duty and proc.duty_line is not None:
+        parts.append(proc.duty_line(case))
+    return Msg.join(LIST_SEP, parts)

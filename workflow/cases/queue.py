@@ -151,7 +151,7 @@ def _candidate_clause(cand: _Candidates):
     return _CLAUSES[key]
 
 
-def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInputs) -> set[str]:
+def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInputs, today: dt.date) -> set[str]:
     duties = proc.duties
     if duties is None:
         return set()
@@ -159,7 +159,8 @@ def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInpu
         # the absence ladder's inputs were read for all the queue's cases at once (those left
         # out can name none of the user's roles: `ladder.possible_duties`)
         return ladder.duties_from(session, case, inputs) if case.id in inputs.read else set()
-    return set(duties(case) or ())
+    # the queue's day, not the clock's: a duty that starts at a deadline (the monthly report's)
+    return set(duties(case, today=today) or ())
 
 
 def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -> list[dict]:
@@ -169,8 +170,11 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
     user by role, scope, separation of duties and state (`engine.permitted_transitions`, whether
     or not its guards are met yet), or when the process declares a duty (`Process.duties(case)`
     -> role codes, e.g. who must visit on this rung of the absence ladder) that the user holds
-    for the case. Each item is the case summary plus
-    `due`, `overdue`, `actions` (transition names) and `reason` (a Chinese line).
+    for the case (the absence ladder's visits; the center school's duty on a branch school's
+    overdue monthly report). Each item is the case summary plus `due`, `overdue`, `actions`
+    (transition names), `period` (a monthly report's month, else None) and `reason` (a Chinese
+    line saying what to do; never the due date, which the page shows once beside it).
+    A county supervisor's queue holds the reports waiting for the county's review steps.
 
     One query loads the candidates (open cases in scope, in a state where one of the user's
     roles may act), with student and class, then their schools by id; the separation-of-duties
@@ -223,16 +227,18 @@ def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -
                          session, case, proc, held, user.id, history.get(case.id, []), holders)]
                      if case.process in cand.states else [])
         actions = [name for name, _role in permitted]
-        duty = bool(_duties(session, proc, case, inputs) & held)
+        duty = bool(_duties(session, proc, case, inputs, today) & held)
         if not duty and all(a in SECONDARY for a in actions):
             continue
         due, overdue = due_by_case[case.id]
         item = serialize.case_summary(case, due=due, overdue=overdue)
         item["actions"] = actions
-        # what to do, with its deadline: the case page's line too (workflow.cases.nextstep)
+        # a school-and-month case (the monthly report) says which month
+        item["period"] = case.period
+        # what to do (the case page's line too, workflow.cases.nextstep); the page shows `due` beside it
         item["reason"] = nextstep.next_step(proc, case, actions=permitted, held=held,
                                             facts=facts.get(case.id) if duty else None,
-                                            due=due, overdue=overdue, now=now)
+                                            now=now, duty=duty)
         items.append(item)
     items.sort(key=urgency_key)
     return items

@@ -16,7 +16,7 @@ from models import Case, CaseHistory, School, SchoolClass, Student, User
 from workflow import clock
 from workflow.access.scope import ROLE_NAMES
 from workflow.cases.diagrams import mermaid
-from workflow.errors import N_
+from workflow.errors import N_, NAME_SEP, Msg
 from workflow.fieldnames import FIELD_LABELS
 from workflow.processes import get_process
 
@@ -202,11 +202,11 @@ def submitted_data(case: Case, names: dict[tuple[str, int], str]) -> list[dict]:
             parts = [names.get((kind, v), f"#{v}") for v in values]
         else:
             parts = [str(v) for v in values]
-        items.append({"key": key, "label": label, "value": value, "text": "、".join(parts)})
+        items.append({"key": key, "label": label, "value": value, "text": NAME_SEP.join(parts)})
     if case.fees:
         due = sum((f.amount_due for f in case.fees), start=0)
         paid = sum((p.amount for p in case.payments), start=0)
         for key, amount in (("fees_due", due), ("fees_paid", paid), ("fees_outstanding", due - paid)):
             items.append({"key": key, "label": FIELD_LABELS[key], "value": _money(amount),
-                          "text": _money(amount) + " 元"})
+                          "text": Msg(N_("%(amount)s 元"), amount=_money(amount))})
     return items

@@ -39,7 +39,7 @@ PROCESS = Process(
         *[T("escalate", source, dest, roles=(), label=NP_("action", "升级"))
           for source, dest in zip(("reported", *RUNGS[:-1]), RUNGS, strict=True)],
         T("mark_returned", ("reported", *RUNGS), "returned", roles=HAND_OPENERS,
-          guards=(g.returned_to_class,), label=N_("已返校")),
+          guards=(g.returned_to_class,), label=N_("已返校"), todo=N_("孩子返校后登记返校")),
         T("confirm_dropout", "village_joint", "dropout_confirmed", roles=("principal",),
           data_spec={"reason_category": Req(OneOf(RECOVERY_REASONS))}, merge_keys=("reason_category",),
           guards=(g.student_status("active"), g.liaison_joint_visit),

@@ -73,7 +73,7 @@ def present_or_seen_at_school(ctx):
             AttendanceRecord.student_id == student.id, AttendanceRecord.status == "present",
             AttendanceRecord.date.in_(days))):
         return None
-    return N_("需要学生在读且近 5 个上学日内有到校（出勤）记录，或一条到校面谈记录（in_person_at_school）")
+    return N_("需要学生在读且近 5 个上学日内有出勤记录，或一条家长到校面谈记录")
 
 
 def proof_or_completed_transfer(ctx):
@@ -82,7 +82,7 @@ def proof_or_completed_transfer(ctx):
         Document.case_id == ctx.case.id, Document.kind == "enrollment_proof"))
     done = ctx.session.scalar(select(func.count(Case.id)).where(
         Case.student_id == ctx.case.student_id, Case.process == "transfer_out", Case.state.in_(TRANSFER_DONE)))
-    return None if proof or done else N_("需要上传入学证明（enrollment_proof），或该生已办结的转出手续")
+    return None if proof or done else N_("需要上传入学证明，或该生已办结的转出手续")
 
 
 def any_visit(ctx):
@@ -98,7 +98,7 @@ def reason_for_not_ours(ctx):
     document = ctx.session.scalar(select(func.count(Document.id)).where(Document.case_id == ctx.case.id))
     if ctx.comment and document:
         return None
-    return N_("需要填写该生所属学校（data.school_id），或填写说明（不在学龄、已死亡）并上传证明文件")
+    return g.needs_input(N_("需要选择该生所属的学校，或填写说明（不在学龄、已死亡）并上传证明文件"), "school_id")
 
 
 # --- input checks and effects --------------------------------------------------------------------
@@ -110,9 +110,9 @@ def check_other_school(ctx) -> None:
         return
     school = ctx.session.get(School, ctx.data["school_id"])
     if school is None or school.kind == "county":
-        raise invalid_field("data.school_id", N_("字段 data.school_id 必须是本系统中的学校"))
+        raise invalid_field("data.school_id", N_("该生所属的学校必须是本系统中的学校"))
     if school.id == ctx.case.school_id:
-        raise invalid_field("data.school_id", N_("字段 data.school_id 必须是另一所学校"))
+        raise invalid_field("data.school_id", N_("该生所属的学校必须是另一所学校"))
 
 
 def keep_entry(ctx) -> None:
@@ -172,6 +172,6 @@ PROCESS = Process(
           effects=(drop_out_if_active, e.open_recovery), label=NP_("action", "确认辍学")),
         T("not_ours", "open", "reassigned", roles=("academic_office",), data_spec={"school_id": int},
           checks=(check_other_school,), merge_keys=("school_id",), guards=(reason_for_not_ours,),
-          effects=(open_check_at_school,), label=N_("非本校学生")),
+          effects=(open_check_at_school,), label=N_("非本校学生"), todo=N_("标为非本校学生")),
     ],
 )

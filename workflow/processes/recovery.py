@@ -32,7 +32,7 @@ PROCESS = Process(
         T("mark_returned", "open", "returned", roles=ACTORS,
           data_spec={"class_id": Req(int), "credited_user_ids": Req(list[int])},
           checks=(g.check_class_in_case_center, g.check_user_ids("credited_user_ids")),
-          merge_keys=("class_id", "credited_user_ids"), label=N_("已返校"),
+          merge_keys=("class_id", "credited_user_ids"), label=N_("已返校"), todo=N_("孩子返校后登记返校"),
           guards=(g.student_status(*NOT_ENROLLED, "active"), g.no_open_return, g.class_of_the_year),
           effects=(e.return_to_class,)),
         T("confirm_elsewhere", "open", "enrolled_elsewhere", roles=ACTORS,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from models import Case, CaseHistory, Enrolment, School, SchoolClass
 from workflow.access.scope import Scope, get_in_scope, school_filter
-from workflow.errors import N_, Conflict, Msg, NotFound, invalid_field
+from workflow.errors import N_, NAME_SEP, Conflict, Msg, NotFound, invalid_field
 from workflow.org.calendar import CalendarBook, SchoolCalendar
 from workflow.processes.absence import SUSPECTED_DROPOUT_STATES
 from workflow.spreadsheets import xlsx_bytes
@@ -59,7 +59,7 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     """First and last day of `month` (`YYYY-MM`). Raises Invalid (data.month) for anything else."""
     m = MONTH_PATTERN.match(month) if isinstance(month, str) else None
     if m is None:
-        raise invalid_field("data.month", N_("字段 data.month 必须是 YYYY-MM 格式的月份，例如 2026-11"))
+        raise invalid_field("data.month", N_("月份必须是 YYYY-MM 格式，例如 2026-11"))
     year, mon = int(m.group(1)), int(m.group(2))
     start = dt.date(year, mon, 1)
     nxt = dt.date(year + 1, 1, 1) if mon == 12 else dt.date(year, mon + 1, 1)
@@ -113,14 +113,14 @@ def locate_school(session: Session, scope: Scope, user, student_id, data: dict):
     Invalid (a student_id given, data.month malformed, data.school_id a county node), NotFound
     (data.school_id out of scope)."""
     if student_id is not None:
-        raise invalid_field("student_id", N_("月报的对象是学校：请用 data.school_id 和 data.month，不要填 student_id"))
+        raise invalid_field("student_id", N_("月报的对象是学校：请选择学校和月份，不要指定学生"))
     month_bounds(data.get("month"))
     try:
         school = get_in_scope(session, scope, School, data.get("school_id"))
     except NotFound:
-        raise NotFound(N_("学校不存在或不在您的管辖范围内（data.school_id）"), details={"field": "data.school_id"}) from None
+        raise NotFound(N_("学校不存在或不在您的管辖范围内"), details={"field": "data.school_id"}) from None
     if school.kind == "county":
-        raise invalid_field("data.school_id", N_("月报由学校填报：data.school_id 不能是县（区）教育局"))
+        raise invalid_field("data.school_id", N_("月报由学校填报：填报学校不能是县（区）教育局"))
     return None, school.id, None
 
 
@@ -153,7 +153,7 @@ def month_over(ctx):
     last = SchoolCalendar.load(ctx.session, ctx.case.school_id).previous_school_day(end + dt.timedelta(days=1))
     if last is not None and day == last:
         return None
-    return N_("本月尚未结束：月报须在月末之后提交（或以本月最后一个教学日为生效日期 data.date）")
+    return N_("本月尚未结束：月报须在月末之后提交（或以本月最后一个教学日为生效日期）")
 
 
 def freeze_figures(ctx) -> None:
@@ -251,29 +251,29 @@ def check_findings(ctx) -> None:
     report names, at most once. Raises Invalid (422)."""
     items = ctx.data.get("findings")
     if not isinstance(items, list):
-        raise invalid_field("data.findings", N_("字段 data.findings 必须是列表（每名上报的辍学学生一条）"))
+        raise invalid_field("data.findings", N_("复核结论必须是列表（每名上报的辍学学生一条）"))
     reported = {d["student_id"] for d in reported_dropouts(ctx.case)}
     seen = set()
     for i, item in enumerate(items):
-        name = f"data.findings[{i}]"
+        # the key goes to details.field; the message counts the findings as a person does, from 1
+        name, n = f"data.findings[{i}]", i + 1
         if not isinstance(item, dict):
-            raise invalid_field(name, N_("字段 %(name)s 必须是对象"), name=name)
+            raise invalid_field(name, N_("第 %(n)d 条复核结论必须是对象"), n=n)
         unknown = sorted(set(item) - FINDING_KEYS)
         if unknown:
-            raise invalid_field(f"{name}.{unknown[0]}", N_("未知字段：%(name)s"), name=f"{name}.{unknown[0]}")
+            raise invalid_field(f"{name}.{unknown[0]}", N_("第 %(n)d 条复核结论有未知字段：%(key)s"),
+                                n=n, key=unknown[0])
         sid = item.get("student_id")
         if isinstance(sid, bool) or not isinstance(sid, int) or sid not in reported:
-            raise invalid_field(f"{name}.student_id", N_("字段 %(name)s 不是本报告上报的辍学学生"),
-                                name=f"{name}.student_id")
+            raise invalid_field(f"{name}.student_id", N_("第 %(n)d 条复核结论的学生不是本报告上报的辍学学生"), n=n)
         if sid in seen:
-            raise invalid_field(f"{name}.student_id", N_("同一学生只能有一条复核结论（%(name)s）"),
-                                name=f"{name}.student_id")
+            raise invalid_field(f"{name}.student_id", N_("同一学生只能有一条复核结论（第 %(n)d 条重复）"), n=n)
         seen.add(sid)
         if not isinstance(item.get("verified"), bool):
-            raise invalid_field(f"{name}.verified", N_("字段 %(name)s 必须是 true 或 false"), name=f"{name}.verified")
+            raise invalid_field(f"{name}.verified", N_("第 %(n)d 条复核结论须说明属实或不属实"), n=n)
         note = item.get("note")
         if note is not None and (not isinstance(note, str) or len(note) > NOTE_MAX):
-            raise invalid_field(f"{name}.note", N_("字段 %(name)s 必须是 500 字以内的文字"), name=f"{name}.note")
+            raise invalid_field(f"{name}.note", N_("第 %(n)d 条复核结论的说明必须是 500 字以内的文字"), n=n)
 
 
 def findings_complete(ctx):
@@ -283,7 +283,7 @@ def findings_complete(ctx):
     done = {f["student_id"] for f in ctx.data["findings"]}
     missing = [d["name"] for d in reported_dropouts(ctx.case) if d["student_id"] not in done]
     if missing:
-        return Msg(N_("以下上报的辍学学生还没有复核结论：%(names)s"), names="、".join(missing))
+        return Msg(N_("以下上报的辍学学生还没有复核结论：%(names)s"), names=NAME_SEP.join(missing))
     return None
 
 
