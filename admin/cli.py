@@ -76,11 +76,11 @@ def register_cli(app: Flask) -> None:
             raise click.ClickException("数据库中已有学校：演示数据只能载入空数据库（可加 --if-empty 跳过）。")
         from .storage import current_store
 
-        upload_dir = current_store()  # the configured store (a folder, or the database)
+        store = current_store()  # the configured store (a folder, or the database)
         world = build_demo_world(db.session, seed=seed)
         # past school years first: the demo cases then pick among the children still at school
-        history = build_demo_history(db.session, world, upload_dir=upload_dir)
-        cases = build_demo_cases(db.session, world, today=world.today, upload_dir=upload_dir)
+        history = build_demo_history(db.session, world, store=store)
+        cases = build_demo_cases(db.session, world, today=world.today, store=store)
         history.update(finish_demo_history(db.session, world))
         summary = world.summary()
         db.session.commit()

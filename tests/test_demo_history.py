@@ -39,9 +39,9 @@ def demo(app, module_session):
     """The demo township with its history, built once for the module."""
     session = module_session
     world = build_demo_world(session, seed=3, today=DAY)
-    upload_dir = app.config["UPLOAD_DIR"]
-    counts = build_demo_history(session, world, upload_dir=upload_dir)
-    build_demo_cases(session, world, today=DAY, upload_dir=upload_dir)
+    store = app.config["UPLOAD_DIR"]
+    counts = build_demo_history(session, world, store=store)
+    build_demo_cases(session, world, today=DAY, store=store)
     counts.update(finish_demo_history(session, world))
     session.commit()
     return world, counts

@@ -38,8 +38,8 @@ def _user(session, username):
 def test_demo_township_rolls_into_2027_2028(app, module_session):
     session = module_session
     world = build_demo_world(session, seed=3, today=DAY)
-    build_demo_history(session, world, upload_dir=app.config["UPLOAD_DIR"])
-    build_demo_cases(session, world, today=DAY, upload_dir=app.config["UPLOAD_DIR"])
+    build_demo_history(session, world, store=app.config["UPLOAD_DIR"])
+    build_demo_cases(session, world, today=DAY, store=app.config["UPLOAD_DIR"])
     finish_demo_history(session, world)
     session.commit()
     admin = _user(session, "admin")

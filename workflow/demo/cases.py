@@ -4,13 +4,18 @@ township of `workflow.demo.township` (issue 3 item 7).
 Every case is opened and moved by the demo users who would do it in a real school, through
 the engine (`create_case`, `fire`; `fire_system` for steps only the system takes), with the
 evidence the guards ask for added through `workflow.cases.evidence` first: in-person visits, small
-real PDF files under the upload directory, fees and payments. Effective dates are spread over
-the past weeks. The cases that wait for someone sit at branch 1 — the school of the demo
-accounts principal1, office1 and teacher1 — so every demo account finds work in its queue.
+real PDF files in the file store, fees and payments. Effective dates are spread over the past
+weeks. Absence cases are built last and lived day by day (`workflow.demo.absences`): the rolls
+of the child's days of absence, then the real daily sweep climbs the ladder; at the end every
+school is swept for the day before today, so the demo is what the sweep leaves on the morning of
+its today. Before that sweep every class takes the roll of each past school day of the term that
+the stories left untaken (`absences.take_everyday_rolls`, with one deliberate gap). The cases
+that wait for someone sit at branch 1 — the school of the demo accounts principal1, office1 and
+teacher1 — so every demo account finds work in its queue.
 
 Children who must already be out of school for a `return` or `recovery` case are recorded as
-having dropped out early in the term (before the system was in use) with
-`workflow.org.enrolment.leave`. Flushes, never commits. No Flask.
+having dropped out early in the term with `workflow.org.enrolment.leave` (on the rolls until
+that day). Flushes, never commits. No Flask.
 """
 from __future__ import annotations
 
@@ -25,13 +30,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Case, RoleAssignment, SchoolClass, Student, User
-from workflow import clock
-from workflow.absence import attendance, ladder
+from workflow.absence import ladder
 from workflow.access.scope import Scope, can_see, scope_for
 from workflow.cases import engine
 from workflow.cases import evidence as ev
 from workflow.cases.definitions import Process, T
 from workflow.cases.guards import DOCUMENT_NAMES
+from workflow.demo import absences
 from workflow.demo.monthly import seed_monthly_reports
 from workflow.demo.support import build_demo_fee_schedules, build_demo_support
 from workflow.demo.township import DemoWorld
@@ -39,6 +44,7 @@ from workflow.errors import DomainError
 from workflow.org import enrolment
 from workflow.org.calendar import SchoolCalendar
 from workflow.processes import REGISTRY
+from workflow.storage import FileStore
 
 MAX_BYTES = 10 * 1024 * 1024
 SYSTEM_ONLY = {"system"}
@@ -105,7 +111,7 @@ class _Builder:
     session: Session
     world: DemoWorld
     today: dt.date
-    upload_dir: str
+    store: FileStore | str  # where documents go: the app's store, or a folder
     rng: random.Random
     scopes: dict[int, Scope] = field(default_factory=dict)
     used: set[int] = field(default_factory=set)
@@ -216,13 +222,13 @@ class _Builder:
     def document(self, user: User, case: Case, kind: str) -> None:
         name = DOCUMENT_NAMES.get(kind, "材料")
         ev.add_document(self.session, self.scope(user), user, case, kind=kind, filename=f"{name}.pdf",
-                        stream=io.BytesIO(_pdf(f"{kind} #{case.id}")), upload_dir=self.upload_dir,
+                        stream=io.BytesIO(_pdf(f"{kind} #{case.id}")), upload_dir=self.store,
                         max_bytes=MAX_BYTES)
 
     def visit(self, user: User, case: Case, day: dt.date, kind: str, *, notes: str,
               guardian_present: bool = True, participants: list[User] = ()) -> None:
         ids = list(dict.fromkeys([user.id, *(p.id for p in participants)]))
-        ev.add_visit(self.session, self.scope(user), user, case, date=min(day, clock.today()), kind=kind,
+        ev.add_visit(self.session, self.scope(user), user, case, date=min(day, self.today), kind=kind,
                      participant_ids=ids, guardian_present=guardian_present, notes=notes)
 
     def fee_and_payment(self, user: User, case: Case, *, pay: bool) -> None:
@@ -260,10 +266,8 @@ class _Builder:
             elif name == "liaison_joint_visit":
                 self.rung_visit(case, "village_joint", day)
             elif name == "returned_to_class":
-                # the child is back: the teacher's roll call marks everyone present that day
-                teacher = self.staff("homeroom_teacher", case)
-                attendance.record_attendance(self.session, self.scope(teacher), teacher,
-                                             class_id=case.student.class_id, date=day, records=[])
+                # the child is back: the roll call marks them present that day
+                absences.take_roll(self, case.student.class_id, day, {case.student_id: "present"})
             elif name == "present_or_seen_at_school":
                 self.visit(user, case, day, "in_person_at_school",
                            notes="学生在校上课，班主任与学生面谈，核实在读")
@@ -401,9 +405,11 @@ WAITING = {"draft", "submitted", "office_approved", "approved", "open", "paperwo
            "fees_settled", "reported", "visit_1"}
 
 
-def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, upload_dir: str) -> dict:
+def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, store: FileStore | str) -> dict:
     """Open demo cases so that every (process, state) of `REGISTRY` has at least one, plus an
-    overdue suspension for the academic office's queue.
+    overdue suspension for the academic office's queue; then sweep every school for the day
+    before `today` (`workflow.demo.absences.sweep_demo_schools`). Documents go to `store` (the
+    app's file store, or a folder).
 
     Returns {"cases": {process: {state: count}}, "skipped": ["process.state: why", ...]}. A case
     of a process this module has no recipe for (one added later) that the engine refuses is
@@ -411,11 +417,12 @@ def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, uplo
     a bug and raises (LookupError when the demo world lacks a student or user, else the
     engine's DomainError)."""
     build_demo_fee_schedules(session, world)  # issue 15: a return's fees must be listed (一费制)
-    b = _Builder(session, world, today, upload_dir, random.Random(world.seed + 1))
+    b = _Builder(session, world, today, store, random.Random(world.seed + 1))
     branch1 = b.classes(1)
     teacher1_class = branch1[0]
     spread = branch1 + [k for i in range(2, len(world.schools)) for k in b.classes(i)] + b.classes(0)
     skipped: list[str] = []
+    absence: list[tuple[str, SchoolClass, int]] = []
     n = 0
     for proc in REGISTRY.values():
         if proc.name == "monthly_report":
@@ -423,6 +430,10 @@ def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, uplo
         for state, path in paths(proc).items():
             n += 1
             klass = teacher1_class if state in WAITING else spread[n % len(spread)]
+            if proc.name == "absence":
+                # last, so that each roll lists the children still in the class at the end
+                absence.append((state, klass, n))
+                continue
             if proc.name in CREATOR_ROLE:
                 _case_in_state(b, proc, state, path, klass, n)
                 continue
@@ -435,8 +446,14 @@ def build_demo_cases(session: Session, world: DemoWorld, *, today: dt.date, uplo
                 b.cases = [c for c in b.cases if c in session]
                 skipped.append(f"{proc.name}.{state}: {exc}")
     _overdue_suspension(b, branch1[1 % len(branch1)])
+    for state, klass, number in absence:
+        _absence_case(b, state, klass, number)
     build_demo_support(session, world)  # issue 15: learning files, aid, a closed class survey
-    seed_monthly_reports(session, world, today=today)  # issue 14: a few months of 一月一报告
+    seed_monthly_reports(session, world, today=today)  # issue 14: a year of 一月一报告
+    # the school took the roll every day around the stories (but for one day of teacher1's class)
+    absences.take_everyday_rolls(session, world, today, gap_class_id=teacher1_class.id)
+    # last night's sweep: due dates and overdue flags as of the demo's today
+    absences.sweep_demo_schools(session, today)
     session.flush()
     counts: dict[str, dict[str, int]] = {}
     # every case, those the engine opened by itself (a dropout's recovery) included
@@ -450,11 +467,6 @@ def _case_in_state(b: _Builder, proc: Process, state: str, path: list[str], klas
                    n: int) -> Case:
     # Older cases for longer paths, so each step can take a day or three.
     day = b.today - dt.timedelta(days=4 + 3 * len(path) + n % 9)
-    calendar = SchoolCalendar.load(b.session, klass.school_id)
-    if proc.name == "absence":
-        # opened on a school day, early enough for one rung a school day up to today
-        for _ in range(len(path) + 2 + n % 3):
-            day = calendar.previous_school_day(day) or day
     if proc.name == "roll_verification":
         # the subject is a class, one case per class: each state gets its own class of branch 1
         # (the draft one is teacher1's)
@@ -477,17 +489,53 @@ def _case_in_state(b: _Builder, proc: Process, state: str, path: list[str], klas
         b.visit(office, case, day, "home_visit", participants=joined,
                 notes="到家中劝返，家长表示会做孩子的思想工作")
     for name in path:
-        if proc.name == "absence":
-            # the ladder climbs one rung a school day; the rung left behind had its visit
-            if case.state in ladder.RUNG_STATES:
-                b.rung_visit(case, case.state, day)
-            day = min(b.today, calendar.next_school_day(day) or day)
-        else:
-            day = min(b.today, day + dt.timedelta(days=b.rng.randint(1, 3)))
+        day = min(b.today, day + dt.timedelta(days=b.rng.randint(1, 3)))
         b.step(case, name, day)
     if proc.name == "return" and state == "paperwork_verified":
         # still unpaid: the family owes it (settle_fees waits for the payment or a waiver)
         b.fee_and_payment(b.staff("academic_office", case), case, pay=False)
+    return case
+
+
+# The reason a teacher gives when reporting a child by hand on a day without school (a family's
+# call at the weekend) instead of the school day's 擅自离校.
+OFF_DAY_REASON = "家长来电：孩子外出未归，下个上课日恐不能到校"
+
+
+def _absence_case(b: _Builder, state: str, klass: SchoolClass, n: int) -> Case:
+    """An absence case in `state`, lived day by day (workflow.demo.absences), as the sweep leaves
+    it on the morning of the demo's today: `reported` was reported this morning (no sweep since);
+    an open rung is where the child's absence up to yesterday's school day puts it (its own visit
+    not logged yet); `returned`, `converted` and `dropout_confirmed` happened in past weeks."""
+    proc = REGISTRY["absence"]
+    calendar = SchoolCalendar.load(b.session, klass.school_id)
+    student = b.pick_anywhere([klass])
+    today = b.today
+    if state == "reported":
+        data = b.create_data(proc, today, klass)
+        if not calendar.is_school_day(today):
+            data["reason"] = OFF_DAY_REASON
+        return b.create(proc, student, data, today, "homeroom_teacher")
+    last = calendar.previous_school_day(today)
+    rungs = {"visit_1": 1, "visit_2": 2, "visit_3": 3, "village_joint": 4 + n % 3}
+    if state in rungs:
+        days = absences.school_days_ending(calendar, last, rungs[state])
+        case = b.create(proc, student, b.create_data(proc, days[0], klass), days[0], "homeroom_teacher")
+        absences.live(b, case, days)
+        return case
+    # a closed story, a few weeks back: absent for a while, then back, converted or lost
+    length = {"returned": 1 + n % 2, "converted": 1, "dropout_confirmed": 4}.get(state)
+    if length is None:
+        raise LookupError(f"演示数据没有 absence.{state} 的做法")
+    end = today - dt.timedelta(days=10 + 2 * length + n % 9)
+    days = absences.school_days_ending(calendar, calendar.previous_school_day(end + dt.timedelta(days=1)), length)
+    after = calendar.next_school_day(days[-1])
+    case = b.create(proc, student, b.create_data(proc, days[0], klass), days[0], "homeroom_teacher")
+    if state == "returned":
+        absences.live(b, case, days, back_on=after)  # the sweep closes it
+    else:
+        absences.live(b, case, days)
+        b.step(case, "convert" if state == "converted" else "confirm_dropout", after)
     return case
 
 

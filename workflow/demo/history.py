@@ -11,9 +11,10 @@ What it adds to the world of `workflow.demo.township`:
 - three graduated junior-high cohorts (students with status `graduated`) and their grade-9
   final exam scores, so that 初中三年巩固率 computes from exam records;
 - a handful of children who dropped out in past years, through real cases with past effective
-  dates (absence opened by the academic office, the ladder climbed by the system as the daily
-  sweep does, rung visits logged by the people the ladder names, the dropout confirmed by the
-  principal; some came back through their recovery case's `mark_returned`);
+  dates (absence opened by the academic office, the days of absence on the class's roll and the
+  ladder climbed by the real daily sweep, `workflow.demo.absences`; rung visits logged by the
+  people the ladder names, the dropout confirmed by the principal; some came back through their
+  recovery case's `mark_returned`);
 - in the current term, three dropouts at 南山村小学, so that school is over the 2% threshold;
 - frozen baselines of every past term and of the current term 1;
 - the catchment register of every village (children enrolled here, elsewhere, deferred, not
@@ -49,6 +50,7 @@ from models import (
 )
 from workflow.absence import ladder
 from workflow.access.scope import scope_for
+from workflow.demo import absences
 from workflow.demo.cases import _Builder
 from workflow.demo.township import (
     AREA_CODE,
@@ -66,6 +68,7 @@ from workflow.figures import baselines
 from workflow.org import enrolment
 from workflow.org.calendar import SchoolCalendar
 from workflow.processes import REGISTRY
+from workflow.storage import FileStore
 
 PAST_YEARS = ("2023-2024", "2024-2025", "2025-2026")
 # Term dates of the past years follow the usual pattern (start around 1 September, winter
@@ -230,14 +233,14 @@ def _periods(placements: list[SchoolClass], *, graduate: bool) -> list[dict]:
     return rows
 
 
-def build_demo_history(session: Session, world: DemoWorld, *, upload_dir: str) -> dict:
+def build_demo_history(session: Session, world: DemoWorld, *, store: FileStore | str) -> dict:
     """Add the past years, the past dropouts and returns and the current term's losses at
     南山村小学 to a freshly built demo world (see the module docstring). Returns counts.
 
     Raises the engine's DomainError or LookupError when a step of a story is refused (a bug in
     the demo, not a user error). Never commits."""
     h = _History(session, world, random.Random(world.seed + 2),
-                 _Builder(session, world, world.today, upload_dir, random.Random(world.seed + 3)))
+                 _Builder(session, world, world.today, store, random.Random(world.seed + 3)))
     h.used_ids = set(session.scalars(select(Student.id_card_no).where(Student.id_card_no.is_not(None))))
     # The center office saved the ladder once when the system was set up (the SPEC table).
     office = world.users["center_office"]
@@ -350,21 +353,17 @@ def _add_student(h: _History, grade: int, school_year: str, villages: dict[str, 
 
 
 def drop_out(h: _History, student: Student, opened: dt.date, reason: str) -> Case:
-    """An absence opened by hand on `opened`, climbed rung by rung on the following school days as
-    the daily sweep would, each rung's visit logged by the people the ladder names, and the
-    dropout confirmed by the principal on the next school day. Returns the recovery case the
-    confirmation opened."""
+    """An absence opened by hand on `opened` (or the next school day), the child absent without
+    leave on it and the next three school days: each day's roll, the visit of the rung reached
+    the day before and the evening sweep, which climbs the ladder (`workflow.demo.absences.live`);
+    the next school day the liaison's joint visit and the principal's confirmation. Returns the
+    recovery case the confirmation opened."""
     b, cal = h.builder, h.calendar(student.school_id)
-    day = opened if cal.is_school_day(opened) else cal.next_school_day(opened)
+    days = absences.school_days_from(cal, opened, len(ladder.RUNG_STATES))
     opener = "homeroom_teacher" if student.class_id in h.world.homeroom else "academic_office"
-    case = b.create(REGISTRY["absence"], student, {"reason": "连续多日未到校，电话联系不上家长"}, day, opener)
-    for _ in ladder.RUNG_STATES:
-        if case.state in ladder.RUNG_STATES:
-            b.rung_visit(case, case.state, day)
-        day = cal.next_school_day(day)
-        b.step(case, "escalate", day)
-    day = cal.next_school_day(day)
-    b.step(case, "confirm_dropout", day, {"reason_category": reason})
+    case = b.create(REGISTRY["absence"], student, {"reason": "连续多日未到校，电话联系不上家长"}, days[0], opener)
+    absences.live(b, case, days)
+    b.step(case, "confirm_dropout", cal.next_school_day(days[-1]), {"reason_category": reason})
     return h.session.scalars(select(Case).where(Case.student_id == student.id, Case.process == "recovery",
                                                 Case.is_open.is_(True))).one()
 
