@@ -97,6 +97,8 @@ def test_a_grade_four_child_sat_in_grade_three_last_year_at_the_same_school(demo
     assert path == [("2023-2024", 1, klass.school_id), ("2024-2025", 2, klass.school_id),
                     ("2025-2026", 3, klass.school_id), ("2026-2027", 4, klass.school_id)]
     assert all(a.end_date == b.start_date for a, b in zip(periods, periods[1:], strict=False))
+    # the student page reads 入学, 升级, 升级, 升级: today's class began with a promotion too
+    assert [p.start_reason for p in periods] == ["enrol", "promote", "promote", "promote"]
 
 
 def test_past_dropouts_and_returns_are_real_cases_with_past_effective_dates(demo, session):

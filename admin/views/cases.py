@@ -386,6 +386,8 @@ def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: 
     facts = nextstep.step_facts(db.session, [case]).get(case.id)
     step = nextstep.next_step(proc, case, actions=permitted, held=held, facts=facts, due=due,
                               overdue=overdue, now=clock.now())
+    # nothing for this user to do: say whose step the case waits for (where an approval went)
+    waiting = nextstep.waiting_on(proc, case) if not str(step) else ""
     related = list(db.session.scalars(select(Case).where(
         case_filter(scope), or_(Case.parent_case_id == case.id, Case.id == case.parent_case_id))
         .order_by(Case.id)))
@@ -400,6 +402,7 @@ def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: 
         "cases/detail.html", case=case, proc=proc, student=case.student,
         id_card=student_id_card(case.student) if case.student else None,
         state_label=state_label(case), due=due, overdue=overdue, next_step=text(step) if str(step) else "",
+        waiting=text(waiting) if str(waiting) else "",
         submitted=submitted, related=related, verification=verification,
         contact_now=clock.now().astimezone(clock.SCHOOL_TZ).strftime("%Y-%m-%dT%H:%M"),
         process_label=process_label, case_state_label=state_label,

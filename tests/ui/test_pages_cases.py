@@ -319,3 +319,23 @@ def test_a_return_waiting_on_fees_links_from_its_next_step_to_the_fees_form(worl
     step = step[:step.index("</p>")]
     assert 'href="#fees"' in step and "去登记缴费" in step
     assert 'id="fees"' in html
+
+
+def test_after_signing_the_principal_sees_whose_step_the_case_waits_for(world, student, session, login):
+    """An approver with nothing left to do is told where the case went, in either language."""
+    case = new_suspension(session, world, student)
+    client = login(world["principal"])
+    case.state = "approved"  # the page as it stands right after 校长审批
+    session.commit()
+    html = _page(client, case)
+    text = text_of(html)
+    assert "等待中心校长、中心校教导主任办理（中心校备案）" in text
+    assert "您目前不能对该案件执行任何操作" in text
+    client.get("/lang/en")
+    english = text_of(_page(client, case))
+    assert "Waiting for Center school principal, Center school academic director (Center school filing)" in english
+    case.state = "withdrawn"
+    case.is_open = False
+    session.commit()
+    client.get("/lang/zh_CN")
+    assert "等待" not in text_of(_page(client, case))

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from models import AttendanceRecord, Case
 from workflow.absence import ladder
 from workflow.access.scope import ROLE_NAMES
-from workflow.cases.definitions import Process
+from workflow.cases.definitions import SYSTEM_ROLE, Process
 from workflow.cases.evidence import CONTACT_DEADLINE
 from workflow.errors import LIST_SEP, N_, NAME_SEP, OR_SEP, Msg
 
@@ -94,6 +94,26 @@ def step_text(proc: Process, name: str) -> Msg:
     plain = [t for t in named if t.when is None] or named
     todo = plain[0].todo if plain else ""
     return Msg(todo or proc.label_of(name))
+
+
+def waiting_on(proc: Process, case: Case) -> Msg:
+    """For someone who cannot act on the open case now: whose step it waits for ("等待中心校教导主任办理
+    （中心校备案）"), so an approver who just signed sees where the case went. The steps by people
+    (not the daily sweep's), other than the SECONDARY ones; an empty Msg when there is none."""
+    if not case.is_open:
+        return Msg.join(LIST_SEP, [])
+    steps: dict[str, set[str]] = {}
+    for t in proc.transitions:
+        roles = {r for r in t.roles if r != SYSTEM_ROLE}
+        if t.name in SECONDARY or not roles or not t.applies(case):
+            continue
+        steps.setdefault(t.name, set()).update(roles)
+    if not steps:
+        return Msg.join(LIST_SEP, [])
+    roles = sorted({r for rs in steps.values() for r in rs}, key=lambda r: list(ROLE_NAMES).index(r)
+                   if r in ROLE_NAMES else len(ROLE_NAMES))
+    return Msg(N_("等待%(who)s办理（%(steps)s）"), who=roles_text(roles),
+               steps=Msg.join(OR_SEP, [step_text(proc, name) for name in steps]))
 
 
 def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held: set[str],

@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -313,6 +313,13 @@ def _past_periods_of_current_roll(h: _History) -> int:
     rows = [{**p, "student_id": sid} for sid, placements in plans for p in _periods(placements, graduate=False)]
     if rows:
         session.execute(insert(Enrolment), rows)
+        # today's class continues last year's, which ended with a promotion: the open period began
+        # with one too (the township built it as a first enrolment, knowing no past)
+        promoted = [sid for sid, _placements in plans]
+        for chunk in range(0, len(promoted), 500):
+            session.execute(update(Enrolment).where(
+                Enrolment.student_id.in_(promoted[chunk:chunk + 500]), Enrolment.end_date.is_(None),
+                Enrolment.start_reason == "enrol").values(start_reason="promote"))
     return len(rows)
 
 
