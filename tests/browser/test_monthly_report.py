@@ -30,8 +30,16 @@ def logout(page):
 
 
 def step(page, name: str):
+    form = f'form[data-step="{name}"]'
+    if page.locator(f"{form} details[data-confirm]").count():
+        # signing and accepting are final: the first button only asks
+        page.click(f"{form} summary[data-fire]")
+        assert "办理后不能撤销" in page.inner_text(f"{form} [data-confirm-text]")
+        button = f"{form} [data-confirm-fire]"
+    else:
+        button = f"{form} button[type=submit]"
     with page.expect_navigation():
-        page.click(f'form[data-step="{name}"] button[type=submit]')
+        page.click(button)
 
 
 def test_submit_sign_send_back_resubmit_accept(pages, world, term, session):

@@ -319,6 +319,15 @@ def test_a_return_waiting_on_fees_links_from_its_next_step_to_the_fees_form(worl
     step = step[:step.index("</p>")]
     assert 'href="#fees"' in step and "去登记缴费" in step
     assert 'id="fees"' in html
+    # with a fee listed, the link opens the payment form itself
+    client.post(f"/cases/{case.id}/fees", data={"csrf_token": csrf(html), "item": "课本费", "amount_due": "120.50"})
+    html = _page(client, case)
+    assert 'href="#payment"' in html and '<details class="mt-2" id="payment" open>' in html
+    # paid in full: nothing to jump to; the step left is 结清费用 itself
+    fee = session.scalars(select(Fee).where(Fee.case_id == case.id)).one()
+    client.post(f"/cases/{case.id}/payments", data={"csrf_token": csrf(html), "fee_id": str(fee.id),
+                                                    "amount": "120.50", "receipt_no": "R-9"})
+    assert 'data-jump="fees"' not in _page(client, case)
 
 
 def test_after_signing_the_principal_sees_whose_step_the_case_waits_for(world, student, session, login):
@@ -339,3 +348,14 @@ def test_after_signing_the_principal_sees_whose_step_the_case_waits_for(world, s
     session.commit()
     client.get("/lang/zh_CN")
     assert "等待" not in text_of(_page(client, case))
+
+
+def test_a_child_back_provisionally_reads_so_in_either_language(world, factory, session, login):
+    pupil = factory.student(world.klass, world.village, name="王试读", is_provisional=True)
+    session.commit()
+    client = login(world["office"])
+    client.get("/lang/zh_CN")
+    assert "在校（随班就读，手续未办完）" in text_of(client.get(f"/students/{pupil.id}").get_data(as_text=True))
+    client.get("/lang/en")
+    english = text_of(client.get(f"/students/{pupil.id}").get_data(as_text=True))
+    assert "(attending provisionally, return formalities not finished)" in english and "（" not in english.split("Enrolment status")[1][:80]
