@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 
 from models import RECOVERY_REASONS, AttendanceRecord, Case, Document, School, Visit
 from workflow.cases import effects as e
@@ -53,9 +53,9 @@ def due_day(calendar: SchoolCalendar, opened_on: dt.date) -> dt.date:
 
 
 def present_or_seen_at_school(ctx):
-    """在校：近 5 个上学日内有到校（present）记录且学籍在读，或有到校面谈记录"""
-    visit = ctx.session.scalar(select(func.count(Visit.id)).where(
-        Visit.case_id == ctx.case.id, Visit.kind == "in_person_at_school"))
+    """在校：近 5 个上学日内有到校记录且学籍在读，或有到校面谈记录"""
+    visit = ctx.session.scalar(select(exists().where(
+        Visit.case_id == ctx.case.id, Visit.kind == "in_person_at_school")))
     if visit:
         return None
     student = ctx.student
@@ -69,34 +69,34 @@ def present_or_seen_at_school(ctx):
         if prev is None:
             break
         days.append(prev)
-    if student.status == "active" and days and ctx.session.scalar(select(func.count(AttendanceRecord.id)).where(
+    if student.status == "active" and days and ctx.session.scalar(select(exists().where(
             AttendanceRecord.student_id == student.id, AttendanceRecord.status == "present",
-            AttendanceRecord.date.in_(days))):
+            AttendanceRecord.date.in_(days)))):
         return None
     return N_("需要学生在读且近 5 个上学日内有出勤记录，或一条家长到校面谈记录")
 
 
 def proof_or_completed_transfer(ctx):
-    """转学：上传入学证明（enrollment_proof），或该生有已完成的转出案件"""
-    proof = ctx.session.scalar(select(func.count(Document.id)).where(
-        Document.case_id == ctx.case.id, Document.kind == "enrollment_proof"))
-    done = ctx.session.scalar(select(func.count(Case.id)).where(
-        Case.student_id == ctx.case.student_id, Case.process == "transfer_out", Case.state.in_(TRANSFER_DONE)))
-    return None if proof or done else N_("需要上传入学证明，或该生已办结的转出手续")
+    """转学：上传入学证明，或该生有已完成的转出案件"""
+    if ctx.session.scalar(select(exists().where(
+            Document.case_id == ctx.case.id, Document.kind == "enrollment_proof"))):
+        return None
+    done = ctx.session.scalar(select(exists().where(
+        Case.student_id == ctx.case.student_id, Case.process == "transfer_out", Case.state.in_(TRANSFER_DONE))))
+    return None if done else N_("需要上传入学证明，或该生已办结的转出手续")
 
 
 def any_visit(ctx):
     """已记录一次家访或面谈"""
-    found = ctx.session.scalar(select(func.count(Visit.id)).where(Visit.case_id == ctx.case.id))
+    found = ctx.session.scalar(select(exists().where(Visit.case_id == ctx.case.id)))
     return None if found else N_("需要先记录一次家访或面谈")
 
 
 def reason_for_not_ours(ctx):
-    """另一学校的学生（data.school_id），或说明不在学龄/已死亡并上传证明文件"""
+    """另一学校的学生（选择其学校），或说明不在学龄/已死亡并上传证明文件"""
     if ctx.get("school_id") is not None:
         return None
-    document = ctx.session.scalar(select(func.count(Document.id)).where(Document.case_id == ctx.case.id))
-    if ctx.comment and document:
+    if ctx.comment and ctx.session.scalar(select(exists().where(Document.case_id == ctx.case.id))):
         return None
     return g.needs_input(N_("需要选择该生所属的学校，或填写说明（不在学龄、已死亡）并上传证明文件"), "school_id")
 
