@@ -34,3 +34,15 @@ def test_card_values_fit_their_cells_on_a_phone(username, path, lang, world, pup
     page.goto(path)
     assert page.locator("table.cards-xs").count() > 0
     assert page.evaluate(SQUEEZED) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_attendance_marks_show_their_whole_word_on_a_phone(lang, world, pupil, pages):
+    """The mark buttons were sized for 出勤/病假: in English "Present" was cut to "Presen"."""
+    page = login(pages(PHONE), "teacher")
+    page.goto(f"/lang/{lang}")
+    page.goto("/attendance")
+    clipped = page.evaluate("""() => Array.from(document.querySelectorAll('label.att-choice'))
+        .filter(l => l.scrollWidth > l.clientWidth + 1).map(l => l.innerText)""")
+    assert clipped == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
