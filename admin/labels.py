@@ -108,13 +108,19 @@ def colon(label) -> str:
     return gettext("%(label)s：", label=text(label) if isinstance(label, Msg) else label)
 
 
+def paren(value) -> str:
+    """Jinja filter: a value in brackets the language's way ("（父亲）" / " (father)")."""
+    return gettext("（%(x)s）", x=text(value) if isinstance(value, Msg) else value)
+
+
 def init_labels(app) -> None:
     """Render workflow's Msg values in the user's language wherever they leave the app: in
-    templates (Jinja's `finalize`) and in JSON answers (TranslatingJSON); and the `names` and
-    `colon` filters, so list and label punctuation follows the language too."""
+    templates (Jinja's `finalize`) and in JSON answers (TranslatingJSON); and the `names`, `colon`
+    and `paren` filters, so list, label and bracket punctuation follows the language too."""
     app.jinja_env.finalize = _finalize
     app.jinja_env.filters["names"] = names
     app.jinja_env.filters["colon"] = colon
+    app.jinja_env.filters["paren"] = paren
     app.json = TranslatingJSON(app)
 
 

@@ -359,3 +359,18 @@ def test_a_child_back_provisionally_reads_so_in_either_language(world, factory, 
     client.get("/lang/en")
     english = text_of(client.get(f"/students/{pupil.id}").get_data(as_text=True))
     assert "(attending provisionally, return formalities not finished)" in english and "（" not in english.split("Enrolment status")[1][:80]
+
+
+def test_brackets_follow_the_language_around_translated_words(world, student, session, login):
+    """"李小明（Male）" read as a Chinese sentence with an English word in it: English pages put
+    the translated gender and roles in ASCII brackets, Chinese pages keep 全角括号."""
+    case = new_suspension(session, world, student)
+    client = login(world["office"])
+    client.get("/lang/en")
+    english = text_of(_page(client, case))
+    gender = "Male" if student.gender == "M" else "Female"
+    assert f" ({gender})" in english and f"（{gender}）" not in english
+    assert "(Homeroom teacher)" in english or "(Academic office)" in english
+    client.get("/lang/zh_CN")
+    chinese = text_of(_page(client, case))
+    assert "（男）" in chinese or "（女）" in chinese
