@@ -18,7 +18,7 @@ from models import Case, Student
 from workflow import clock
 from workflow.absence import ladder
 from workflow.access.scope import case_filter, get_in_scope
-from workflow.cases import engine
+from workflow.cases import engine, nextstep
 from workflow.cases import evidence as evidence_services
 from workflow.cases.queue import build_queue, deadlines
 from workflow.cases.serialize import case_detail, case_summary, submitted_data, submitted_names
@@ -137,6 +137,8 @@ def get_case(case_id: int):
         # what the absence ladder expects now (guardian contact, the rung's visit, attendance)
         "duty_notes": ladder.duty_notes(db.session, case),
     })
+    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now())
+    out.update({"next_step": step if str(step) else None, "waiting_on": waiting if str(waiting) else None})
     return jsonify(out)
 
 
@@ -209,6 +211,8 @@ _DETAIL = {
         "contacts": array({"type": "object"}),
         "diagram": string(nullable=True, description="流程图（Mermaid stateDiagram-v2 文本）"),
         "duty_notes": array(string(), description="缺勤家访案件当前应做的事（联系家长、本级家访、补登考勤）"),
+        "next_step": string(nullable=True, description="本人下一步要做的事（与案件页、待办的「下一步」相同，不含截止日期）"),
+        "waiting_on": string(nullable=True, description="本人无事可办时：案件在等谁办理哪一步"),
     },
 }
 _CASE = [path_param("case_id", "案件编号")]

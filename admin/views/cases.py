@@ -383,11 +383,8 @@ def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: 
     # a step fired in a role not its own is the stand-in for a blocked approval (SPEC §3)
     stand_ins = {name: next(iter(proc.named(name)[0].roles)) for name, role in permitted
                  if role not in {r for t in proc.named(name) for r in t.roles}}
-    facts = nextstep.step_facts(db.session, [case]).get(case.id)
-    step = nextstep.next_step(proc, case, actions=permitted, held=held, facts=facts, due=due,
-                              overdue=overdue, now=clock.now())
-    # nothing for this user to do: say whose step the case waits for (where an approval went)
-    waiting = nextstep.waiting_on(proc, case) if not str(step) else ""
+    # the user's next step, or whose step the case waits for (where an approval went)
+    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now())
     related = list(db.session.scalars(select(Case).where(
         case_filter(scope), or_(Case.parent_case_id == case.id, Case.id == case.parent_case_id))
         .order_by(Case.id)))

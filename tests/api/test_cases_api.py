@@ -512,3 +512,18 @@ def test_absence_opened_by_hand_shows_what_is_due_and_sits_in_the_teachers_queue
     item = next(i for i in _queue(api, world["teacher"]) if i["id"] == case["id"])
     assert "mark_returned" in item["actions"]
     assert d["state_label"] == "已报告"
+
+
+def test_a_case_says_the_users_next_step_or_whom_it_waits_for(api, world, student, session):
+    """GET /cases/{id} carries the case page's 下一步 line: the teacher's step on a draft, and for
+    the center head, with nothing to do on it yet, whose step it waits for — in the request's language."""
+    as_teacher = api.as_user(world["teacher"])
+    created = as_teacher.post("/cases", json={"process": "suspension", "student_id": student.id,
+                                               "data": {"start": "2026-11-02", "end": "2027-01-31",
+                                                        "reason": "病休"}}).json
+    mine = as_teacher.get(f"/cases/{created['id']}").json
+    assert mine["next_step"] == "待提交" and mine["waiting_on"] is None
+    head = api.as_user(world["center_head"]).get(f"/cases/{created['id']}").json
+    assert head["next_step"] is None and head["waiting_on"] == "等待教导处、班主任办理（提交）"
+    english = api.as_user(world["center_head"]).get(f"/cases/{created['id']}", headers={"Accept-Language": "en"}).json
+    assert english["waiting_on"] == "Waiting for Academic office, Homeroom teacher (Submit)"

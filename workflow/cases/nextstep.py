@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from models import AttendanceRecord, Case
 from workflow.absence import ladder
 from workflow.access.scope import ROLE_NAMES
+from workflow.cases import engine
 from workflow.cases.definitions import SYSTEM_ROLE, Process
 from workflow.cases.evidence import CONTACT_DEADLINE
 from workflow.errors import LIST_SEP, N_, NAME_SEP, OR_SEP, Msg
@@ -158,3 +159,15 @@ def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held
     if not parts and duty and proc.duty_line is not None:
         parts.append(proc.duty_line(case))
     return Msg.join(LIST_SEP, parts)
+
+
+def lines_for(session: Session, scope, user, case: Case, *, now: dt.datetime) -> tuple[Msg, Msg]:
+    """(next step, waiting on) of one case for `user`, as the case page and `GET /cases/{id}` show
+    them: the user's own next step (`next_step`), or, when there is none, whose step the open case
+    waits for (`waiting_on`). Either may be an empty Msg."""
+    proc = engine.process_of(case)
+    held = engine.case_roles(scope, case, proc)
+    permitted = [(t.name, role) for t, role in engine.permitted_transitions(session, case, proc, held, user.id)]
+    facts = step_facts(session, [case]).get(case.id)
+    step = next_step(proc, case, actions=permitted, held=held, facts=facts, now=now)
+    return step, (waiting_on(proc, case) if not str(step) else Msg.join(LIST_SEP, []))
