@@ -25,7 +25,7 @@ from workflow.errors import DomainError, Invalid
 from workflow.org.calendar import school_year_of
 from workflow.schoolyear import intake, placement, rollover
 from workflow.schoolyear import roster as rosters
-from workflow.schoolyear.verification_rows import year_end_classes
+from workflow.schoolyear.verification_rows import open_all_verifications, year_end_classes
 from workflow.validation import parse_int_text
 
 from ..boundary import discard_writes
@@ -187,6 +187,29 @@ def verification_open():
         return redirect(url_for("school_year.roster") + "#verification")
     flash(_("已为%(name)s开启学年末核实，等待班主任核对名单。", name=klass.name), "success")
     return redirect(url_for("cases.detail", case_id=case.id))
+
+
+@bp.post("/school-year/verifications/all")
+@pages
+def verification_open_all():
+    """Open the roll verification of every class of one school that has none yet (confirmed)."""
+    school_id = int_arg("school_id")
+    school = next((s for s in _schools() if s.id == school_id), None) if school_id is not None else None
+    if school is None:
+        abort(404)
+    try:
+        opened = open_all_verifications(db.session, current_scope(), current_actor(), school,
+                                        school_year_of(clock.today()), today=clock.today())
+    except DomainError as exc:
+        discard_writes()
+        flash(_("无法开启学年末核实：%(message)s", message=error_text(exc)), "danger")
+        return redirect(url_for("school_year.roster") + "#verification")
+    if opened:
+        flash(_("已为%(school)s的 %(n)d 个班开启学年末核实，等待班主任核对名单。", school=school.name,
+                n=len(opened)), "success")
+    else:
+        flash(_("%(school)s的各班都已开启学年末核实。", school=school.name), "info")
+    return redirect(url_for("school_year.roster") + "#verification")
 
 
 @bp.post("/school-year/placements")

@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from models import Case
+from models import Case, SchoolClass
 from tests.ui.pages_support import TODAY, csrf, fixed_clock, term, text_of  # noqa: F401  (fixtures)
 from workflow.access.scope import scope_for
 from workflow.cases import engine
@@ -71,11 +71,35 @@ def test_office_opens_the_verification_of_a_class_from_the_school_year_page(worl
     assert session.scalar(select(func.count()).select_from(Case)) == 1
 
 
+def test_office_opens_every_class_of_its_school_at_once_after_confirming(world, login, client, session):
+    """SPEC §3.8: "or for every class of a school at once" — one confirmed button per school."""
+    login(world["office"])
+    html = client.get("/school-year").get_data(as_text=True)
+    form = html[html.index(f'data-open-all="{world.branch.id}"'):]
+    form = form[:form.index("</form>")]
+    classes = session.scalars(select(SchoolClass).where(SchoolClass.school_id == world.branch.id,
+                                                        SchoolClass.school_year == "2026-2027")).all()
+    assert f"{len(classes)} 个班" in text_of(form) and "data-confirm-fire" in form
+    r = client.post("/school-year/verifications/all", data={"csrf_token": csrf(html), "school_id": world.branch.id})
+    assert r.status_code == 302
+    opened = session.scalars(select(Case).where(Case.process == "roll_verification")).all()
+    assert sorted(c.class_id for c in opened) == sorted(k.id for k in classes)
+    after = client.get("/school-year").get_data(as_text=True)
+    assert f"已为{world.branch.name}的 {len(classes)} 个班开启学年末核实" in text_of(after)
+    assert f'data-open-all="{world.branch.id}"' not in after
+    # again: nothing more is opened
+    client.post("/school-year/verifications/all", data={"csrf_token": csrf(html), "school_id": world.branch.id})
+    assert session.scalar(select(func.count()).select_from(Case)) == len(classes)
+    # a school out of the office's reach: 404, nothing opened
+    r = client.post("/school-year/verifications/all", data={"csrf_token": csrf(html), "school_id": world.center.id})
+    assert r.status_code == 404 and session.scalar(select(func.count()).select_from(Case)) == len(classes)
+
+
 def test_only_the_academic_office_is_offered_to_open_one(world, login, client, session):
     login(world["principal"])
     html = client.get("/school-year").get_data(as_text=True)
     # the principal sees the classes and their state, but may not open a verification (SPEC §3.8)
-    assert 'data-verification-class' in html and "data-open-verification" not in html
+    assert 'data-verification-class' in html and "data-open-verification" not in html and "data-open-all" not in html
     r = client.post("/school-year/verifications", data={"csrf_token": csrf(html), "class_id": world.klass.id})
     assert r.status_code == 302 and session.scalar(select(func.count()).select_from(Case)) == 0
     login(world["other_office"])

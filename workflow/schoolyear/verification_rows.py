@@ -247,3 +247,17 @@ def year_end_classes(session: Session, scope: Scope, schools: list[School], scho
         teachers.setdefault(class_id, []).append(name)
     return [ClassVerification(k, teachers.get(k.id, []), cases.get(k.id),
                               k.id not in cases and may_open_verification(scope, k)) for k in classes]
+
+
+def open_all_verifications(session: Session, scope: Scope, user: User, school: School, school_year: str, *,
+                           today) -> list[Case]:
+    """Open the roll verification of every class of `school` in `school_year` that has none yet
+    (SPEC §3.8: "or for every class of a school at once"), each through engine.create_case as one
+    class's button would. Classes the user may not open are left alone. Returns the new cases
+    (none when every class already has one). Flushes; the caller commits."""
+    opened = []
+    for row in year_end_classes(session, scope, [school], school_year):
+        if row.may_open:
+            opened.append(engine.create_case(session, scope, user, PROCESS_NAME, None,
+                                             {"class_id": row.klass.id}, today=today))
+    return opened
