@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from models import CATCHMENT_STATUSES, GENDERS, HOUSEHOLD_STATUSES, ROLES, STUDENT_STATUSES, VISIT_KINDS
 from workflow.absence.ladder import KIND_NAMES
 from workflow.access.scope import ROLE_NAMES
-from workflow.errors import DomainError, Msg
+from workflow.errors import NAME_SEP, DomainError, Msg
 from workflow.org.services import GENDER_NAMES, SCHOOL_KIND_NAMES, SCHOOL_LEVEL_NAMES, STUDENT_STATUS_NAMES
 from workflow.registers import catchment
 
@@ -100,7 +100,7 @@ def _finalize(value):
 
 def names(values) -> str:
     """Jinja filter: a list of names joined the way the language lists them ("甲、乙" / "A, B")."""
-    return gettext("、").join(text(v) if isinstance(v, Msg) else str(v) for v in values)
+    return text(NAME_SEP.join(values))
 
 
 def colon(label) -> str:

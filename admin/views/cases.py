@@ -384,7 +384,7 @@ def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: 
     stand_ins = {name: next(iter(proc.named(name)[0].roles)) for name, role in permitted
                  if role not in {r for t in proc.named(name) for r in t.roles}}
     # the user's next step, or whose step the case waits for (where an approval went)
-    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now())
+    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now(), held=held, permitted=permitted)
     related = list(db.session.scalars(select(Case).where(
         case_filter(scope), or_(Case.parent_case_id == case.id, Case.id == case.parent_case_id))
         .order_by(Case.id)))
@@ -482,7 +482,8 @@ def verification_data(case: Case, name: str, form) -> dict:
         return {"differences": verification_rows.differences_from_rows(
             db.session, case, _difference_rows(form), no_differences="no_differences" in form)}
     count = len((case.data or {}).get("differences") or [])
-    return {"resolutions": verification_rows.resolutions_from_rows(db.session, case, _resolution_rows(form, count))}
+    return {"resolutions": verification_rows.resolutions_from_rows(db.session, current_scope(), case,
+                                                                   _resolution_rows(form, count))}
 
 
 def _roll_options(case: Case) -> list[tuple[str, str]]:

@@ -533,7 +533,7 @@ def _insert(session: Session, case: Case, proc: Process, ctx: Ctx, user_id: int 
     return case
 
 
-def _creating_role(scope: Scope, proc: Process, probe, class_id: int | None = None) -> str | None:
+def creating_role(scope: Scope, proc: Process, probe, class_id: int | None = None) -> str | None:
     """The first of the process's `create_roles` the user holds for the case about to be opened
     (`probe`: its student, school and data; `class_id` the class located with the student, else
     the process's `class_for_roles`, else the student's class: `case_roles`), or None."""
@@ -554,7 +554,7 @@ def creatable_processes(session: Session, scope: Scope, student: Student) -> lis
     for proc in REGISTRY.values():
         if proc.locate is not None:
             continue
-        if _creating_role(scope, proc, probe) is None:
+        if creating_role(scope, proc, probe) is None:
             continue
         blocked = None
         if proc.create_check is not None:
@@ -591,7 +591,7 @@ def create_case(session: Session, scope: Scope, user: User, process: str, studen
         check(ctx)
     probe = SimpleNamespace(student=student, school_id=school_id, school=case.school,
                             data=case.data, state=case.state)
-    role = _creating_role(scope, proc, probe, class_id)
+    role = creating_role(scope, proc, probe, class_id)
     if role is None:
         raise Forbidden(N_("您无权为该学生开启此流程（需要：%(roles)s）"), roles=_role_names(proc.create_roles),
                         code="role_forbidden", details={"roles": list(proc.create_roles)})

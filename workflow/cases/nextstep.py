@@ -161,13 +161,18 @@ def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held
     return Msg.join(LIST_SEP, parts)
 
 
-def lines_for(session: Session, scope, user, case: Case, *, now: dt.datetime) -> tuple[Msg, Msg]:
+def lines_for(session: Session, scope, user, case: Case, *, now: dt.datetime, held: set[str] | None = None,
+              permitted: list[tuple[str, str]] | None = None) -> tuple[Msg, Msg]:
     """(next step, waiting on) of one case for `user`, as the case page and `GET /cases/{id}` show
     them: the user's own next step (`next_step`), or, when there is none, whose step the open case
-    waits for (`waiting_on`). Either may be an empty Msg."""
+    waits for (`waiting_on`). Either may be an empty Msg. A caller that has the user's roles for
+    the case and the (step, role) pairs they may fire (`engine.permitted_transitions`) passes
+    them, so they are not read twice."""
     proc = engine.process_of(case)
-    held = engine.case_roles(scope, case, proc)
-    permitted = [(t.name, role) for t, role in engine.permitted_transitions(session, case, proc, held, user.id)]
+    if held is None:
+        held = engine.case_roles(scope, case, proc)
+    if permitted is None:
+        permitted = [(t.name, role) for t, role in engine.permitted_transitions(session, case, proc, held, user.id)]
     facts = step_facts(session, [case]).get(case.id)
     step = next_step(proc, case, actions=permitted, held=held, facts=facts, now=now)
     return step, (waiting_on(proc, case) if not str(step) else Msg.join(LIST_SEP, []))

@@ -170,11 +170,12 @@ def resolution_choices(session: Session, scope: Scope, case: Case, differences: 
             d.choices = [c for c, s in found if s.name == d.name]
 
 
-def resolutions_from_rows(session: Session, case: Case, rows: list[dict]) -> list[dict]:
+def resolutions_from_rows(session: Session, scope: Scope, case: Case, rows: list[dict]) -> list[dict]:
     """The office's rows — one per recorded difference, in order, each {how, note}: `how` is
     "corrected" (the record was corrected; the note says how) or "case-<id>" (a case opened for
     the child) — as `data.resolutions`. Raises Invalid naming every row left without a choice,
-    a correction without a note, or a case that does not resolve that difference."""
+    a correction without a note, or a case that does not resolve that difference — or that the
+    user cannot see (the named cases are read through `case_filter`)."""
     diffs = [d for d in (case.data or {}).get("differences") or [] if isinstance(d, dict)]
     problems: list[tuple[int, Msg]] = []
     out = []
@@ -189,7 +190,8 @@ def resolutions_from_rows(session: Session, case: Case, rows: list[dict]) -> lis
                 problems.append((i + 1, N_("已更正学籍的，请在说明中写明更正了什么")))
             out.append({"difference": i, "corrected": True, "note": note})
         elif how.startswith(CASE_PREFIX):
-            other = session.get(Case, parse_int_text(how[len(CASE_PREFIX):], 1) or 0)
+            other = session.scalar(select(Case).where(
+                Case.id == (parse_int_text(how[len(CASE_PREFIX):], 1) or 0), case_filter(scope)))
             if other is None or other.school_id != case.school_id or other.id == case.id or (
                     diff.get("student_id") is not None and other.student_id != diff["student_id"]):
                 problems.append((i + 1, N_("所选案件不是为这名学生开启的本校案件")))
@@ -221,7 +223,7 @@ def may_open_verification(scope: Scope, klass: SchoolClass) -> bool:
     (one of the process's `create_roles` held for the class's school: its academic office)."""
     probe = SimpleNamespace(id=None, process=PROCESS_NAME, student=None, school_id=klass.school_id,
                             school=klass.school, data={}, state=None)
-    return bool(engine.case_roles(scope, probe, PROCESS, klass.id) & set(PROCESS.create_roles))
+    return engine.creating_role(scope, PROCESS, probe, klass.id) is not None
 
 
 def year_end_classes(session: Session, scope: Scope, schools: list[School], school_year: str) -> list[ClassVerification]:
