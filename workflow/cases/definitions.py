@@ -87,6 +87,10 @@ class Process:
     # duty_line(case) -> Msg: what a duty holder with no step of their own is to do (the queue's
     # line, workflow.cases.nextstep.next_step), e.g. the center school about an overdue report
     duty_line: Callable | None = None
+    # who may ever hold a duty, and in which states (empty: anyone, any state): the queue loads a
+    # process's cases for its duties only for users holding one of `duty_roles`, in `duty_states`
+    duty_roles: tuple[str, ...] = ()
+    duty_states: tuple[str, ...] = ()
     machine: Machine = field(init=False, repr=False)
 
     def __post_init__(self):

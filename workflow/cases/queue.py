@@ -116,20 +116,21 @@ class _Candidates:
     """Per process: the states in which a role the user holds may fire something."""
 
     states: dict[str, set[str]]
-    duty_processes: set[str]
+    # process -> the states in which a duty of the user's roles is possible (empty: any state)
+    duty_processes: dict[str, tuple[str, ...]]
 
 
 def _candidates(scope: Scope) -> _Candidates:
     held = set(scope.roles)
     states: dict[str, set[str]] = {}
-    duty: set[str] = set()
+    duty: dict[str, tuple[str, ...]] = {}
     for name, proc in REGISTRY.items():
         for t in proc.transitions:
             # a stand-in's role may fire a blocked approval too (permissions.STAND_IN_ROLES)
             if held & set(t.roles) or held & set(permissions.STAND_IN_ROLES.get(t.name, ())):
                 states.setdefault(name, set()).update(t.sources)
-        if proc.duties is not None:
-            duty.add(name)
+        if proc.duties is not None and (not proc.duty_roles or held & set(proc.duty_roles)):
+            duty[name] = tuple(sorted(proc.duty_states))
     return _Candidates(states, duty)
 
 
@@ -143,10 +144,11 @@ def _candidate_clause(cand: _Candidates):
     """The candidates' (process, state) condition, or None when there is none. SQL expressions
     are immutable: built once per set of roles (a handful), not per request, where building
     them cost about a tenth of the queue."""
-    key = (tuple((p, tuple(sorted(s))) for p, s in sorted(cand.states.items())), tuple(sorted(cand.duty_processes)))
+    key = (tuple((p, tuple(sorted(s))) for p, s in sorted(cand.states.items())),
+           tuple(sorted(cand.duty_processes.items())))
     if key not in _CLAUSES:
         clauses = [and_(Case.process == p, Case.state.in_(s)) for p, s in key[0]]
-        clauses += [Case.process == p for p in key[1]]
+        clauses += [and_(Case.process == p, Case.state.in_(s)) if s else Case.process == p for p, s in key[1]]
         _CLAUSES[key] = or_(*clauses) if clauses else None
     return _CLAUSES[key]
 

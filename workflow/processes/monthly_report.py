@@ -50,6 +50,8 @@ PROCESS = Process(
     create_effects=(m.set_school_subject,),
     duties=center_duties,
     duty_line=center_duty_line,
+    duty_roles=CENTER_ROLES,
+    duty_states=("draft",),
     transitions=[
         T("submit", "draft", "submitted", roles=("academic_office",), guards=(m.month_over,),
           effects=(m.freeze_figures,), label=N_("提交月报")),
