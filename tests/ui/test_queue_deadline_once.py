@@ -48,7 +48,7 @@ def _item(i, process, state, steps, held, facts, duty, overdue):
     proc = REGISTRY[process]
     case = SimpleNamespace(id=i, process=process, state=state, data={}, period="2026-11",
                            school=SimpleNamespace(name="东坡村小"))
-    reason = nextstep.next_step(proc, case, actions=steps, held=held, facts=facts, due=DUE, overdue=overdue,
+    reason = nextstep.next_step(proc, case, actions=steps, held=held, facts=facts,
                                 now=NOW.astimezone(dt.UTC), duty=duty)
     return {"id": i, "process": process, "process_label": proc.label, "state": state,
             "state_label": proc.state_labels.get(state, state), "student": None, "class": None,

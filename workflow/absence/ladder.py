@@ -44,7 +44,14 @@ from models import (
     Visit,
 )
 from workflow.access.permissions import may_edit_ladder_policy
-from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, can_see, is_current_ladder_policy
+from workflow.access.scope import (
+    ROLE_NAMES,
+    Scope,
+    acting_roles,
+    can_see,
+    is_current_ladder_policy,
+    roles_text,
+)
 from workflow.errors import NAME_SEP, Conflict, Forbidden, Invalid, Msg, NotFound, invalid_field
 from workflow.org.calendar import SchoolCalendar
 from workflow.validation import N_, parse_int_text
@@ -461,7 +468,7 @@ def duty_notes(session: Session, case: Case) -> list[Msg]:
         # each part a Msg of its own, so the English page reads "First home visit (Home visit, …)"
         parts = {"rung": Msg(RUNG_NAMES.get(rung.state, rung.state)),
                  "kind": Msg(KIND_NAMES.get(rung.visit_kind, rung.visit_kind)),
-                 "who": NAME_SEP.join(ROLE_NAMES.get(r, r) for r in rung.roles)}
+                 "who": roles_text(rung.roles)}
         # an overdue case's deadline is on the page's red overdue line already: named once
         if case.due_on and not case.is_overdue:
             notes.append(Msg(N_("待完成%(rung)s（%(kind)s，须有%(who)s参加，截止 %(date)s）"),

@@ -31,7 +31,7 @@ from models import (
     User,
     Village,
 )
-from workflow.errors import NotFound
+from workflow.errors import NAME_SEP, Msg, NotFound
 from workflow.validation import N_, parse_int_text
 
 # The name of each role code: the one table. The domain's messages show it as it is, the pages in
@@ -49,6 +49,12 @@ ROLE_NAMES = {
     "village_liaison": N_("村委联络员"),
     "system": N_("系统"),
 }
+
+
+def roles_text(roles) -> Msg:
+    """The roles' names as one list ("班主任、控辍小组成员"), each translated on its own: a plain
+    "、".join would hand the pages one Chinese string the catalogue does not know."""
+    return NAME_SEP.join(ROLE_NAMES.get(r, r) for r in roles)
 # center office first: a user holding both acts (and is recorded) as the office
 CENTER_ROLES = ("center_office", "center_head")
 SCHOOL_ROLES = ("principal", "academic_office", "team_member")

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from models import AttendanceRecord, Case
 from workflow.absence import ladder
-from workflow.access.scope import ROLE_NAMES
+from workflow.access.scope import ROLE_NAMES, roles_text
 from workflow.cases import engine
 from workflow.cases.definitions import SYSTEM_ROLE, Process
 from workflow.cases.evidence import CONTACT_DEADLINE
@@ -82,12 +82,6 @@ def step_facts(session: Session, cases: list[Case], inputs: ladder.DutyInputs | 
     return out
 
 
-def roles_text(roles) -> Msg:
-    """The roles' names as one list ("班主任、控辍小组成员"), each translated on its own: a plain
-    "、".join would hand the pages one Chinese string the catalogue does not know."""
-    return NAME_SEP.join(ROLE_NAMES.get(r, r) for r in roles)
-
-
 def step_text(proc: Process, name: str) -> Msg:
     """What the step is, as a thing to do: the transition's `todo` where its label names the
     outcome rather than the action (已返校 -> "孩子返校后登记返校"), else its label."""
@@ -118,8 +112,7 @@ def waiting_on(proc: Process, case: Case) -> Msg:
 
 
 def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held: set[str],
-              facts: StepFacts | None, due: dt.date | None = None, overdue: bool = False,
-              now: dt.datetime, duty: bool = False) -> Msg:
+              facts: StepFacts | None, now: dt.datetime, duty: bool = False) -> Msg:
     """The next-step line for the user on the case (Chinese `Msg`, translated by the pages).
 
     `actions`: (transition, role it would be fired in) the user may take now
@@ -127,8 +120,7 @@ def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held
     (SPEC §3). `held`: the user's roles for the case. `facts`: `step_facts` for an absence case.
     `now`: the clock, for the minutes left of the 30-minute contact. `duty`: the user holds one
     of the roles `proc.duties(case)` names (the queue knows; the line then says the duty when
-    there is no step). `due`/`overdue` are accepted for the callers' convenience and not shown:
-    the page shows the deadline once, beside the line."""
+    there is no step). The line never names the deadline: the page shows it once, beside the line."""
     parts: list = []
     if facts is not None and "homeroom_teacher" in held:
         if not facts.contacted and facts.reported_at is not None:
