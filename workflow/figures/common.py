@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, CaseHistory, Enrolment, School, SchoolClass, Student, Term
 from workflow.access.scope import Scope, class_filter
-from workflow.errors import N_, Invalid
+from workflow.org.services import check_term  # noqa: F401  (the figures' modules import it from here)
 from workflow.validation import parse_int_text
 
 RATE_PLACES = Decimal("0.0001")
@@ -100,13 +100,6 @@ def rate(numerator: int, denominator: int | None) -> Decimal | None:
     if not denominator:
         return None
     return (Decimal(numerator) / Decimal(denominator)).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
-
-
-def check_term(value, field: str = "term") -> int:
-    """The term number, 1 or 2. Raises Invalid naming `field` otherwise."""
-    if isinstance(value, bool) or value not in (1, 2):
-        raise Invalid(N_("学期必须是 1 或 2"), details={"field": field})
-    return value
 
 
 # --- shared reads ------------------------------------------------------------------------------

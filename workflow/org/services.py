@@ -84,6 +84,14 @@ def check_school_year(value, field: str = "school_year") -> str:
     return value
 
 
+def check_term(value, field: str = "term") -> int:
+    """The term number, 1 or 2 (第一、第二学期). Raises Invalid naming `field`. The calendar, the
+    figures and the support files share it."""
+    if isinstance(value, bool) or value not in (1, 2):
+        raise invalid_field(field, N_("学期必须是 1 或 2"))
+    return value
+
+
 def check_grade(value, field: str = "grade") -> int:
     """A class's grade is an integer 1–9 (SPEC §1). Raises Invalid naming `field`. The API's
     create_class and the 档案管理 class screen's edit share it."""
@@ -501,8 +509,7 @@ def set_calendar(session: Session, scope: Scope, school_id: int, *, school_year:
     their own school. Raises Invalid, NotFound (school_id), Forbidden.
     """
     check_school_year(school_year)
-    if isinstance(term, bool) or term not in (1, 2):
-        raise invalid_field("term", N_("字段 term 必须是 1 或 2"))
+    check_term(term)
     for field, value in (("start", start), ("end", end)):
         if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
             raise invalid_field(field, N_("%(what)s必须是有效日期（YYYY-MM-DD）"), what=_TERM_BOUND[field])

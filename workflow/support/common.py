@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from workflow.errors import N_, Msg, invalid_field
 from workflow.org.services import check_school_year
+from workflow.org.services import check_term as org_check_term
 
 MAX_YUAN = Decimal("100000")
 
@@ -13,9 +14,7 @@ MAX_YUAN = Decimal("100000")
 def check_term(school_year, term) -> tuple[str, int]:
     """A school year ("2026-2027") and a term (1 or 2). Raises Invalid naming the field."""
     check_school_year(school_year)
-    if isinstance(term, bool) or term not in (1, 2):
-        raise invalid_field("term", N_("字段 term 必须是 1 或 2（第一、第二学期）"))
-    return school_year, term
+    return school_year, org_check_term(term)
 
 
 def yuan(value, field: str, *, what: Msg) -> Decimal:
