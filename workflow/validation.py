@@ -295,14 +295,22 @@ def jsonable(value):
     return value
 
 
-def required_text(field: str, value, max_len: int) -> str:
-    """`value` stripped; Invalid naming `field` when it is not a non-empty string of at most
-    `max_len` characters (the services' own check of a name, a relation, a phone number…)."""
+def required_text(field: str, value, max_len: int, *, what: Msg | None = None) -> str:
+    """`value` stripped; Invalid naming `field` in `details` when it is not a non-empty string of
+    at most `max_len` characters (the services' own check of a name, a relation, a phone
+    number…). The message says `what` (what people call it: "第 2 个收费项目的名称") when given,
+    else the key, which the pages replace by the field's label (workflow/fieldnames.py)."""
     if not isinstance(value, str) or not value.strip():
+        if what is not None:
+            raise invalid_field(field, N_("请填写%(what)s"), what=what)
         raise invalid_field(field, N_("字段 %(name)s 不能为空"), name=field)
     value = value.strip()
     if len(value) > max_len:
+        if what is not None:
+            raise invalid_field(field, N_("%(what)s不能超过 %(n)d 个字"), what=what, n=max_len)
         raise invalid_field(field, N_("字段 %(name)s 超过 %(n)d 个字符"), name=field, n=max_len)
     if bad_text(value, single_line=max_len <= SINGLE_LINE_MAX):
+        if what is not None:
+            raise invalid_field(field, N_("%(what)s含有不允许的控制字符"), what=what)
         raise invalid_field(field, N_("字段 %(name)s 含有不允许的控制字符"), name=field)
     return value

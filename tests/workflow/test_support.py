@@ -465,3 +465,14 @@ def test_two_concurrent_submissions_of_one_code_store_one_answer(session, factor
     assert sorted(outcomes) == ["code_used", "stored"]
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(SurveyAnswer)) == 1
+
+
+@pytest.mark.parametrize("name, message", [("  ", "请填写第 2 个收费项目的名称"),
+                                           ("课" * 81, "第 2 个收费项目的名称不能超过 80 个字")])
+def test_a_fee_item_name_is_refused_by_what_people_call_it(name, message):
+    from workflow.errors import Invalid
+    from workflow.support.fees import _check_items
+
+    with pytest.raises(Invalid) as err:
+        _check_items([{"name": "课本费", "amount": "10"}, {"name": name, "amount": "10"}])
+    assert err.value.message == message and err.value.details == {"field": "items[2].name"}

@@ -37,10 +37,8 @@ def _check_items(items) -> list[tuple[str, Decimal, str | None]]:
     for i, item in enumerate(items, 1):
         if not isinstance(item, dict) or set(item) - {"name", "amount", "note"}:
             raise invalid_field(f"items[{i}]", N_("第 %(n)d 个收费项目须有名称和金额，可加说明（name, amount, note）"), n=i)
-        if not isinstance(item.get("name"), str) or not item["name"].strip():
-            # said here rather than by required_text, whose message names the key
-            raise invalid_field(f"items[{i}].name", N_("第 %(n)d 个收费项目须填写名称"), n=i)
-        name = required_text(f"items[{i}].name", item.get("name"), 80)
+        name = required_text(f"items[{i}].name", item.get("name"), 80,
+                             what=Msg(N_("第 %(n)d 个收费项目的名称"), n=i))
         if name in names:
             raise invalid_field(f"items[{i}].name", N_("收费项目「%(name)s」重复"), name=name)
         names.add(name)
