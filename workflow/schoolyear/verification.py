@@ -108,6 +108,13 @@ def check_resolutions(ctx) -> None:
             raise _row_error(f"{field}.note", i + 1, N_("处理说明必须是文字"))
 
 
+def resolves(case: Case, other: Case | None, diff: dict) -> bool:
+    """Whether `other` (a case named as the resolution of `diff`) is a case of the verification's
+    school, not the verification itself, and about the difference's child when it names one."""
+    return other is not None and other.school_id == case.school_id and other.id != case.id and (
+        diff.get("student_id") is None or other.student_id == diff["student_id"])
+
+
 def differences_resolved(ctx) -> Msg | None:
     """每条差异都已处理：为该生开启了流程（转学、缺勤、劝返等），或已更正学籍并说明
 
@@ -127,9 +134,7 @@ def differences_resolved(ctx) -> Msg | None:
             missing.append(who)
             continue
         if res.get("case_id") is not None:
-            case = ctx.session.get(Case, res["case_id"])
-            if case is None or case.school_id != ctx.case.school_id or case.id == ctx.case.id or (
-                    diff.get("student_id") is not None and case.student_id != diff["student_id"]):
+            if not resolves(ctx.case, ctx.session.get(Case, res["case_id"]), diff):
                 missing.append(who)
         elif not (res.get("corrected") and (res.get("note") or "").strip()):
             missing.append(who)

@@ -22,7 +22,7 @@ from workflow.access.scope import Scope, case_filter
 from workflow.cases import engine
 from workflow.errors import LIST_SEP, N_, Invalid, Msg
 from workflow.processes.roll_verification import PROCESS
-from workflow.schoolyear.verification import DIFFERENCE_KINDS, PROCESS_NAME
+from workflow.schoolyear.verification import DIFFERENCE_KINDS, PROCESS_NAME, resolves
 from workflow.validation import parse_int_text
 
 # The kinds of difference (the process's DIFFERENCE_KINDS), as the teacher and the office read them.
@@ -192,8 +192,7 @@ def resolutions_from_rows(session: Session, scope: Scope, case: Case, rows: list
         elif how.startswith(CASE_PREFIX):
             other = session.scalar(select(Case).where(
                 Case.id == (parse_int_text(how[len(CASE_PREFIX):], 1) or 0), case_filter(scope)))
-            if other is None or other.school_id != case.school_id or other.id == case.id or (
-                    diff.get("student_id") is not None and other.student_id != diff["student_id"]):
+            if not resolves(case, other, diff):
                 problems.append((i + 1, N_("所选案件不是为这名学生开启的本校案件")))
                 continue
             out.append({"difference": i, "case_id": other.id} | ({"note": note} if note else {}))
