@@ -127,8 +127,9 @@ def render_svg(process: str | Process, current: str | None = None,
             fanning[row_of[src]] = fanning.get(row_of[src], 0) + 1
     label_px = {(src, dst): _edge_label_px(box_w) / (2 if src != dst and fanning.get(row_of[src], 0) > 1 else 1)
                 for src, dst in said}
-    # the rows part far enough for the longest wrapped arrow name between them
-    gap_y = max(GAP_Y, 22 + EDGE_LINE_H * max((len(_wrap(t, label_px[k])) for k, t in said.items()), default=1))
+    # each arrow's name wrapped once; the rows part far enough for the longest between them
+    wrapped = {k: _wrap(t, label_px[k]) for k, t in said.items()}
+    gap_y = max(GAP_Y, 22 + EDGE_LINE_H * max((len(lines) for lines in wrapped.values()), default=1))
     widest = max(len(r) for r in rows)
     width = MARGIN * 2 + widest * box_w + (widest - 1) * GAP_X + 2 * SIDE
     height = MARGIN * 2 + len(rows) * box_h + (len(rows) - 1) * gap_y
@@ -159,8 +160,8 @@ def render_svg(process: str | Process, current: str | None = None,
             path = f"M{x:.0f},{y - 8:.0f} C{x + out:.0f},{y - 22:.0f} {x + out:.0f},{y + 22:.0f} {x:.0f},{y + 8:.0f}"
             parts.append(f'<path class="edge loop" d="{path}" fill="none" stroke="#6c757d" '
                          f'marker-end="url(#arrow)"><title>{title}</title></path>')
-            labels_svg.append(_label(x - 2, sy - 4, text, label_px[src, dst], anchor="end") if left
-                              else _label(x + 4, sy - 4, text, label_px[src, dst], anchor="start"))
+            labels_svg.append(_label(x - 2, sy - 4, wrapped[src, dst], anchor="end") if left
+                              else _label(x + 4, sy - 4, wrapped[src, dst], anchor="start"))
             continue
         if row_of[dst] > row_of[src] + 1:
             # skips rows: curve round the boxes in between on the right
@@ -175,7 +176,7 @@ def render_svg(process: str | Process, current: str | None = None,
             x2, y2 = dx + box_w / 2, dy
             parts.append(f'<line class="edge" x1="{x1:.0f}" y1="{y1:.0f}" x2="{x2:.0f}" y2="{y2:.0f}" '
                          f'stroke="#6c757d" marker-end="url(#arrow)"><title>{title}</title></line>')
-            labels_svg.append(_label((x1 + x2) / 2, (y1 + y2) / 2 + 4, text, label_px[src, dst]))
+            labels_svg.append(_label((x1 + x2) / 2, (y1 + y2) / 2 + 4, wrapped[src, dst]))
         else:
             # back (or sideways) edge: a dashed curve bulging to the left of the boxes
             x1, y1 = sx, sy + box_h / 2
@@ -214,9 +215,8 @@ def _edge_label_px(box_w: float) -> float:
     return (box_w + GAP_X) * 13 / 12
 
 
-def _label(x: float, y: float, text: str, width: float, anchor: str = "middle") -> str:
-    """An arrow's name at (x, y), wrapped to `width` px (`_text_px`)."""
-    lines = _wrap(text, width)
+def _label(x: float, y: float, lines: list[tuple[str, str]], anchor: str = "middle") -> str:
+    """An arrow's name at (x, y), as its wrapped lines (`_wrap`)."""
     top = y - EDGE_LINE_H * (len(lines) - 1) / 2
     body = _text_lines(lines, x, top, EDGE_LINE_H)
     return (f'<text class="edge-label" x="{x:.0f}" y="{top:.0f}" text-anchor="{anchor}" font-size="10" '
