@@ -14,6 +14,7 @@ the case's version and the CSRF token.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -490,10 +491,10 @@ def _roll_options(case: Case) -> list[tuple[str, str]]:
     """The class's children as choices: the name, with the birth date when two share it, and the
     status when the child is not in school (a suspended child stays on the roll)."""
     roll = verification_rows.class_roll(db.session, case.klass) if case.klass is not None else []
-    names = [s.name for s in roll]
+    named = Counter(s.name for s in roll)
     out = []
     for s in roll:
-        extra = [s.birth_date.isoformat()] if names.count(s.name) > 1 else []
+        extra = [s.birth_date.isoformat()] if named[s.name] > 1 else []
         if s.status != "active":
             extra.append(str(STUDENT_STATUS_LABELS.get(s.status, s.status)))
         out.append((str(s.id), f"{s.name}（{'，'.join(extra)}）" if extra else s.name))

@@ -12,6 +12,7 @@ commits (through place_intake).
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -46,12 +47,14 @@ def grade_classes(session: Session, school_id: int, school_year: str, grade: int
         .order_by(SchoolClass.name, SchoolClass.id)))
     if not classes:
         return []
-    counts = {(cid, g): n for cid, g, n in session.execute(
-        select(Student.class_id, Student.gender, func.count()).where(
-            Student.class_id.in_([k.id for k in classes]), Student.status.in_(PLACEABLE))
-        .group_by(Student.class_id, Student.gender))}
-    return [GradeClass(k, counts.get((k.id, "M"), 0), sum(n for (cid, g), n in counts.items() if cid == k.id and g != "M"))
-            for k in classes]
+    boys: Counter[int] = Counter()
+    others: Counter[int] = Counter()
+    for cid, gender, n in session.execute(
+            select(Student.class_id, Student.gender, func.count()).where(
+                Student.class_id.in_([k.id for k in classes]), Student.status.in_(PLACEABLE))
+            .group_by(Student.class_id, Student.gender)):
+        (boys if gender == "M" else others)[cid] += n
+    return [GradeClass(k, boys[k.id], others[k.id]) for k in classes]
 
 
 def _class_ids(raw: list[str], allowed: dict[int, SchoolClass], empty: Msg) -> list[int]:
