@@ -58,13 +58,19 @@ class Builder(Protocol):
 ROLL_TIME = dt.time(8, 0)  # when the morning roll is reported (the 30-minute contact window)
 
 
+def roll_taker(world, school_no: dict[int, int], klass: SchoolClass):
+    """Who takes the class's roll: its homeroom teacher, or (a past year's class has no teacher
+    account) the school's academic office."""
+    return world.homeroom.get(klass.id) or world.users[f"office{school_no[klass.school_id]}"]
+
+
 def take_roll(b: Builder, class_id: int, day: dt.date, marks: dict[int, str]) -> None:
     """The class's roll of `day`, taken by its homeroom teacher (a past year's class has no
     teacher account: the school's academic office): `marks` for the children named, the marks
     already recorded that day for the others (another child's absence), everyone else present."""
     session = b.session
     klass = session.get(SchoolClass, class_id)
-    user = b.world.homeroom.get(class_id) or b.world.users[f"office{b.school_no[klass.school_id]}"]
+    user = roll_taker(b.world, b.school_no, klass)
     kept = dict(session.execute(
         select(AttendanceRecord.student_id, AttendanceRecord.status)
         .join(Student, Student.id == AttendanceRecord.student_id)
@@ -155,7 +161,7 @@ def take_everyday_rolls(session: Session, world: DemoWorld, today: dt.date, *, g
     school_no = {s.id: n for n, s in enumerate(world.schools)}
     rolls = []
     for klass in world.classes:
-        user = world.homeroom.get(klass.id) or world.users[f"office{school_no[klass.school_id]}"]
+        user = roll_taker(world, school_no, klass)
         rolls += [{"class_id": klass.id, "date": day, "taken_by_id": user.id,
                    "taken_at": dt.datetime.combine(day, ROLL_TIME, tzinfo=clock.SCHOOL_TZ)}
                   for day in todo.get(klass.id, ())]
