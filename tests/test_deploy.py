@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -117,6 +118,24 @@ class Gunicorn:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), request_id
 
+    def call_on_both_workers(self, path: str, token: str) -> list[tuple[int, bytes, str]]:
+        """GET `path` once on each worker: the first connection's request is held half-sent, so the
+        worker that accepted it (a sync worker serves one connection at a time, and accept is
+        first-come) is busy while the second request is served, necessarily by the other worker.
+        Waiting for a random accept to land on the other worker failed one CI run in forty tries."""
+        held_id = uuid.uuid4().hex
+        held = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        try:
+            held.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: {held_id}\r\n".encode())
+            other = self.call("GET", path, token)
+            held.sendall(f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode())
+            response = http.client.HTTPResponse(held)
+            response.begin()
+            first = (response.status, response.read(), held_id)
+        finally:
+            held.close()
+        return [first, other]
+
     def worker_of(self, request_id: str) -> str:
         for _ in range(50):
             for line in self.log.read_text().splitlines():
@@ -185,13 +204,11 @@ def test_production_install_two_workers_share_files_and_a_backup_brings_them_bac
         assert status == 201, answer[:500]
         doc_id = json.loads(answer)["id"]
         uploader = server.worker_of(upload_rid)
-        for _ in range(40):  # new connections until the other worker takes one
-            status, data, rid = server.call("GET", f"/api/v1/documents/{doc_id}", token)
+        downloads = server.call_on_both_workers(f"/api/v1/documents/{doc_id}", token)
+        for status, data, _rid in downloads:
             assert status == 200 and hashlib.sha256(data).digest() == hashlib.sha256(PDF).digest()
-            if server.worker_of(rid) != uploader:
-                break
-        else:
-            pytest.fail("every download was served by the uploading worker")
+        workers = {server.worker_of(rid) for _status, _data, rid in downloads}
+        assert len(workers) == 2 and workers - {uploader}, (workers, uploader)
     finally:
         server.stop()
 
