@@ -524,10 +524,7 @@ def _verification_context(case: Case, forms: list[TransitionForm], posted, error
     else:
         rows = [dict(blank) for _i in range(BLANK_ROWS)]
     rows = rows or [dict(blank)]
-    approve = next((f for f in forms if f.name == "office_approve"), None)
-    if approve is not None:
-        # what the guard misses (a resolution for each difference) is this form's own input
-        approve.usable, approve.blocked = True, []
+    if any(f.name == "office_approve" for f in forms):
         verification_rows.resolution_choices(db.session, scope, case, diffs)
     resolutions = (_resolution_rows(form, len(diffs)) if step == "office_approve"
                    else [{"how": "", "note": ""} for _d in diffs])

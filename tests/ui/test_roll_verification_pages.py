@@ -231,8 +231,11 @@ def test_office_resolves_each_difference_and_the_case_is_verified(
     html = client.get(f"/cases/{case.id}").get_data(as_text=True)
     # each difference with its own choice: the child's open case is offered, the button usable
     assert 'data-resolution-row="1"' in html and 'data-resolution-row="2"' in html
-    assert f'value="case-{absence.id}"' in html and "data-blocked" not in html
-    assert 'data-confirm="office_approve"' in html
+    assert f'value="case-{absence.id}"' in html
+    # the guard says what is left to do, above the form that does it, and the step stays usable
+    blocked = re.search(r'data-blocked="office_approve">(.*?)</div>', html, re.S)
+    assert blocked and "以下差异尚未处理" in text_of(blocked.group(1)) and "陈小虎" in text_of(blocked.group(1))
+    assert 'data-confirm="office_approve"' in html and 'disabled data-fire="office_approve"' not in html
     form = {"csrf_token": csrf(html), "version": str(case.version), "res-1-how": f"case-{absence.id}"}
     r = client.post(f"/cases/{case.id}/transitions/office_approve", data=form)
     text = text_of(r.get_data(as_text=True))

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from models import Case, SchoolClass, Student
 from workflow.access.scope import get_in_scope
+from workflow.cases.guards import needs_input
 from workflow.errors import N_, NAME_SEP, Conflict, Msg, NotFound, invalid_field
 
 PROCESS_NAME = "roll_verification"
@@ -139,8 +140,9 @@ def differences_resolved(ctx) -> Msg | None:
         elif not (res.get("corrected") and (res.get("note") or "").strip()):
             missing.append(who)
     if missing:
-        return Msg(N_("以下差异尚未处理（须为该生开启流程或更正学籍并说明）：%(items)s"),
-                   items=Msg.join(NAME_SEP, missing))
+        # the resolutions are this step's own form: choosing them is how the refusal is met
+        return needs_input(N_("以下差异尚未处理（须为该生开启流程或更正学籍并说明）：%(items)s"), "resolutions",
+                           items=Msg.join(NAME_SEP, missing))
     return None
 
 
