@@ -17,7 +17,7 @@ from models import Case, CaseHistory, School
 from workflow import clock
 from workflow.access import permissions
 from workflow.access.scope import school_filter
-from workflow.cases import engine
+from workflow.cases import engine, nextstep
 from workflow.cases.serialize import history_row, state_label
 from workflow.errors import DomainError, Forbidden, Invalid
 from workflow.processes import get_process
@@ -27,6 +27,7 @@ from workflow.validation import parse_int_text
 
 from ..downloads import attachment
 from ..extensions import db
+from ..labels import text
 from ..security import current_actor, current_scope
 from .args import int_arg
 from .cases import flash_error, load_or_404
@@ -113,8 +114,11 @@ def report(case_id: int):
         .order_by(CaseHistory.id))]
     figures = (case.data or {}).get("figures")
     sent_back = next((h for h in reversed(history) if h["transition"] == "county_send_back"), None)
+    # the line the queue showed (the center school's "督促…", the office's "待提交月报"), or whose step it waits for
+    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now())
     return render_template(
-        "monthly/report.html", case=case, figures=figures, history=history, state_label=state_label(case),
+        "monthly/report.html", next_step=text(step) if str(step) else "", waiting=text(waiting) if str(waiting) else "",
+        case=case, figures=figures, history=history, state_label=state_label(case),
         buttons=[n for n in available if n in BUTTON_STEPS], blocked=blocked,
         may_recheck="county_recheck" in available, count_labels=monthly.COUNT_LABELS,
         kind_labels=KIND_LABELS, due=monthly.report_due(case),

@@ -165,7 +165,16 @@ def test_center_queue_lists_a_branch_schools_overdue_report(world, overdue_repor
     assert "督促东坡村小提交 2026-10 的月报" in text and "已逾期（应于 2026-11-06 前办理）" in text
     assert text.count("2026-11-06") == 1
     assert f'href="/monthly/{overdue_report.id}"' in item
-    assert login(world[who]).get(f"/monthly/{overdue_report.id}").status_code == 200
+    # the report the line links to, and the case page, say the same next step
+    for path in (f"/monthly/{overdue_report.id}", f"/cases/{overdue_report.id}"):
+        r = login(world[who]).get(path)
+        assert r.status_code == 200
+        assert "下一步： 督促东坡村小提交 2026-10 的月报" in text_of(r.get_data(as_text=True)), path
+
+
+def test_the_branch_office_reads_its_own_step_on_the_overdue_report(world, overdue_report, late_clock, login):
+    text = text_of(login(world["office"]).get(f"/monthly/{overdue_report.id}").get_data(as_text=True))
+    assert "下一步： 待提交月报" in text and "督促" not in text
 
 
 def test_county_supervisor_has_a_queue_with_the_reports_to_review(world, overdue_report, late_clock, session,

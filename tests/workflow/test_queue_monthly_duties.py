@@ -7,9 +7,10 @@ import datetime as dt
 
 import pytest
 
+from workflow import clock
 from workflow.access import permissions
 from workflow.access.scope import scope_for
-from workflow.cases import engine
+from workflow.cases import engine, nextstep
 from workflow.cases.queue import build_queue
 
 NOV_2 = dt.date(2026, 11, 2)   # Monday: October is over
@@ -57,6 +58,23 @@ def test_the_center_school_sees_a_branch_report_once_it_is_overdue(session, worl
     assert item["school_name"] == "东坡村小" and item["period"] == "2026-10"
     # they fire none of its steps: the line says what they are to do about it
     assert item["actions"] == [] and item["reason"] == "督促东坡村小提交 2026-10 的月报"
+
+
+def _lines(session, world, who, case, day):
+    user = world[who]
+    now = dt.datetime.combine(day, dt.time(10), tzinfo=clock.SCHOOL_TZ)
+    step, waiting = nextstep.lines_for(session, scope_for(session, user), user, case, now=now)
+    return str(step), str(waiting)
+
+
+def test_the_case_pages_line_says_the_same_duty_once_it_is_overdue(session, world, term):
+    """`lines_for` (the case page, the report page, GET /cases/{id}) agrees with the queue."""
+    case = open_report(session, world)
+    assert _lines(session, world, "center_head", case, LATE) == ("督促东坡村小提交 2026-10 的月报", "")
+    # not late yet: no duty, the center school reads whose step it waits for
+    step, waiting = _lines(session, world, "center_head", case, DUE)
+    assert step == "" and "提交月报" in waiting
+    assert _lines(session, world, "office", case, LATE)[0] == "待提交月报"
 
 
 def test_the_center_school_no_longer_sees_it_once_submitted(session, world, term):

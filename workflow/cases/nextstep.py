@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import AttendanceRecord, Case
+from workflow import clock
 from workflow.absence import ladder
 from workflow.access.scope import ROLE_NAMES, roles_text
 from workflow.cases import engine
@@ -166,5 +167,9 @@ def lines_for(session: Session, scope, user, case: Case, *, now: dt.datetime, he
     if permitted is None:
         permitted = [(t.name, role) for t, role in engine.permitted_transitions(session, case, proc, held, user.id)]
     facts = step_facts(session, [case]).get(case.id)
-    step = next_step(proc, case, actions=permitted, held=held, facts=facts, now=now)
+    # a duty without a step of its own (the center school on an overdue monthly report), as the
+    # queue has it; the absence ladder's duties are already in `facts`
+    duty = (proc.duty_line is not None and proc.duties is not None
+            and bool(set(proc.duties(case, today=now.astimezone(clock.SCHOOL_TZ).date()) or ()) & held))
+    step = next_step(proc, case, actions=permitted, held=held, facts=facts, now=now, duty=duty)
     return step, (waiting_on(proc, case) if not str(step) else Msg.join(LIST_SEP, []))
