@@ -109,3 +109,20 @@ def test_send_back_needs_a_comment_and_the_page_renders(api, world, login, clien
     page = client.get(f"/cases/{case_id}")
     assert page.status_code == 200
     assert world.klass.name in page.get_data(as_text=True)
+
+
+def test_no_home_visit_on_a_class_case(api, world, session, login, client):
+    """A visit needs a child: on a class's verification it would count for nobody."""
+    from models import Visit
+
+    case_id = open_for(api, world["office"], world.klass).json["id"]
+    r = api.as_user(world["teacher"]).post(f"/cases/{case_id}/visits", json={
+        "date": "2026-10-14", "kind": "home_visit", "participant_ids": [world["teacher"].id],
+        "guardian_present": True, "notes": "上门"})
+    assert r.status_code == 422 and r.json["error"]["details"]["field"] == "case"
+    assert "不是某个学生" in r.json["error"]["message"]
+    assert session.scalar(select(func.count()).select_from(Visit)) == 0
+    # the page offers no visit form (nor the empty visits card), the documents still
+    login(world["teacher"])
+    html = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert 'id="visits"' not in html and "登记家访" not in html and 'id="documents"' in html

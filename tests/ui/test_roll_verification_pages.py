@@ -235,6 +235,7 @@ def test_office_resolves_each_difference_and_the_case_is_verified(
     # the guard says what is left to do, above the form that does it, and the step stays usable
     blocked = re.search(r'data-blocked="office_approve">(.*?)</div>', html, re.S)
     assert blocked and "以下差异尚未处理" in text_of(blocked.group(1)) and "陈小虎" in text_of(blocked.group(1))
+    assert "办理时还需：" in text_of(blocked.group(1)) and "条件未满足" not in text_of(blocked.group(1))
     assert 'data-confirm="office_approve"' in html and 'disabled data-fire="office_approve"' not in html
     form = {"csrf_token": csrf(html), "version": str(case.version), "res-1-how": f"case-{absence.id}"}
     r = client.post(f"/cases/{case.id}/transitions/office_approve", data=form)

@@ -248,7 +248,10 @@ def require_visit_kind(roles: set[str], kind: str) -> None:
 
 
 def loggable_visit_kinds(session: Session, scope: Scope, case: Case) -> list[str]:
-    """The visit kinds the user may log on the case now (`visit_kinds`); none once it is closed."""
+    """The visit kinds the user may log on the case now (`visit_kinds`); none once it is closed,
+    nor on a case whose subject is a class or a school (no child to visit)."""
+    if case.student_id is None:
+        return []
     return list(visit_kinds(_roles_on_open_case(session, scope, case)))
 
 

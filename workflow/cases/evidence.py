@@ -103,10 +103,14 @@ def add_visit(session: Session, scope: Scope, user: User, case: Case, *, date: d
     document of kind `visit_photo`; it needs `upload_dir` (the file store, or a folder) and
     `max_bytes`.
 
-    Raises NotFound, Invalid (kind, date, participant_ids, photo), Forbidden, Conflict
-    `invalid_state` (closed case).
+    Raises NotFound, Invalid (a case with no student; kind, date, participant_ids, photo),
+    Forbidden, Conflict `invalid_state` (closed case).
     """
     roles = evidence_roles(session, scope, case)
+    if case.student_id is None:
+        # a class's roll verification or a school's monthly report: nobody's home to visit, and
+        # a visit there would count for no child
+        raise invalid_field("case", N_("这个案件的对象是班级或学校，不是某个学生，不能登记家访"))
     if kind not in VISIT_KINDS:
         raise invalid_field("kind", N_("家访方式必须是以下之一：%(choices)s"), choices=', '.join(VISIT_KINDS))
     if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
