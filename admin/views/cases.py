@@ -41,7 +41,7 @@ from models import (
 from workflow import clock
 from workflow.access import permissions
 from workflow.access.masking import student_no_as_seen_by
-from workflow.access.scope import case_filter, case_staff_filter, get_in_scope, village_filter
+from workflow.access.scope import CENTER_ROLES, case_filter, case_staff_filter, get_in_scope, village_filter
 from workflow.cases import engine, nextstep
 from workflow.cases import evidence as evidence_services
 from workflow.cases.diagram_svg import render_svg
@@ -66,6 +66,8 @@ from ..labels import (
     STUDENT_STATUS_LABELS,
     VISIT_KIND_LABELS,
     lazy_translated,
+    names,
+    paren,
     role_label,
     text,
 )
@@ -203,17 +205,24 @@ def _destination_groups(case_school: School | None) -> list[tuple[str, list[tupl
 
 def staff_for(case_school: School | None, student: Student | None) -> list[tuple[int, str]]:
     """(user id, "name（roles）") of the active staff of the case (scope.case_staff_filter): the
-    people who can join a visit or be credited (one query)."""
-    rows = db.session.execute(select(User.id, User.name, RoleAssignment.role).join(
-        RoleAssignment, RoleAssignment.user_id == User.id)
+    people who can join a visit or be credited (one query). A role held at another school than
+    the case's (the center school's own principal beside the branch's) names that school, so two
+    "校长" in the list are told apart; the center roles say "中心校" already."""
+    rows = db.session.execute(select(User.id, User.name, RoleAssignment.role, RoleAssignment.school_id, School.name)
+        .join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .outerjoin(School, School.id == RoleAssignment.school_id)
         .where(case_staff_filter(case_school, student), User.is_active.is_(True))
         .order_by(User.name, User.id))
     people: dict[int, tuple[str, list[str]]] = {}
-    for uid, name, role in rows:
+    for uid, name, role, school_id, school_name in rows:
+        label = role_label(role)
+        if (school_id is not None and case_school is not None and school_id != case_school.id
+                and role not in CENTER_ROLES):
+            label = _("%(school)s%(role)s", school=school_name, role=label)
         entry = people.setdefault(uid, (name, []))
-        if role_label(role) not in entry[1]:
-            entry[1].append(role_label(role))
-    return [(uid, f"{name}（{'、'.join(roles)}）") for uid, (name, roles) in people.items()]
+        if label not in entry[1]:
+            entry[1].append(label)
+    return [(uid, name + paren(names(roles))) for uid, (name, roles) in people.items()]
 
 
 def spec_inputs(spec: dict, *, process: str, school: School | None, student: Student | None,

@@ -13,11 +13,11 @@ from flask_login import login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from models import Case, RoleAssignment, Student, User
+from models import Case, Student
 from workflow import clock
 from workflow.absence import ladder
 from workflow.access import permissions
-from workflow.access.scope import case_staff_filter, liaison_case_filter
+from workflow.access.scope import liaison_case_filter
 from workflow.cases.evidence import Upload, add_visit
 from workflow.errors import DomainError
 from workflow.processes import REGISTRY
@@ -28,6 +28,7 @@ from ..extensions import db
 from ..labels import error_text
 from ..security import current_actor, current_scope
 from ..storage import current_store
+from .cases import staff_for
 
 bp = Blueprint("liaison", __name__, url_prefix="/liaison")
 
@@ -78,19 +79,10 @@ def index():
     return render_template("liaison/index.html", rows=[_row(c, today) for c in cases], today=today)
 
 
-def _case_staff(case: Case) -> list[User]:
-    """People a liaison can name as participants: the active staff of the case
-    (scope.case_staff_filter), their roles loaded (the form lists them) in one more query."""
-    staff = select(RoleAssignment.user_id).where(case_staff_filter(case.school, case.student))
-    return list(db.session.scalars(
-        select(User).options(selectinload(User.roles))
-        .where(User.is_active.is_(True), User.id.in_(staff)).order_by(User.name, User.id)))
-
-
 def _render_case(case: Case, form: dict, status: int = 200):
     today = clock.today()
     return render_template("liaison/case.html", row=_row(case, today), case=case, today=today,
-                           staff=_case_staff(case), form=form, me=current_actor(),
+                           staff=staff_for(case.school, case.student), form=form, me=current_actor(),
                            kind_names=ladder.KIND_NAMES), status
 
 

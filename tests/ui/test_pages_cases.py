@@ -374,3 +374,19 @@ def test_brackets_follow_the_language_around_translated_words(world, student, se
     client.get("/lang/zh_CN")
     chinese = text_of(_page(client, case))
     assert "（男）" in chinese or "（女）" in chinese
+
+
+def test_a_principal_of_another_school_is_named_with_the_school(world, student, session, login, factory):
+    """The branch's case lists the center school's own principal beside the branch's: the list
+    says which school each "校长" is of, in both languages."""
+    factory.user("cp", "principal", school=world.center, name="王校长")
+    session.commit()
+    case = new_suspension(session, world, student)
+    client = login(world["teacher"])
+    html = _page(client, case)
+    form = text_of(html[html.index('data-form="visit"'):])
+    assert "王校长（清水镇中心校校长）" in form
+    assert f"{world['principal'].name}（校长）" in form
+    client.get("/lang/en")
+    form = text_of(_page(client, case).split('data-form="visit"', 1)[1])
+    assert "王校长 (Principal, 清水镇中心校)" in form
