@@ -64,6 +64,30 @@ def NP_(context: str, msgid: str) -> Msg:
     return msg
 
 
+def msg_to_data(value):
+    """A message as JSON-able data (`msg_from_data` rebuilds it): stored beside a Chinese text
+    the system writes (a history row's comment), so a page can show it in the reader's language
+    long after it was written. Plain values (names, numbers, dates) are kept as they are."""
+    if not isinstance(value, Msg):
+        return value
+    if value.parts:
+        return {"parts": [msg_to_data(p) for p in value.parts], "sep": str(value.sep)}
+    data = {"msgid": value.msgid, "params": {k: msg_to_data(v) for k, v in value.params.items()}}
+    if value.context:
+        data["context"] = value.context
+    return data
+
+
+def msg_from_data(data):
+    """The `Msg` that `msg_to_data` stored (plain values as they are)."""
+    if not isinstance(data, dict):
+        return data
+    if "parts" in data:
+        return Msg.join(data.get("sep", ""), [msg_from_data(p) for p in data["parts"]])
+    msgid = NP_(data["context"], data["msgid"]) if data.get("context") else data["msgid"]
+    return Msg(msgid, **{k: msg_from_data(v) for k, v in (data.get("params") or {}).items()})
+
+
 # Separators of joined messages, in the catalogue so English gets "; ", ", " and " or ": the
 # unmet guards, a list of names (roles, statuses), alternatives (the queue's next actions).
 LIST_SEP = N_("；")

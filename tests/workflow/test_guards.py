@@ -231,6 +231,9 @@ def test_transfer_in_accept_confirms_the_sister_schools_transfer_out(flow, sessi
     last = out.history[-1]
     assert (last.transition, last.role, last.user_id, last.effective_date) == (
         "confirm_arrival", "system", None, dt.date(2026, 10, 11))
+    # the comment in Chinese for the registers, and as a message for the pages (history_row)
+    assert last.comment == f"转入学校已接收（转入案件 #{incoming.id}）"
+    assert last.data["comment_msg"] == {"msgid": "转入学校已接收（转入案件 #%(id)s）", "params": {"id": incoming.id}}
     st = session.get(Student, st.id)
     assert (st.status, st.school_id, st.class_id) == ("active", flow.w.other_branch.id, flow.w.other_class.id)
     assert [(p.school_id, p.start_reason, p.end_reason) for p in flow.periods(st)] == [

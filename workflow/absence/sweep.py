@@ -63,9 +63,9 @@ from models.sweeps import SchoolSweep
 from workflow import clock
 from workflow.absence import ladder, opening
 from workflow.absence.locks import lock_schools
-from workflow.access.scope import ROLE_NAMES, Scope, acting_roles
+from workflow.access.scope import Scope, acting_roles, roles_text
 from workflow.cases.bulk import SystemFire, fire_system_many
-from workflow.errors import N_, Invalid
+from workflow.errors import N_, Invalid, Msg
 from workflow.org.calendar import SchoolCalendar
 from workflow.processes.transfer_out import ARRIVAL_CONFIRM_DAYS
 
@@ -419,7 +419,8 @@ class _Batch:
         fire = SystemFire(case_id=row.id, process=row.process, state=row.state, version=row.version)
         if run.returned_on is not None:
             returned_on = run.returned_on
-            fire.steps.append(("mark_returned", returned_on, f"{returned_on.isoformat()} 考勤出勤，已返校"))
+            fire.steps.append(("mark_returned", returned_on,
+                               Msg(N_("%(date)s 考勤出勤，已返校"), date=returned_on.isoformat())))
             fire.columns = _flags(row, None, False)
             again = next((d for d in self._days(row.school_id, returned_on) if d > returned_on
                           and self.marks.get((row.student_id, d)) == "unexcused"), None)
@@ -434,9 +435,12 @@ class _Batch:
             for next_state in ladder_states[here + 1:there + 1]:  # one rung at a time, never down
                 rung = policy.rung(next_state)
                 day = run.reached_on[rung.day]
-                comment = f"连续旷课第 {rung.day} 个上课日（{day.isoformat()}）"
+                # messages, so the history reads in the reader's language (engine.COMMENT_MSG_KEY)
                 if rung.report_to:
-                    comment += "，已上报" + "、".join(ROLE_NAMES.get(r, r) for r in rung.report_to) + "备案"
+                    comment = Msg(N_("连续旷课第 %(n)d 个上课日（%(date)s），已上报%(roles)s备案"), n=rung.day,
+                                  date=day.isoformat(), roles=roles_text(rung.report_to))
+                else:
+                    comment = Msg(N_("连续旷课第 %(n)d 个上课日（%(date)s）"), n=rung.day, date=day.isoformat())
                 fire.steps.append(("escalate", day, comment))
                 reached[next_state] = day
                 state = next_state

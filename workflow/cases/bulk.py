@@ -17,6 +17,7 @@ from workflow import clock
 from workflow.access.scope import is_current_ladder_policy
 from workflow.cases import effects
 from workflow.cases.definitions import SYSTEM_ROLE, T
+from workflow.cases.engine import comment_data
 from workflow.errors import N_, Conflict, Invalid, Msg, NotFound
 from workflow.processes import get_process
 from workflow.validation import check_data, jsonable
@@ -96,8 +97,8 @@ def fire_system_many(session: Session, fires: list[SystemFire]) -> set[int]:
         groups.setdefault(tuple(sorted(values)), []).append(row)
     written = _write_versioned(session, table, groups, now)
     history = [{"case_id": f.case_id, "transition": t.name, "from_state": src, "to_state": dst,
-                "user_id": None, "role": SYSTEM_ROLE, "at": now, "effective_date": day, "comment": comment,
-                "data": {}}
+                "user_id": None, "role": SYSTEM_ROLE, "at": now, "effective_date": day,
+                "comment": None if comment is None else str(comment), "data": comment_data(comment)}
                for f, _state, steps in planned if f.case_id in written
                for (t, src, dst), (_name, day, comment) in zip(steps, f.steps, strict=True)]
     if history:

@@ -22,6 +22,10 @@ SUBMIT_STEPS = ("submit", "extend")
 UNDO_STEPS = ("send_back", "withdraw")
 # The acting role of the system: the daily sweep, and effects of one case on another.
 SYSTEM_ROLE = "system"
+# a history row's comment the system wrote, kept as a message too (errors.msg_to_data) in its
+# data under this key: the pages show it in the reader's language; the `comment` column keeps
+# its Chinese text for registers and exports
+COMMENT_MSG_KEY = "comment_msg"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from models import Case, SchoolClass
 from workflow.absence import ladder
+from workflow.errors import N_, Msg
 from workflow.org import enrolment
 
 
@@ -83,7 +84,7 @@ def confirm_sister_transfer_out(ctx) -> None:
         Case.state == "transferred").order_by(Case.id.desc())).first()
     if origin is not None:
         ctx.fire_system(ctx.session, origin, "confirm_arrival", data={"transfer_in_case_id": ctx.case.id},
-                        comment=f"转入学校已接收（转入案件 #{ctx.case.id}）",
+                        comment=Msg(N_("转入学校已接收（转入案件 #%(id)s）"), id=ctx.case.id),
                         effective_date=ctx.effective_date)
 
 
@@ -129,7 +130,7 @@ def close_open_recovery(ctx) -> None:
         ctx.fire_system(ctx.session, recovery, "mark_returned",
                         data={"class_id": int(ctx.get("class_id")),
                               "credited_user_ids": list(ctx.get("credited_user_ids") or [])},
-                        comment=f"返校手续已完成（返校案件 #{ctx.case.id}）",
+                        comment=Msg(N_("返校手续已完成（返校案件 #%(id)s）"), id=ctx.case.id),
                         effective_date=ctx.effective_date)
 
 

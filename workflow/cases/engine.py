@@ -42,8 +42,16 @@ from models import Case, CaseHistory, School, Student, User
 from workflow import clock
 from workflow.access import permissions
 from workflow.access.scope import ROLE_NAMES, Scope, acting_roles, case_filter, get_in_scope
-from workflow.cases.definitions import APPROVAL_STEPS, SUBMIT_STEPS, SYSTEM_ROLE, Ctx, Process, T
-from workflow.errors import LIST_SEP, N_, Conflict, Forbidden, Invalid, Msg, NotFound
+from workflow.cases.definitions import (
+    APPROVAL_STEPS,
+    COMMENT_MSG_KEY,
+    SUBMIT_STEPS,
+    SYSTEM_ROLE,
+    Ctx,
+    Process,
+    T,
+)
+from workflow.errors import LIST_SEP, N_, Conflict, Forbidden, Invalid, Msg, NotFound, msg_to_data
 from workflow.processes import REGISTRY, get_process
 from workflow.validation import check_data, jsonable, parse_int_text
 
@@ -165,7 +173,13 @@ def _history_data(ctx: Ctx) -> dict:
     data = jsonable(ctx.data)
     if ctx.stand_in_for:
         data = {**data, STAND_IN_KEY: ctx.stand_in_for}
-    return data
+    return {**data, **comment_data(ctx.comment)}
+
+
+def comment_data(comment) -> dict:
+    """What a history row's data keeps of a system comment given as a `Msg` (`COMMENT_MSG_KEY`),
+    else nothing: a person's comment is their own words, shown as typed."""
+    return {COMMENT_MSG_KEY: msg_to_data(comment)} if isinstance(comment, Msg) else {}
 
 
 def _submitter(rows: list) -> int | None:
@@ -318,7 +332,8 @@ def _apply(session: Session, proc: Process, case: Case, t: T, ctx: Ctx) -> Case:
         return CaseHistory(
             case_id=case.id, transition=t.name, from_state=from_state, to_state=case.state,
             user_id=ctx.user.id if ctx.user is not None else None, role=ctx.role, at=clock.now(),
-            effective_date=ctx.effective_date, comment=ctx.comment, data=_history_data(ctx))
+            effective_date=ctx.effective_date, comment=None if ctx.comment is None else str(ctx.comment),
+            data=_history_data(ctx))
 
     if not t.effects and _write_directly(session, case, history()):
         return case
@@ -405,13 +420,14 @@ def fire(session: Session, scope: Scope, user: User, case_id: int, transition: s
 
 
 def fire_system(session: Session, case: Case, transition: str, *, data: dict | None = None,
-                comment: str | None = None, effective_date: dt.date, version: int | None = None) -> Case:
+                comment: str | Msg | None = None, effective_date: dt.date, version: int | None = None) -> Case:
     """Fire `transition` as the system (role `system`, no user): the daily sweep, and effects of
     one case on another (re_enroll closes a recovery, transfer_in's accept confirms the arrival).
 
     The system acts on facts established elsewhere (the sweep's day count, another case's
     completed step), so role, separation-of-duties and guard checks are skipped; the name, the
-    data, the version (when given) and the state are checked as in `fire`. Never commits.
+    data, the version (when given) and the state are checked as in `fire`. A `comment` given as
+    a `Msg` is also kept as a message (`comment_data`), for the pages to translate. Never commits.
     """
     proc = process_of(case)
     candidates = proc.named(transition)
@@ -421,7 +437,8 @@ def fire_system(session: Session, case: Case, transition: str, *, data: dict | N
     parsed = check_data(data, _spec(candidates[0]))
     t = proc.applicable(transition, case)
     ctx = _ctx(session=session, case=case, process=proc, user=None, scope=None, role=SYSTEM_ROLE,
-               data=parsed, comment=_parse_comment(comment, False), effective_date=effective_date,
+               data=parsed, comment=comment if isinstance(comment, Msg) else _parse_comment(comment, False),
+               effective_date=effective_date,
                today=effective_date, transition=t or candidates[0])
     for check in candidates[0].checks:
         check(ctx)

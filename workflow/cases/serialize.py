@@ -15,8 +15,9 @@ from sqlalchemy import select
 from models import Case, CaseHistory, School, SchoolClass, Student, User
 from workflow import clock
 from workflow.access.scope import ROLE_NAMES
+from workflow.cases.definitions import COMMENT_MSG_KEY
 from workflow.cases.diagrams import mermaid
-from workflow.errors import N_, NAME_SEP, Msg
+from workflow.errors import N_, NAME_SEP, Msg, msg_from_data
 from workflow.fieldnames import FIELD_LABELS
 from workflow.processes import get_process
 
@@ -106,6 +107,7 @@ def history_row(row: CaseHistory, process: str) -> dict:
     """One history row: who (id and name; null for the system), in which role, when (with the
     school's +08:00 offset), the effective date, the states and the comment."""
     user = row.user
+    data = row.data or {}
     return {
         "id": row.id,
         "transition": row.transition,
@@ -117,12 +119,12 @@ def history_row(row: CaseHistory, process: str) -> dict:
         "role_label": ROLE_NAMES.get(row.role, row.role),
         "at": clock.local_iso(row.at),
         "effective_date": _iso(row.effective_date),
-        "comment": row.comment,
-        "data": row.data or {},
+        # a system comment in the reader's language (a Msg the pages and the API translate)
+        "comment": msg_from_data(data[COMMENT_MSG_KEY]) if COMMENT_MSG_KEY in data else row.comment,
+        "data": {k: v for k, v in data.items() if k != COMMENT_MSG_KEY},
         # SPEC §3: an approval fired in place of a blocked one names the role it stood in for
-        "stand_in_for": (row.data or {}).get("stand_in_for"),
-        "stand_in_label": (ROLE_NAMES.get((row.data or {}).get("stand_in_for"))
-                           if (row.data or {}).get("stand_in_for") else None),
+        "stand_in_for": data.get("stand_in_for"),
+        "stand_in_label": ROLE_NAMES.get(data["stand_in_for"]) if data.get("stand_in_for") else None,
     }
 
 
