@@ -253,3 +253,18 @@ def test_a_term_other_than_1_or_2_is_refused_in_english(app, term):
         refresh()
         assert error_text(err.value) == "The term must be 1 or 2"
     assert err.value.message == "学期必须是 1 或 2" and err.value.details == {"field": "term"}
+
+
+@pytest.mark.parametrize("path, module", [
+    ("/school-year", "workflow.schoolyear.roster"), ("/checks", "workflow.reporting.checks"),
+    ("/registers/catchment", "workflow.registers.catchment")])
+def test_import_pages_list_the_chinese_column_headers_verbatim_in_english(world, login, path, module):
+    """A file must carry the template's Chinese headers, so the English page quotes them as they
+    are: translating some ("Name") and not others ("全国学籍号") named columns no file has."""
+    import importlib
+
+    headers = [h for _k, h in importlib.import_module(module).COLUMNS]
+    client = login(world["office"])
+    client.get("/lang/en")
+    page = html_lib.unescape(re.sub(r"<[^>]+>", " ", client.get(path).get_data(as_text=True)))
+    assert "in Chinese as in the template: " + ", ".join(headers) in page
