@@ -79,6 +79,15 @@ def test_center_roles_see_each_school_of_their_center(role, world, cases, login)
     assert f'data-school="{world.other_branch.id}"' not in html and "河口" not in text
 
 
+def test_the_breakdown_names_processes_and_states_in_english(world, cases, login):
+    client = login(world["center_head"])
+    client.get("/lang/en")
+    branch = _row(client.get("/oversight").get_data(as_text=True), "data-school", world.branch.id)
+    breakdown = text_of(branch[branch.index("data-breakdown"):])
+    assert "Absence home visits: Third home visit (reported) 1" in breakdown
+    assert "Suspension: " in breakdown and not re.search(r"[\u4e00-\u9fff]", breakdown)
+
+
 def test_totals_and_the_counter_to_drive_to_zero(world, cases, login):
     html = login(world["center_head"]).get("/oversight").get_data(as_text=True)
     totals = dict(re.findall(r'data-total="(\w+)">(\d+)<', html))
