@@ -45,6 +45,8 @@ from ..labels import (
     SCHOOL_KIND_LABELS,
     SCHOOL_LEVEL_LABELS,
     STUDENT_STATUS_LABELS,
+    names,
+    paren,
     role_label,
 )
 from ..security import current_scope
@@ -323,11 +325,11 @@ def _student_no_fmt(view, context, model, name):
 
 def _flags_fmt(view, context, model, name):
     # the labels are lazy (translated at render time): join their text, not the proxies
-    return "、".join(str(FLAG_LABELS[f]) for f in model.flags)
+    return names([str(FLAG_LABELS[f]) for f in model.flags])
 
 
 def _guardians_fmt(view, context, model, name):
-    return Markup("<br>").join(escape(f"{g.name}（{g.relation}）{g.phone}") for g in model.guardians)
+    return Markup("<br>").join(escape(f"{g.name}{paren(g.relation)} {g.phone}") for g in model.guardians)
 
 
 def _student_page_fmt(view, context, model, name):

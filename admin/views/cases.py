@@ -52,7 +52,7 @@ from workflow.errors import DomainError, Invalid
 from workflow.fieldnames import field_label, page_message
 from workflow.org import transfers
 from workflow.org.calendar import school_year_of
-from workflow.org.services import change_as_seen_by, id_card_as_seen_by, student_changes
+from workflow.org.services import change_as_seen_by, class_label, id_card_as_seen_by, student_changes
 from workflow.processes import REGISTRY, get_process
 from workflow.schoolyear import verification_rows
 from workflow.schoolyear.verification import DIFFERENCE_KINDS
@@ -179,7 +179,7 @@ def _class_options(case_school: School | None, process: str) -> list[tuple[str, 
     # only this school year's classes: the guard refuses any other (guards.class_of_the_year)
     stmt = stmt.where(SchoolClass.school_year == school_year_of(clock.today()))
     rows = db.session.scalars(stmt.order_by(SchoolClass.school_year.desc(), SchoolClass.grade, SchoolClass.name))
-    return [(str(k.id), f"{k.school.name} {k.name}（{k.school_year}）") for k in rows]
+    return [(str(k.id), text(class_label(k))) for k in rows]
 
 
 def _destination_groups(case_school: School | None) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -506,7 +506,7 @@ def _roll_options(case: Case) -> list[tuple[str, str]]:
         extra = [s.birth_date.isoformat()] if named[s.name] > 1 else []
         if s.status != "active":
             extra.append(str(STUDENT_STATUS_LABELS.get(s.status, s.status)))
-        out.append((str(s.id), f"{s.name}（{'，'.join(extra)}）" if extra else s.name))
+        out.append((str(s.id), s.name + paren(_("，").join(extra)) if extra else s.name))
     return out
 
 
@@ -754,7 +754,7 @@ def _receivable_class_options(school_ids: set[int]) -> list[tuple[str, str]]:
     rows = db.session.scalars(select(SchoolClass).options(joinedload(SchoolClass.school)).where(
         SchoolClass.school_id.in_(sorted(school_ids)), SchoolClass.school_year == school_year_of(today))
         .order_by(SchoolClass.school_id, SchoolClass.grade, SchoolClass.name))
-    return [(str(k.id), f"{k.school.name} {k.name}（{k.school_year}）") for k in rows]
+    return [(str(k.id), text(class_label(k))) for k in rows]
 
 
 def _sister_transfers(school_ids: set[int]) -> list[tuple[str, str]]:
@@ -762,7 +762,8 @@ def _sister_transfers(school_ids: set[int]) -> list[tuple[str, str]]:
     out = []
     for st in transfers.awaiting_transfer_in(db.session, school_ids):
         origin = st.school.name if st.school else ""
-        out.append((st.id, f"{st.name}（{GENDER_LABELS.get(st.gender, st.gender)}，{st.birth_date.isoformat()}，{origin}）"))
+        details = [str(GENDER_LABELS.get(st.gender, st.gender)), st.birth_date.isoformat(), origin]
+        out.append((st.id, st.name + paren(_("，").join(details))))
     return out
 
 

@@ -111,3 +111,12 @@ def test_post_without_csrf_token_is_rejected(world, session, login):
     del form["csrf_token"]
     assert office.post(URL, data=form).status_code == 400
     assert _counts(session) == before
+
+
+def test_class_choices_name_school_class_and_year_in_the_users_language(world, login):
+    client = login(world["office"])
+    chinese = client.get(URL).get_data(as_text=True)
+    assert f'<option value="{world.klass.id}"' in chinese and "东坡村小 三年级1班（2026-2027）" in chinese
+    client.get("/lang/en")
+    english = client.get(URL).get_data(as_text=True)
+    assert "东坡村小 三年级1班 (2026-2027)" in english and "（2026-2027）" not in english

@@ -19,6 +19,7 @@ from workflow.cases.definitions import COMMENT_MSG_KEY
 from workflow.cases.diagrams import mermaid
 from workflow.errors import N_, NAME_SEP, Msg, msg_from_data
 from workflow.fieldnames import FIELD_LABELS
+from workflow.org.services import class_label
 from workflow.processes import get_process
 
 
@@ -173,7 +174,7 @@ def submitted_names(session, case: Case) -> dict[tuple[str, int], str]:
     out: dict[tuple[str, int], str] = {}
     if wanted.get("class"):
         for k in session.scalars(select(SchoolClass).where(SchoolClass.id.in_(wanted["class"]))):
-            out[("class", k.id)] = f"{k.school.name} {k.name}（{k.school_year}）" if k.school else k.name
+            out[("class", k.id)] = class_label(k) if k.school else k.name
     if wanted.get("school"):
         for s in session.scalars(select(School).where(School.id.in_(wanted["school"]))):
             out[("school", s.id)] = s.name

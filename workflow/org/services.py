@@ -68,6 +68,13 @@ _CODES = ", "
 # --- small shared checks -----------------------------------------------------------------------
 
 
+def class_label(klass: SchoolClass) -> Msg:
+    """A class as choosers and records name it, with its school and school year
+    ("东坡村小 三年级1班（2026-2027）"): a message, so the brackets follow the language."""
+    return Msg(N_("%(school)s %(klass)s（%(year)s）"), school=klass.school.name, klass=klass.name,
+               year=klass.school_year)
+
+
 def _load(session: Session, scope: Scope, model, obj_id, field: str):
     """The object if it exists and the scope sees it; NotFound naming `field` otherwise."""
     try:
