@@ -45,7 +45,7 @@ from models import (
 from models.checks import PoorHouseholdMember
 from workflow import clock
 from workflow.access.permissions import may_run_comparisons
-from workflow.access.scope import Scope
+from workflow.access.scope import Scope, school_filter
 from workflow.errors import Forbidden, Invalid, Msg, NotFound, invalid_field
 from workflow.org.calendar import CalendarBook
 from workflow.org.services import STUDENT_STATUS_NAMES, normalize_id_card
@@ -71,8 +71,9 @@ def center_for(session: Session, scope: Scope, center_school_id) -> School:
     Raises Invalid (not an id, not a center), NotFound (out of scope), Forbidden."""
     if isinstance(center_school_id, bool) or not isinstance(center_school_id, int):
         raise invalid_field("center_school_id", N_("请选择中心校（center_school_id 须为整数编号）"))
-    center = session.get(School, center_school_id)
-    if center is None or not (scope.is_all or center.id in scope.school_ids):
+    # through the scope's filter, the one answer to "may this user see this school"
+    center = session.scalar(select(School).where(School.id == center_school_id, school_filter(scope)))
+    if center is None:
         raise NotFound(N_("中心校不存在或不在您的管辖范围内"), details={"field": "center_school_id"})
     if center.kind != "center":
         raise invalid_field("center_school_id", N_("所选学校不是中心校"))
