@@ -123,7 +123,10 @@ def get_case(case_id: int):
     case = get_in_scope(db.session, scope, Case, case_id)
     eager_load_case(case)
     today = clock.today()
-    available, blocked = engine.available_transitions(db.session, scope, user, case)
+    proc = engine.process_of(case)
+    held = engine.case_roles(scope, case, proc)
+    permitted = engine.permitted_transitions(db.session, case, proc, held, user.id)
+    available, blocked = engine.available_transitions(db.session, scope, user, case, permitted)
     due, overdue = deadlines(db.session, [case], today=today)[case.id]
     out = case_detail(case, due=due, overdue=overdue, available=available, blocked=blocked,
                       submitted=submitted_data(case, submitted_names(db.session, case)))
@@ -137,7 +140,7 @@ def get_case(case_id: int):
         # what the absence ladder expects now (guardian contact, the rung's visit, attendance)
         "duty_notes": ladder.duty_notes(db.session, case),
     })
-    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now())
+    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now(), held=held, permitted=permitted)
     out.update({"next_step": step if str(step) else None, "waiting_on": waiting if str(waiting) else None})
     return jsonify(out)
 

@@ -383,16 +383,17 @@ def detail_page(case_id: int, posted: tuple[str, object] | None = None, status: 
     case = load_or_404(Case, case_id)
     eager_load_case(case)
     proc = engine.process_of(case)
-    available, blocked = engine.available_transitions(db.session, scope, user, case)
+    # the steps the user may take, read once for the forms and the next-step line
+    held = engine.case_roles(scope, case, proc)
+    permitted = engine.permitted_transitions(db.session, case, proc, held, user.id)
+    available, blocked = engine.available_transitions(db.session, scope, user, case, permitted)
     due, overdue = deadlines(db.session, [case], today=clock.today())[case.id]
     staff_evidence = permissions.may_add_evidence(db.session, scope, case)
     visit_kinds = permissions.loggable_visit_kinds(db.session, scope, case)
     balances = evidence_services.fee_balances(db.session, case)
-    held = engine.case_roles(scope, case, proc)
-    permitted = [(t.name, role) for t, role in engine.permitted_transitions(db.session, case, proc, held, user.id)]
     # a step fired in a role not its own is the stand-in for a blocked approval (SPEC §3)
-    stand_ins = {name: next(iter(proc.named(name)[0].roles)) for name, role in permitted
-                 if role not in {r for t in proc.named(name) for r in t.roles}}
+    stand_ins = {t.name: next(iter(proc.named(t.name)[0].roles)) for t, role in permitted
+                 if role not in {r for named in proc.named(t.name) for r in named.roles}}
     # the user's next step, or whose step the case waits for (where an approval went)
     step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now(), held=held, permitted=permitted)
     related = list(db.session.scalars(select(Case).where(

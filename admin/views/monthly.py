@@ -108,14 +108,17 @@ def report(case_id: int):
     status changes, the county's findings, who signed, and the steps this user may take."""
     scope, user = current_scope(), current_actor()
     case = _load_report(case_id)
-    available, blocked = engine.available_transitions(db.session, scope, user, case)
+    proc = engine.process_of(case)
+    held = engine.case_roles(scope, case, proc)
+    permitted = engine.permitted_transitions(db.session, case, proc, held, user.id)
+    available, blocked = engine.available_transitions(db.session, scope, user, case, permitted)
     history = [history_row(h, case.process) for h in db.session.scalars(
         select(CaseHistory).where(CaseHistory.case_id == case.id).options(joinedload(CaseHistory.user))
         .order_by(CaseHistory.id))]
     figures = (case.data or {}).get("figures")
     sent_back = next((h for h in reversed(history) if h["transition"] == "county_send_back"), None)
     # the line the queue showed (the center school's "督促…", the office's "待提交月报"), or whose step it waits for
-    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now())
+    step, waiting = nextstep.lines_for(db.session, scope, user, case, now=clock.now(), held=held, permitted=permitted)
     return render_template(
         "monthly/report.html", next_step=text(step) if str(step) else "", waiting=text(waiting) if str(waiting) else "",
         case=case, figures=figures, history=history, state_label=state_label(case),
@@ -124,7 +127,7 @@ def report(case_id: int):
         kind_labels=KIND_LABELS, due=monthly.report_due(case),
         overdue=monthly.is_overdue(case, clock.today()), sent_back=sent_back,
         rechecks=(case.data or {}).get("rechecks") or [],
-        proc=engine.process_of(case), printed_on=clock.today().isoformat())
+        proc=proc, printed_on=clock.today().isoformat())
 
 
 @bp.post("/<int:case_id>/transitions/<name>")

@@ -480,15 +480,18 @@ def permitted_transitions(session: Session, case: Case, proc: Process, held: set
     return out
 
 
-def available_transitions(session: Session, scope: Scope, user: User,
-                          case: Case) -> tuple[list[str], dict[str, list[str]]]:
+def available_transitions(session: Session, scope: Scope, user: User, case: Case,
+                          permitted: list[tuple[T, str]] | None = None) -> tuple[list[str], dict[str, list[str]]]:
     """What the user may fire on the case now: names allowed by role, scope, separation of
     duties and state (guards aside, `permitted_transitions`), and {name: [unmet guard messages]}
-    for those among them whose guards are unmet. The caller has loaded `case` in scope."""
+    for those among them whose guards are unmet. The caller has loaded `case` in scope; a caller
+    that read `permitted_transitions` already (for the next-step line too) passes them."""
     proc = process_of(case)
     names: list[str] = []
     blocked: dict[str, list[str]] = {}
-    for t, role in permitted_transitions(session, case, proc, case_roles(scope, case, proc), user.id):
+    if permitted is None:
+        permitted = permitted_transitions(session, case, proc, case_roles(scope, case, proc), user.id)
+    for t, role in permitted:
         names.append(t.name)
         ctx = _ctx(session=session, case=case, process=proc, user=user, scope=scope, role=role,
                    effective_date=clock.today(), today=clock.today(), transition=t)

@@ -28,7 +28,7 @@ from workflow import clock
 from workflow.absence import ladder
 from workflow.access.scope import ROLE_NAMES, roles_text
 from workflow.cases import engine
-from workflow.cases.definitions import SYSTEM_ROLE, Process
+from workflow.cases.definitions import SYSTEM_ROLE, Process, T
 from workflow.cases.evidence import CONTACT_DEADLINE
 from workflow.errors import LIST_SEP, N_, NAME_SEP, OR_SEP, Msg
 
@@ -154,8 +154,15 @@ def next_step(proc: Process, case: Case, *, actions: list[tuple[str, str]], held
     return Msg.join(LIST_SEP, parts)
 
 
+def dated_duties(proc: Process, case: Case, today: dt.date) -> set[str]:
+    """The roles `proc.duties` names for `case` on `today`, for a process whose duty starts at a
+    date (the monthly report's deadline). The absence ladder's duties are read for many cases at
+    once (`ladder.duty_inputs`, the queue) or come with `step_facts`."""
+    return set(proc.duties(case, today=today) or ()) if proc.duties is not None else set()
+
+
 def lines_for(session: Session, scope, user, case: Case, *, now: dt.datetime, held: set[str] | None = None,
-              permitted: list[tuple[str, str]] | None = None) -> tuple[Msg, Msg]:
+              permitted: list[tuple[T, str]] | None = None) -> tuple[Msg, Msg]:
     """(next step, waiting on) of one case for `user`, as the case page and `GET /cases/{id}` show
     them: the user's own next step (`next_step`), or, when there is none, whose step the open case
     waits for (`waiting_on`). Either may be an empty Msg. A caller that has the user's roles for
@@ -165,11 +172,11 @@ def lines_for(session: Session, scope, user, case: Case, *, now: dt.datetime, he
     if held is None:
         held = engine.case_roles(scope, case, proc)
     if permitted is None:
-        permitted = [(t.name, role) for t, role in engine.permitted_transitions(session, case, proc, held, user.id)]
+        permitted = engine.permitted_transitions(session, case, proc, held, user.id)
     facts = step_facts(session, [case]).get(case.id)
     # a duty without a step of its own (the center school on an overdue monthly report), as the
     # queue has it; the absence ladder's duties are already in `facts`
-    duty = (proc.duty_line is not None and proc.duties is not None
-            and bool(set(proc.duties(case, today=now.astimezone(clock.SCHOOL_TZ).date()) or ()) & held))
-    step = next_step(proc, case, actions=permitted, held=held, facts=facts, now=now, duty=duty)
+    duty = proc.duty_line is not None and bool(dated_duties(proc, case, now.astimezone(clock.SCHOOL_TZ).date()) & held)
+    step = next_step(proc, case, actions=[(t.name, role) for t, role in permitted], held=held, facts=facts,
+                     now=now, duty=duty)
     return step, (waiting_on(proc, case) if not str(step) else Msg.join(LIST_SEP, []))

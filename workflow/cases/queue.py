@@ -162,7 +162,7 @@ def _duties(session: Session, proc: Process, case: Case, inputs: ladder.DutyInpu
         # out can name none of the user's roles: `ladder.possible_duties`)
         return ladder.duties_from(session, case, inputs) if case.id in inputs.read else set()
     # the queue's day, not the clock's: a duty that starts at a deadline (the monthly report's)
-    return set(duties(case, today=today) or ())
+    return nextstep.dated_duties(proc, case, today)
 
 
 def build_queue(session: Session, scope: Scope, user: User, *, today: dt.date) -> list[dict]:
